@@ -1,0 +1,152 @@
+"""The `bot` command: build the index, ask questions, evaluate and benchmark.
+
+`bot ask --jsonl` is a contract that scripts and the evaluation rely on: one JSON object
+per input line with ``question``, ``answered``, ``confidence``, ``answer`` and
+``citations`` (best first, each with ``title``, ``section``, ``url``, ``text``,
+``score``). Keep it stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+
+from bot.settings import Settings
+
+
+def _quiet_libraries() -> None:
+    """Keep the model loaders' progress bars and warnings out of answers on stdout."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name in ("sentence_transformers", "transformers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the index (skipped when nothing changed)."""
+    from bot.knowledge.index import build_index
+
+    manifest = build_index(settings, force=args.force, progress=not args.quiet)
+    if manifest.get("skipped"):
+        print(f"index is up to date ({manifest.get('passage_count')} passages): nothing to do")
+    else:
+        print(
+            f"built index: {manifest['passage_count']} passages, {manifest['question_count']} alternate "
+            f"questions, dimension {manifest['dimension']}, {manifest['build_seconds']} s -> {settings.index_dir}"
+        )
+    return 0
+
+
+def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.Answer, imported lazily
+    width = 88
+    if answer.band == "answer":
+        print(textwrap.fill(answer.text, width) if "\n" not in answer.text else answer.text)
+        best = answer.best.passage
+        print(f"\nSource: {best.doc_title} › {best.section_title}\n        {best.url}")
+        if answer.alternatives:
+            print("\nSee also:")
+            for hit in answer.alternatives:
+                print(f"  - {hit.passage.doc_title} › {hit.passage.section_title}")
+    elif answer.band == "clarify":
+        print("I'm not sure I understood. Did you mean one of these?")
+        for n, hit in enumerate(answer.hits[:3], 1):
+            print(f"  {n}. {hit.passage.doc_title} › {hit.passage.section_title}")
+    else:
+        print("Sorry, I don't know the answer to that from our documents.")
+        print("You can contact us by email, by post or by phone, or ask to talk to a person.")
+    print(f"\n[{answer.band}, confidence {answer.confidence:.2f}]")
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """Answer one question, or a stream of questions as JSON lines."""
+    from bot.retrieval import Retriever
+
+    retriever = Retriever.from_settings(settings)
+    if args.jsonl:
+        for line in sys.stdin:
+            question = line.rstrip("\n")
+            if not question.strip():
+                continue
+            print(json.dumps(retriever.answer(question).to_dict(), ensure_ascii=False), flush=True)
+        return 0
+    if args.question:
+        _print_answer(retriever.answer(" ".join(args.question)))
+        return 0
+    # Interactive prompt.
+    print("Ask a question about claims, login, contact or our privacy notices (empty line to quit).")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        _print_answer(retriever.answer(question))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Retrieval evaluation report (reports/eval.md and a chart)."""
+    from bot.evaluation import run_evaluation
+
+    return run_evaluation(settings, questions_path=args.questions, policyqa_path=args.policyqa)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Latency benchmark of retrieval (reports/bench-retrieval.md)."""
+    from bot.bench import run_retrieval_bench
+
+    return run_retrieval_bench(settings, queries=args.queries)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (separate so tests can inspect it)."""
+    parser = argparse.ArgumentParser(prog="bot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build the passage index into index/")
+    p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question with its sources")
+    p.add_argument("question", nargs="*", help="the question (omit for an interactive prompt)")
+    p.add_argument("--jsonl", action="store_true", help="read questions from stdin, write JSON lines")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="retrieval evaluation report")
+    p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
+    p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="retrieval latency benchmark")
+    p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `bot` console script."""
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    from bot.knowledge.documents import DocumentError
+    from bot.knowledge.embedder import EmbeddingModelError
+    from bot.knowledge.index import IndexMismatchError
+
+    try:
+        return args.func(args, settings)
+    except (IndexMismatchError, DocumentError, EmbeddingModelError) as exc:
+        print(f"bot: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""Retrieval evaluation: `bot eval` / `make eval` writes reports/eval.md and a chart.
+
+Two parts:
+
+* Our labelled member questions (tests/eval/questions.yml): hit@1, hit@3 and MRR of the
+  shipped hybrid ranking against dense-only and keyword-only (BM25) baselines, the
+  bands' behaviour on in-scope and out-of-scope questions (abstention precision and
+  recall), and a per-document table.
+* PolicyQA (shared/benchmarks/policyqa/dev.json) with the protocol in shared/README.md:
+  per policy, index its paragraphs; each distinct question's relevant paragraphs are
+  those whose ``qas`` contain it. This checks that retrieval generalises to privacy
+  policies nobody on the team wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bot.knowledge.keywords import BM25
+from bot.retrieval import KEYWORD_SATURATION, KEYWORD_WEIGHT, Retriever
+from bot.settings import ROOT, Settings
+
+MODES = ("hybrid", "dense", "keyword")
+DEFAULT_QUESTIONS = ROOT / "tests" / "eval" / "questions.yml"
+DEFAULT_POLICYQA = ROOT.parent / "shared" / "benchmarks" / "policyqa" / "dev.json"
+
+
+@dataclass
+class RankMetrics:
+    """Ranking quality over a set of questions."""
+
+    n: int
+    hit1: float
+    hit3: float
+    mrr: float
+
+
+def rank_metrics(ranks: list[int | None]) -> RankMetrics:
+    """Metrics from the 1-based rank of the first relevant passage (None: not in top 10)."""
+    n = len(ranks)
+    if not n:
+        return RankMetrics(0, 0.0, 0.0, 0.0)
+    hit1 = sum(1 for r in ranks if r == 1) / n
+    hit3 = sum(1 for r in ranks if r is not None and r <= 3) / n
+    mrr = sum(1.0 / r for r in ranks if r is not None) / n
+    return RankMetrics(n, hit1, hit3, mrr)
+
+
+def first_relevant_rank(ranked_ids: list[str], relevant: set[str]) -> int | None:
+    """1-based rank of the first relevant id, or None."""
+    for i, pid in enumerate(ranked_ids, 1):
+        if pid in relevant:
+            return i
+    return None
+
+
+def auroc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random in-scope question scores above a random out-of-scope one."""
+    if not positives or not negatives:
+        return float("nan")
+    pos = np.asarray(positives)[:, None]
+    neg = np.asarray(negatives)[None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def load_questions(path: Path) -> tuple[list[dict], list[str]]:
+    """In-scope questions (``q``, ``passages``) and out-of-scope questions."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return list(data.get("questions") or []), [str(q) for q in data.get("out_of_scope") or []]
+
+
+def evaluate_questions(retriever: Retriever, questions: list[dict], out_of_scope: list[str]) -> dict:
+    """All metrics on our own labelled questions."""
+    known = {p.id for p in retriever.passages}
+    missing = sorted({pid for q in questions for pid in q["passages"]} - known)
+    if missing:
+        raise ValueError(f"questions.yml names passages that do not exist: {missing[:5]}")
+    result: dict = {"modes": {}, "per_document": {}, "failures": []}
+    for mode in MODES:
+        ranks = []
+        for q in questions:
+            hits = retriever.search(q["q"], k=10, mode=mode)
+            ranks.append(first_relevant_rank([h.passage.id for h in hits], set(q["passages"])))
+        result["modes"][mode] = rank_metrics(ranks)
+        if mode == "hybrid":
+            by_doc: dict[str, list[int | None]] = defaultdict(list)
+            for q, r in zip(questions, ranks, strict=True):
+                by_doc[q["passages"][0].split("#")[0]].append(r)
+                if r != 1:
+                    result["failures"].append((q["q"], q["passages"][0], r))
+            result["per_document"] = {d: rank_metrics(rs) for d, rs in sorted(by_doc.items())}
+
+    # Bands: how the shipped answer() treats in-scope and out-of-scope questions.
+    in_bands = [retriever.answer(q["q"]) for q in questions]
+    out_bands = [retriever.answer(q) for q in out_of_scope]
+    abstained_in = sum(1 for a in in_bands if a.band == "abstain")
+    abstained_out = sum(1 for a in out_bands if a.band == "abstain")
+    result["bands"] = {
+        "in_scope": {b: sum(1 for a in in_bands if a.band == b) for b in ("answer", "clarify", "abstain")},
+        "out_of_scope": {b: sum(1 for a in out_bands if a.band == b) for b in ("answer", "clarify", "abstain")},
+        "answered_correctly": sum(
+            1 for a, q in zip(in_bands, questions, strict=True)
+            if a.band == "answer" and a.best and a.best.passage.id in q["passages"]
+        ),
+        "abstention_precision": abstained_out / (abstained_in + abstained_out) if abstained_in + abstained_out else 0,
+        "abstention_recall": abstained_out / len(out_of_scope) if out_of_scope else 0,
+        "in_scope_not_abstained": 1 - abstained_in / len(questions) if questions else 0,
+        "in_scope_answer_band": sum(1 for a in in_bands if a.band == "answer") / len(questions) if questions else 0,
+        "oos_wrongly_answered": [a.question for a in out_bands if a.band == "answer"],
+        "in_scope_abstained": [a.question for a in in_bands if a.band == "abstain"],
+    }
+    # Can the score separate in-scope from out-of-scope at all? (AUROC, 0.5 = no.)
+    top = {}
+    for mode in MODES:
+        ins = [retriever.search(q["q"], k=1, mode=mode)[0].score for q in questions]
+        outs = [(retriever.search(q, k=1, mode=mode) or [None])[0] for q in out_of_scope]
+        top[mode] = auroc(ins, [h.score if h else 0.0 for h in outs])
+    top["confidence (shipped)"] = auroc([a.confidence for a in in_bands], [a.confidence for a in out_bands])
+    result["separation_auroc"] = top
+    return result
+
+
+def evaluate_policyqa(retriever: Retriever, path: Path) -> dict:
+    """PolicyQA retrieval with the protocol of shared/README.md, for each mode."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    embedder = retriever.index.embedder
+    ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
+    for policy in data:
+        contexts = [p["context"] for p in policy["paragraphs"]]
+        relevant: dict[str, set[int]] = defaultdict(set)
+        for i, para in enumerate(policy["paragraphs"]):
+            for qa in para["qas"]:
+                relevant[qa["question"]].add(i)
+        questions = list(relevant)
+        ctx_vecs = embedder.encode(contexts)
+        q_vecs = embedder.encode(questions)
+        dense = q_vecs @ ctx_vecs.T
+        bm25 = BM25(contexts)
+        for qi, question in enumerate(questions):
+            kw = bm25.scores(bm25.query_terms(question))
+            by_mode = {
+                "dense": dense[qi],
+                "keyword": kw,
+                "hybrid": dense[qi] + KEYWORD_WEIGHT * kw / (kw + KEYWORD_SATURATION),
+            }
+            for mode, scores in by_mode.items():
+                order = np.argsort(-scores, kind="stable")[:10]
+                rank = next((r for r, i in enumerate(order, 1) if i in relevant[question]), None)
+                ranks[mode].append(rank)
+    return {"policies": len(data), "questions": len(ranks["dense"]), "modes": {m: rank_metrics(r) for m, r in ranks.items()}}
+
+
+def _chart(result: dict, policyqa: dict | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("Member questions", result["modes"])]
+    if policyqa:
+        panels.append(("PolicyQA dev", policyqa["modes"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (title, modes) in zip(axes[0], panels, strict=True):
+        x = np.arange(3)
+        for j, mode in enumerate(MODES):
+            m = modes[mode]
+            ax.bar(x + (j - 1) * 0.27, [m.hit1, m.hit3, m.mrr], width=0.27, label=mode)
+        ax.set_xticks(x, ["hit@1", "hit@3", "MRR"])
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _table(modes: dict[str, RankMetrics]) -> list[str]:
+    lines = ["| ranking | n | hit@1 | hit@3 | MRR |", "| --- | ---: | ---: | ---: | ---: |"]
+    for mode, m in modes.items():
+        name = f"**{mode}** (shipped)" if mode == "hybrid" else f"{mode}-only" + (" (BM25)" if mode == "keyword" else "")
+        lines.append(f"| {name} | {m.n} | {m.hit1:.3f} | {m.hit3:.3f} | {m.mrr:.3f} |")
+    return lines
+
+
+def write_report(result: dict, policyqa: dict | None, settings: Settings, seconds: float) -> Path:
+    """Write reports/eval.md (and reports/eval.png) and return the report path."""
+    b = result["bands"]
+    lines = [
+        "# Retrieval evaluation",
+        "",
+        f"Generated by `make eval` in {seconds:.0f} s. Model `{settings.embedding_model}`, "
+        f"{len(result.get('passages', [])) or ''}thresholds answer ≥ {settings.answer_threshold}, "
+        f"clarify ≥ {settings.clarify_threshold}.",
+        "",
+        "![retrieval metrics](eval.png)",
+        "",
+        "## Member questions (tests/eval/questions.yml)",
+        "",
+        *_table(result["modes"]),
+        "",
+        "### Answer, clarify, abstain",
+        "",
+        "| questions | answer | clarify | abstain |",
+        "| --- | ---: | ---: | ---: |",
+        f"| in scope | {b['in_scope']['answer']} | {b['in_scope']['clarify']} | {b['in_scope']['abstain']} |",
+        f"| out of scope | {b['out_of_scope']['answer']} | {b['out_of_scope']['clarify']} | "
+        f"{b['out_of_scope']['abstain']} |",
+        "",
+        f"- abstention precision {b['abstention_precision']:.3f}, recall {b['abstention_recall']:.3f}",
+        f"- in-scope questions not abstained (answered or clarified): {b['in_scope_not_abstained']:.3f}; "
+        f"answered outright: {b['in_scope_answer_band']:.3f}; answered with the right passage: "
+        f"{b['answered_correctly']}",
+        "",
+        "Separation of in-scope from out-of-scope questions by score (AUROC; 0.5 = none):",
+        "",
+        "| score | AUROC |",
+        "| --- | ---: |",
+        *[f"| {k} | {v:.3f} |" for k, v in result["separation_auroc"].items()],
+        "",
+        "### Per document (hybrid)",
+        "",
+        "| document | n | hit@1 | hit@3 | MRR |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *[f"| {d} | {m.n} | {m.hit1:.3f} | {m.hit3:.3f} | {m.mrr:.3f} |" for d, m in result["per_document"].items()],
+        "",
+    ]
+    if b["oos_wrongly_answered"]:
+        lines += ["Out-of-scope questions answered anyway:", ""]
+        lines += [f"- {q}" for q in b["oos_wrongly_answered"]] + [""]
+    if b["in_scope_abstained"]:
+        lines += ["In-scope questions abstained:", ""]
+        lines += [f"- {q}" for q in b["in_scope_abstained"]] + [""]
+    if result["failures"]:
+        lines += ["### Misses at rank 1 (hybrid)", "", "| question | expected | rank |", "| --- | --- | ---: |"]
+        lines += [f"| {q} | `{pid}` | {r or '>10'} |" for q, pid, r in result["failures"]] + [""]
+    if policyqa:
+        lines += [
+            "## PolicyQA dev (external)",
+            "",
+            f"{policyqa['policies']} policies, {policyqa['questions']} distinct (policy, question) pairs; "
+            "protocol of shared/README.md. Reference points there: all-MiniLM-L6-v2 exact search "
+            "hit@1 0.219 / hit@3 0.407; BM25 0.171 / 0.327.",
+            "",
+            *_table(policyqa["modes"]),
+            "",
+        ]
+    path = settings.reports_dir / "eval.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    _chart(result, policyqa, settings.reports_dir / "eval.png")
+    return path
+
+
+def run_evaluation(settings: Settings, questions_path: str | None = None, policyqa_path: str | None = None) -> int:
+    """Run everything, print a summary, write the report. Exit code 0."""
+    started = time.perf_counter()
+    retriever = Retriever.from_settings(settings)
+    questions, out_of_scope = load_questions(Path(questions_path) if questions_path else DEFAULT_QUESTIONS)
+    result = evaluate_questions(retriever, questions, out_of_scope)
+    pqa_path = Path(policyqa_path) if policyqa_path else DEFAULT_POLICYQA
+    policyqa = evaluate_policyqa(retriever, pqa_path) if pqa_path.is_file() else None
+    report = write_report(result, policyqa, settings, time.perf_counter() - started)
+    for mode, m in result["modes"].items():
+        print(f"member questions  {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
+    b = result["bands"]
+    print(
+        f"bands: abstention precision {b['abstention_precision']:.3f} recall {b['abstention_recall']:.3f}; "
+        f"in-scope not abstained {b['in_scope_not_abstained']:.3f}, answered outright {b['in_scope_answer_band']:.3f}"
+    )
+    if policyqa:
+        for mode, m in policyqa["modes"].items():
+            print(f"PolicyQA          {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
+    else:
+        print(f"PolicyQA skipped: {pqa_path} not found")
+    print(f"report: {report}")
+    return 0

@@ -1,0 +1,226 @@
+"""Build and load the passage index in ``index/``.
+
+Three files: the passage store (``passages.jsonl``), the FAISS inner-product index over
+normalised embeddings (``dense.faiss``) and a manifest that records what they were built
+from. Loading checks the manifest against the current documents and model, because a
+stale index answers from text that is no longer in the documents (or mixes vector
+spaces) without any visible error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import yaml
+
+from bot.knowledge.chunker import Passage, chunk_documents
+from bot.knowledge.documents import load_documents, metadata_sha256
+from bot.knowledge.embedder import Embedder, get_embedder
+from bot.settings import Settings
+
+PASSAGES_FILE = "passages.jsonl"
+FAISS_FILE = "dense.faiss"
+OWNERS_FILE = "owners.npy"
+MANIFEST_FILE = "manifest.json"
+#: Member-style questions indexed next to each passage (data/documents/).
+QUESTIONS_FILE = "passage_questions.yml"
+#: Bump when parsing or chunking changes, so old indexes are rebuilt.
+CHUNKER_VERSION = 3
+
+
+def load_passage_questions(documents_dir: Path) -> dict[str, list[str]]:
+    """The "alternate questions" of each passage (empty when the file is absent)."""
+    path = documents_dir / QUESTIONS_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): [str(q) for q in (v or [])] for k, v in (data.get("passages") or {}).items()}
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+class IndexMismatchError(RuntimeError):
+    """The index is missing, incomplete or stale; the message says to run `make index`."""
+
+
+def expected_manifest(settings: Settings) -> dict:
+    """What the manifest of an up-to-date index must say about its inputs."""
+    docs = load_documents(settings.documents_dir)
+    return {
+        "model": settings.embedding_model,
+        "chunker_version": CHUNKER_VERSION,
+        "max_passage_tokens": settings.max_passage_tokens,
+        "sources": {d.file: d.sha256 for d in docs},
+        "metadata_sha256": metadata_sha256(settings.documents_dir),
+        "questions_sha256": _file_sha256(settings.documents_dir / QUESTIONS_FILE),
+    }
+
+
+def _read_manifest(index_dir: Path) -> dict | None:
+    path = index_dir / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
+def stale_reasons(settings: Settings) -> list[str]:
+    """Why the index in ``settings.index_dir`` cannot be used (empty list: it can)."""
+    manifest = _read_manifest(settings.index_dir)
+    if manifest is None:
+        return [f"no readable {MANIFEST_FILE} in {settings.index_dir}"]
+    reasons = []
+    for name in (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE):
+        if not (settings.index_dir / name).is_file():
+            reasons.append(f"{name} is missing")
+    expected = expected_manifest(settings)
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            if key == "sources":
+                changed = sorted(
+                    set(value.items()).symmetric_difference(set((manifest.get(key) or {}).items()))
+                )
+                names = sorted({name for name, _ in changed})
+                reasons.append(f"source documents changed: {', '.join(names)}")
+            else:
+                reasons.append(f"{key} is {manifest.get(key)!r}, expected {value!r}")
+    return reasons
+
+
+def build_index(settings: Settings, force: bool = False, progress: bool = True) -> dict:
+    """Build the index unless an up-to-date one exists; returns the manifest.
+
+    The files are written under temporary names and renamed at the end, so a crash
+    half-way never leaves a mix of old and new files that a server would load.
+    """
+    if not force and not stale_reasons(settings):
+        manifest = _read_manifest(settings.index_dir) or {}
+        manifest["skipped"] = True
+        return manifest
+    started = time.perf_counter()
+    docs = load_documents(settings.documents_dir)
+    passages = chunk_documents(docs, settings.max_passage_tokens)
+    questions = load_passage_questions(settings.documents_dir)
+    known = {p.id for p in passages}
+    unknown = sorted(set(questions) - known)
+    if unknown:
+        raise IndexMismatchError(f"{QUESTIONS_FILE} names passages that do not exist: {', '.join(unknown[:5])}")
+    # Row i of the FAISS index belongs to passage owners[i]: first every passage's own
+    # text, then its alternate questions; a passage scores the best of its rows.
+    texts = [p.embedding_text() for p in passages]
+    owners = list(range(len(passages)))
+    for i, p in enumerate(passages):
+        for q in questions.get(p.id, []):
+            texts.append(q)
+            owners.append(i)
+    embedder = get_embedder(settings.embedding_model)
+    vectors = embedder.encode(texts, progress=progress)
+    index = faiss.IndexFlatIP(embedder.dimension)
+    index.add(vectors)
+
+    out = settings.index_dir
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_passages = out / (PASSAGES_FILE + ".tmp")
+    tmp_faiss = out / (FAISS_FILE + ".tmp")
+    tmp_manifest = out / (MANIFEST_FILE + ".tmp")
+    tmp_owners = out / (OWNERS_FILE + ".tmp")
+    with tmp_owners.open("wb") as fh:
+        np.save(fh, np.asarray(owners, dtype=np.int32))
+    with tmp_passages.open("w", encoding="utf-8") as fh:
+        for p in passages:
+            fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    faiss.write_index(index, str(tmp_faiss))
+    manifest = {
+        **expected_manifest(settings),
+        "dimension": embedder.dimension,
+        "passage_count": len(passages),
+        "question_count": len(texts) - len(passages),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # The manifest goes last: until it is renamed, the old manifest no longer matches
+    # the new files only for the instant between renames.
+    tmp_passages.replace(out / PASSAGES_FILE)
+    tmp_faiss.replace(out / FAISS_FILE)
+    tmp_owners.replace(out / OWNERS_FILE)
+    tmp_manifest.replace(out / MANIFEST_FILE)
+    return manifest
+
+
+@dataclass
+class KnowledgeIndex:
+    """A loaded, verified index: passages, their vectors and the model to query them."""
+
+    passages: list[Passage]
+    dense: faiss.Index
+    owners: np.ndarray  # FAISS row -> passage position
+    embedder: Embedder
+    manifest: dict
+    questions: dict[str, list[str]]
+
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query to every passage (best of its rows).
+
+        Exact search over all rows: with a few hundred rows this takes well under a
+        millisecond, and approximate search would only add recall loss.
+        """
+        scores, rows = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), self.dense.ntotal)
+        best = np.full(len(self.passages), -1.0, dtype=np.float32)
+        np.maximum.at(best, self.owners[rows[0]], scores[0])
+        return best
+
+
+def load_index(settings: Settings) -> KnowledgeIndex:
+    """Load and verify the index; raise IndexMismatchError saying what to run."""
+    reasons = stale_reasons(settings)
+    if reasons:
+        raise IndexMismatchError(
+            f"the index in {settings.index_dir} cannot be used ({'; '.join(reasons)}): run `make index`"
+        )
+    manifest = _read_manifest(settings.index_dir) or {}
+    try:
+        passages = [
+            Passage.from_dict(json.loads(line))
+            for line in (settings.index_dir / PASSAGES_FILE).read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        dense = faiss.read_index(str(settings.index_dir / FAISS_FILE))
+        owners = np.load(settings.index_dir / OWNERS_FILE)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexMismatchError(f"the index in {settings.index_dir} is corrupt ({exc}): run `make index`") from exc
+    if (
+        len(passages) != manifest.get("passage_count")
+        or dense.ntotal != len(owners)
+        or len(owners) != len(passages) + manifest.get("question_count", 0)
+        or (len(owners) and int(owners.max()) >= len(passages))
+    ):
+        raise IndexMismatchError(
+            f"the index in {settings.index_dir} is incomplete ({len(passages)} passages, "
+            f"{dense.ntotal} vectors, manifest says {manifest.get('passage_count')}): run `make index`"
+        )
+    embedder = get_embedder(settings.embedding_model)
+    if dense.d != embedder.dimension or manifest.get("dimension") != embedder.dimension:
+        raise IndexMismatchError(
+            f"the index has dimension {dense.d} but model {settings.embedding_model} gives "
+            f"{embedder.dimension}: run `make index`"
+        )
+    return KnowledgeIndex(
+        passages=passages,
+        dense=dense,
+        owners=owners,
+        embedder=embedder,
+        manifest=manifest,
+        questions=load_passage_questions(settings.documents_dir),
+    )

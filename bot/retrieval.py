@@ -1,0 +1,212 @@
+"""Answer a member's question from our passages, with citations and a confidence band.
+
+Ranking is hybrid: the cosine similarity of the question and passage embeddings plus a
+saturated BM25 score over spelling-repaired, synonym-expanded terms. The confidence
+combines the best hybrid score with *coverage* (how much of the question our documents
+have words for), because the dense score alone does not separate questions we can
+answer from ones we cannot. Three bands follow from it:
+
+* ``answer``: cite the best passage (its most relevant sentences when it is long);
+* ``clarify``: we are unsure; offer the top options and let the member pick;
+* ``abstain``: say we do not know and offer contact options.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bot.knowledge.chunker import Passage
+from bot.knowledge.index import KnowledgeIndex, load_index
+from bot.knowledge.keywords import BM25, Synonyms, terms
+from bot.settings import Settings
+
+Mode = Literal["hybrid", "dense", "keyword"]
+Band = Literal["answer", "clarify", "abstain"]
+
+#: Questions longer than this are cut before embedding (the model reads 256 pieces).
+MAX_QUERY_CHARS = 1000
+#: Weight of the keyword score in the hybrid ranking, and its saturation constant.
+KEYWORD_WEIGHT = 0.35
+KEYWORD_SATURATION = 6.0
+#: Passages longer than this many words are shortened to their best sentences.
+LONG_PASSAGE_WORDS = 90
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with its scores."""
+
+    passage: Passage
+    score: float  # the ranking score of the mode used
+    dense: float
+    keyword: float
+
+    def citation(self, text: str | None = None) -> dict:
+        """The citation object of the JSON contract (``bot ask --jsonl``)."""
+        return {
+            "id": self.passage.id,
+            "title": self.passage.doc_title,
+            "section": self.passage.section_title,
+            "url": self.passage.url,
+            "local_url": self.passage.local_url,
+            "text": text if text is not None else self.passage.text,
+            "score": round(float(self.score), 4),
+        }
+
+
+@dataclass
+class Answer:
+    """What the assistant says to a question, and why."""
+
+    question: str
+    band: Band
+    confidence: float
+    text: str  # the answer text (empty when abstaining)
+    hits: list[Hit] = field(default_factory=list)  # best first
+
+    @property
+    def answered(self) -> bool:
+        """True only in the answer band: clarify and abstain do not claim an answer."""
+        return self.band == "answer"
+
+    @property
+    def best(self) -> Hit | None:
+        """The passage the answer cites, if any."""
+        return self.hits[0] if self.hits else None
+
+    @property
+    def alternatives(self) -> list[Hit]:
+        """Up to two other passages from other sections, for "did you mean"."""
+        return self.hits[1:3]
+
+    def to_dict(self) -> dict:
+        """The JSON contract: question, answered, confidence, answer, citations."""
+        citations = [h.citation() for h in self.hits[:3]]
+        if self.answered and citations:
+            citations[0]["text"] = self.text
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "band": self.band,
+            "confidence": round(float(self.confidence), 4),
+            "answer": self.text if self.answered else "",
+            "citations": citations if self.band != "abstain" else citations[:3],
+        }
+
+
+def normalise_query(text: str) -> str:
+    """Collapse white space and control characters; cut very long input."""
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:MAX_QUERY_CHARS]
+
+
+class Retriever:
+    """Search and answer over a loaded :class:`KnowledgeIndex`."""
+
+    def __init__(self, index: KnowledgeIndex, synonyms: Synonyms, settings: Settings) -> None:
+        self.index = index
+        self.synonyms = synonyms
+        self.settings = settings
+        # Alternate questions join the keyword side too (document expansion).
+        self.bm25 = BM25(
+            " ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Retriever:
+        """Load the verified index and the synonym list named by the settings."""
+        index = load_index(settings)
+        synonyms = Synonyms.load(settings.documents_dir / "synonyms.yml")
+        return cls(index, synonyms, settings)
+
+    @property
+    def passages(self) -> list[Passage]:
+        """All passages, in document order."""
+        return self.index.passages
+
+    # ------------------------------------------------------------------ scoring
+
+    def _keyword_terms(self, query: str) -> tuple[list[str], dict[str, float]]:
+        own = self.bm25.query_terms(query)
+        weights = {t: 1.0 for t in own}
+        for t in terms(" ".join(self.synonyms.expand(query))):
+            weights.setdefault(t, 0.5)  # expansions count, but less than the member's words
+        return list(weights), weights
+
+    def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """Dense cosine and raw BM25 for every passage, and the question's coverage."""
+        dense = self.index.dense_scores(self.index.embedder.encode_one(query))
+        own_terms = self.bm25.query_terms(query)
+        all_terms, weights = self._keyword_terms(query)
+        keyword = self.bm25.scores(all_terms, weights)
+        return dense, keyword, self.bm25.coverage(own_terms)
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+        """The ``k`` best passages for ``query`` under ``mode``, best first."""
+        hits, _ = self._search(normalise_query(query), k, mode)
+        return hits
+
+    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], float]:
+        if not query:
+            return [], 0.0
+        dense, keyword, coverage = self._scores(query)
+        if mode == "dense":
+            ranking = dense
+        elif mode == "keyword":
+            ranking = keyword
+        else:
+            ranking = dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
+        order = np.argsort(-ranking, kind="stable")[:k]
+        hits = [
+            Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order
+        ]
+        return hits, coverage
+
+    # ------------------------------------------------------------------ answering
+
+    def confidence(self, hits: list[Hit], coverage: float) -> float:
+        """How sure we are that the best hit answers the question, in [0, 1]."""
+        if not hits:
+            return 0.0
+        top = hits[0]
+        keyword_part = top.keyword / (top.keyword + KEYWORD_SATURATION)
+        raw = 0.65 * top.dense + 0.35 * keyword_part
+        return float(max(0.0, min(1.0, raw * (0.4 + 0.6 * coverage))))
+
+    def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
+        """Answer, clarify or abstain (see the module docstring)."""
+        query = normalise_query(question)
+        hits, coverage = self._search(query, max(k, 3), mode)
+        conf = self.confidence(hits, coverage)
+        if not hits or conf < self.settings.clarify_threshold:
+            band: Band = "abstain"
+        elif conf < self.settings.answer_threshold:
+            band = "clarify"
+        else:
+            band = "answer"
+        text = best_sentences(hits[0].passage, query) if band == "answer" else ""
+        return Answer(question=question, band=band, confidence=conf, text=text, hits=hits[:k])
+
+
+def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
+    """The passage itself when short, else its sentences that share most terms with the
+    question (kept in document order, with a list's introducing sentence)."""
+    text = passage.text
+    if len(text.split()) <= LONG_PASSAGE_WORDS:
+        return text
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    wanted = set(terms(query))
+    scored = sorted(
+        range(len(sentences)),
+        key=lambda i: (-len(wanted & set(terms(sentences[i]))), i),
+    )
+    keep = set(scored[:limit])
+    if sentences and sentences[0].endswith(":"):
+        keep.add(0)
+    return "\n".join(sentences[i] for i in sorted(keep))
