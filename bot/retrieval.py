@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import yaml
 
 from bot.knowledge.chunker import Passage
 from bot.knowledge.index import KnowledgeIndex, load_index
@@ -32,6 +33,9 @@ MAX_QUERY_CHARS = 1000
 #: Weight of the keyword score in the hybrid ranking, and its saturation constant.
 KEYWORD_WEIGHT = 0.35
 KEYWORD_SATURATION = 6.0
+#: How much closeness to an out-of-scope example (beyond the best passage) costs.
+OOS_PENALTY = 1.0
+OOS_MARGIN = 0.15
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
@@ -99,6 +103,15 @@ class Answer:
         }
 
 
+def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
+    """Embeddings of the out-of-scope examples (an empty matrix if there are none)."""
+    path = settings.documents_dir / "out_of_scope.yml"
+    examples = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", []) if path.is_file() else []
+    if not examples:
+        return np.zeros((0, index.embedder.dimension), dtype=np.float32)
+    return index.embedder.encode([str(e) for e in examples])
+
+
 def normalise_query(text: str) -> str:
     """Collapse white space and control characters; cut very long input."""
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
@@ -113,6 +126,8 @@ class Retriever:
         self.index = index
         self.synonyms = synonyms
         self.settings = settings
+        # Kinds of question we cannot answer (data/documents/out_of_scope.yml).
+        self.out_of_scope = load_out_of_scope(settings, index)
         # Alternate questions join the keyword side too (document expansion).
         self.bm25 = BM25(
             " ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages
@@ -139,23 +154,24 @@ class Retriever:
             weights.setdefault(t, 0.5)  # expansions count, but less than the member's words
         return list(weights), weights
 
-    def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """Dense cosine and raw BM25 for every passage, and the question's coverage."""
-        dense = self.index.dense_scores(self.index.embedder.encode_one(query))
-        own_terms = self.bm25.query_terms(query)
+    def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Dense cosine and raw BM25 for every passage, the question's coverage, and
+        its similarity to the nearest out-of-scope example."""
+        vector = self.index.embedder.encode_one(query)
+        dense = self.index.dense_scores(vector)
+        oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
         all_terms, weights = self._keyword_terms(query)
         keyword = self.bm25.scores(all_terms, weights)
-        return dense, keyword, self.bm25.coverage(own_terms)
+        return dense, keyword, self.bm25.coverage(query, self.synonyms), oos
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         """The ``k`` best passages for ``query`` under ``mode``, best first."""
-        hits, _ = self._search(normalise_query(query), k, mode)
-        return hits
+        return self._search(normalise_query(query), k, mode)[0]
 
-    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], float]:
+    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], float, float]:
         if not query:
-            return [], 0.0
-        dense, keyword, coverage = self._scores(query)
+            return [], 0.0, -1.0
+        dense, keyword, coverage, oos = self._scores(query)
         if mode == "dense":
             ranking = dense
         elif mode == "keyword":
@@ -166,24 +182,30 @@ class Retriever:
         hits = [
             Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order
         ]
-        return hits, coverage
+        return hits, coverage, oos
 
     # ------------------------------------------------------------------ answering
 
-    def confidence(self, hits: list[Hit], coverage: float) -> float:
-        """How sure we are that the best hit answers the question, in [0, 1]."""
+    def confidence(self, hits: list[Hit], coverage: float, oos: float = -1.0) -> float:
+        """How sure we are that the best hit answers the question, in [0, 1].
+
+        The hybrid evidence of the best passage, damped when the question uses words
+        our documents lack, and lowered when the question is closer to a known kind of
+        unanswerable question than to the passage.
+        """
         if not hits:
             return 0.0
         top = hits[0]
         keyword_part = top.keyword / (top.keyword + KEYWORD_SATURATION)
-        raw = 0.65 * top.dense + 0.35 * keyword_part
-        return float(max(0.0, min(1.0, raw * (0.4 + 0.6 * coverage))))
+        raw = (0.65 * top.dense + 0.35 * keyword_part) * (0.7 + 0.3 * coverage)
+        raw -= OOS_PENALTY * max(0.0, oos - top.dense + OOS_MARGIN)
+        return float(max(0.0, min(1.0, raw)))
 
     def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer, clarify or abstain (see the module docstring)."""
         query = normalise_query(question)
-        hits, coverage = self._search(query, max(k, 3), mode)
-        conf = self.confidence(hits, coverage)
+        hits, coverage, oos = self._search(query, max(k, 3), mode)
+        conf = self.confidence(hits, coverage, oos)
         if not hits or conf < self.settings.clarify_threshold:
             band: Band = "abstain"
         elif conf < self.settings.answer_threshold:

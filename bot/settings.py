@@ -36,8 +36,8 @@ class Settings:
     max_passage_tokens: int = 200
     # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
     # at or above `clarify_threshold` we offer the top options, below it we abstain.
-    answer_threshold: float = 0.55
-    clarify_threshold: float = 0.40
+    answer_threshold: float = 0.52
+    clarify_threshold: float = 0.42
     database_url: str = ""
     # Days a data-rights request may take (GDPR art. 12(3): one month).
     data_rights_due_days: int = 30

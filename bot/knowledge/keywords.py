@@ -109,13 +109,13 @@ class BM25:
                 self._postings.setdefault(t, []).append((i, f))
         self._surface_vocab = sorted(self.idf)
 
-    def correct(self, term: str) -> str | None:
+    def correct(self, term: str, cutoff: float = 0.8) -> str | None:
         """The corpus term a misspelt query term most likely meant, or None."""
         if term in self.idf:
             return term
         if len(term) < 4 or term.isdigit():
             return None
-        match = difflib.get_close_matches(term, self._surface_vocab, n=1, cutoff=0.8)
+        match = difflib.get_close_matches(term, self._surface_vocab, n=1, cutoff=cutoff)
         return match[0] if match else None
 
     def query_terms(self, text: str) -> list[str]:
@@ -140,19 +140,24 @@ class BM25:
                 result[i] += w * f * (self.k1 + 1) / denom
         return result
 
-    def coverage(self, query_terms: list[str]) -> float:
-        """IDF-weighted share of the query's terms that occur anywhere in our passages.
+    def coverage(self, text: str, synonyms: Synonyms | None = None) -> float:
+        """IDF-weighted share of the question's terms that our passages have words for.
 
         Near 1 for questions phrased in our documents' vocabulary, low for questions
-        about things we have no text for ("dental cover", "weather"), which the
-        dense score alone cannot separate.
+        about things we have no text for ("weather", "stock price"), which the dense
+        score alone cannot separate. A term counts as known when it occurs in the
+        passages, is a close misspelling of a passage word (stricter than for ranking,
+        so "founded" does not pass for "found") or is member shorthand that the
+        synonym list maps to passage words ("isos", "pw").
         """
-        if not query_terms:
+        raw = set(terms(text))
+        if not raw:
             return 0.0
         total = known = 0.0
-        for t in set(query_terms):
-            w = self.idf.get(t, self.max_idf)
+        for t in raw:
+            fixed = self.correct(t, cutoff=0.85)
+            w = self.idf.get(fixed or t, self.max_idf)
             total += w
-            if t in self.idf:
+            if fixed or (synonyms and any(s in self.idf for s in terms(" ".join(synonyms.expand(t))))):
                 known += w
-        return known / total if total else 0.0
+        return known / total
