@@ -106,7 +106,8 @@ def evaluate_questions(retriever: Retriever, questions: list[dict], out_of_scope
         "in_scope": {b: sum(1 for a in in_bands if a.band == b) for b in ("answer", "clarify", "abstain")},
         "out_of_scope": {b: sum(1 for a in out_bands if a.band == b) for b in ("answer", "clarify", "abstain")},
         "answered_correctly": sum(
-            1 for a, q in zip(in_bands, questions, strict=True)
+            1
+            for a, q in zip(in_bands, questions, strict=True)
             if a.band == "answer" and a.best and a.best.passage.id in q["passages"]
         ),
         "abstention_precision": abstained_out / (abstained_in + abstained_out) if abstained_in + abstained_out else 0,
@@ -154,7 +155,11 @@ def evaluate_policyqa(retriever: Retriever, path: Path) -> dict:
                 order = np.argsort(-scores, kind="stable")[:10]
                 rank = next((r for r, i in enumerate(order, 1) if i in relevant[question]), None)
                 ranks[mode].append(rank)
-    return {"policies": len(data), "questions": len(ranks["dense"]), "modes": {m: rank_metrics(r) for m, r in ranks.items()}}
+    return {
+        "policies": len(data),
+        "questions": len(ranks["dense"]),
+        "modes": {m: rank_metrics(r) for m, r in ranks.items()},
+    }
 
 
 def _chart(result: dict, policyqa: dict | None, path: Path) -> None:
@@ -186,7 +191,9 @@ def _chart(result: dict, policyqa: dict | None, path: Path) -> None:
 def _table(modes: dict[str, RankMetrics]) -> list[str]:
     lines = ["| ranking | n | hit@1 | hit@3 | MRR |", "| --- | ---: | ---: | ---: | ---: |"]
     for mode, m in modes.items():
-        name = f"**{mode}** (shipped)" if mode == "hybrid" else f"{mode}-only" + (" (BM25)" if mode == "keyword" else "")
+        name = (
+            f"**{mode}** (shipped)" if mode == "hybrid" else f"{mode}-only" + (" (BM25)" if mode == "keyword" else "")
+        )
         lines.append(f"| {name} | {m.n} | {m.hit1:.3f} | {m.hit3:.3f} | {m.mrr:.3f} |")
     return lines
 

@@ -46,13 +46,13 @@ _INTL_PHONE = r"\+\d(?:[ .()/\-]{0,3}\d){6,14}(?!\d)"  # 7-15 digits: E.164
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 _MONTH_NUM = r"(?:0?[1-9]|1[0-2])"
 _MONTH_NAME = "(?:" + "|".join(sorted((re.escape(m) for m in MONTHS), key=len, reverse=True)) + r")\.?"
-_ORD = r"(?:st|nd|rd|th)?"
+_ORD = r"(?:st|nd|rd|th|er|e)?"
 _NOT_CONTINUED = r"(?![\d]|[/.\-]\d)"
 _DATE = "|".join(
     [
         rf"(?<!\d){_DAY}(?P<sep>[/.\-]){_MONTH_NUM}(?P=sep)(?:\d{{4}}|\d{{2}}){_NOT_CONTINUED}",
         rf"(?<!\d)\d{{4}}-{_MONTH_NUM}-{_DAY}{_NOT_CONTINUED}",
-        rf"(?<!\w){_DAY}{_ORD}\s{{1,3}}(?:of\s{{1,3}})?{_MONTH_NAME},?\s{{1,3}}\d{{4}}(?!\d)",
+        rf"(?<!\w){_DAY}{_ORD}\.?\s{{1,3}}(?:of\s{{1,3}})?{_MONTH_NAME},?\s{{1,3}}\d{{4}}(?!\d)",
         rf"(?<!\w){_MONTH_NAME}\s{{1,3}}{_DAY}{_ORD},?\s{{1,3}}\d{{4}}(?!\d)",
     ]
 )

@@ -129,9 +129,7 @@ class Retriever:
         # Kinds of question we cannot answer (data/documents/out_of_scope.yml).
         self.out_of_scope = load_out_of_scope(settings, index)
         # Alternate questions join the keyword side too (document expansion).
-        self.bm25 = BM25(
-            " ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages
-        )
+        self.bm25 = BM25(" ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retriever:
@@ -179,9 +177,7 @@ class Retriever:
         else:
             ranking = dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
         order = np.argsort(-ranking, kind="stable")[:k]
-        hits = [
-            Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order
-        ]
+        hits = [Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order]
         return hits, coverage, oos
 
     # ------------------------------------------------------------------ answering

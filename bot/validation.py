@@ -193,9 +193,7 @@ def validate_full_name(text: object) -> str:
         raise ValidationError(f"A name can't contain digits. Please type your full name, {example}.")
     for ch in name:
         if ch not in _NAME_PUNCTUATION and unicodedata.category(ch)[0] not in "LM":
-            raise ValidationError(
-                f"Please use only letters, spaces, hyphens and apostrophes in your name, {example}."
-            )
+            raise ValidationError(f"Please use only letters, spaces, hyphens and apostrophes in your name, {example}.")
     if sum(1 for ch in name if unicodedata.category(ch)[0] == "L") < 2 or not name[0].isalpha():
         raise ValidationError(f"Please type your full name starting with a letter, {example}.")
     return name

@@ -88,9 +88,7 @@ def stale_reasons(settings: Settings) -> list[str]:
     for key, value in expected.items():
         if manifest.get(key) != value:
             if key == "sources":
-                changed = sorted(
-                    set(value.items()).symmetric_difference(set((manifest.get(key) or {}).items()))
-                )
+                changed = sorted(set(value.items()).symmetric_difference(set((manifest.get(key) or {}).items())))
                 names = sorted({name for name, _ in changed})
                 reasons.append(f"source documents changed: {', '.join(names)}")
             else:

@@ -247,8 +247,7 @@ def parse_pdf_text(text: str) -> list[Block]:
                 i += 1
             item_lines: list[str] = []
             while i < len(lines) and lines[i].strip() and lines[i].strip() != _BULLET:
-                if item_lines and _looks_like_heading(lines[i], item_lines[-1]) and \
-                        _is_known_heading_context(lines, i):
+                if item_lines and _looks_like_heading(lines[i], item_lines[-1]) and _is_known_heading_context(lines, i):
                     break
                 item_lines.append(lines[i])
                 i += 1
@@ -259,8 +258,10 @@ def parse_pdf_text(text: str) -> list[Block]:
             # Inline bullets ("• text"), possibly wrapped onto following lines.
             flush()
             item_lines = []
-            while i < len(lines) and lines[i].strip() and (
-                lines[i].strip().startswith(_BULLET + " ") or not _looks_like_heading(lines[i], lines[i - 1])
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and (lines[i].strip().startswith(_BULLET + " ") or not _looks_like_heading(lines[i], lines[i - 1]))
             ):
                 if lines[i].strip() == _BULLET:
                     break

@@ -258,6 +258,13 @@ def summarise(kind: str, data: Mapping[str, Any]) -> str:
     return " · ".join(parts)[:255]
 
 
+def _check_conversation_id(conversation_id: str | None) -> str | None:
+    """Refuse ids longer than the column on every back end (SQLite would silently accept them)."""
+    if conversation_id is not None and (not isinstance(conversation_id, str) or len(conversation_id) > 128):
+        raise ValueError("conversation_id must be a string of at most 128 characters")
+    return conversation_id
+
+
 def _check_author(author: str) -> str:
     if not isinstance(author, str) or not author.strip():
         raise ValueError("author must be a non-empty string")
@@ -330,6 +337,8 @@ class RequestStore:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         if not is_sqlite:
             kwargs["pool_pre_ping"] = True
+            if parsed.get_driver_name() == "psycopg2":
+                kwargs["connect_args"] = {"connect_timeout": 10}  # a health check must not hang
         try:
             engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -468,8 +477,7 @@ class RequestStore:
             raise ValueError(f"unknown request kind {kind!r}; expected one of {KINDS}")
         if not isinstance(data, Mapping):
             raise TypeError("data must be a dict of form fields")
-        if conversation_id is not None and len(conversation_id) > 128:
-            raise ValueError("conversation_id is longer than 128 characters")
+        _check_conversation_id(conversation_id)
         try:
             clean = _jsonable(data)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -536,9 +544,7 @@ class RequestStore:
         with self._transaction("list") as session:
             return [self._record(req) for req in session.scalars(query)]
 
-    def update_status(
-        self, reference: str, status: str, author: str, now: datetime | None = None
-    ) -> RequestRecord:
+    def update_status(self, reference: str, status: str, author: str, now: datetime | None = None) -> RequestRecord:
         """Move a request to ``status`` and record who did it; a no-op (no event) if unchanged.
 
         The row is locked (PostgreSQL) so two agents changing it at once both get a
@@ -589,6 +595,7 @@ class RequestStore:
         """
         if band not in BANDS:
             raise ValueError(f"unknown band {band!r}; expected one of {BANDS}")
+        _check_conversation_id(conversation_id)
         confidence = float(confidence)
         if not math.isfinite(confidence):
             raise ValueError("confidence must be a finite number")
@@ -647,6 +654,8 @@ class RequestStore:
 
     def list_answers(self, conversation_id: str | None = None, limit: int = 50) -> list[AnswerRecord]:
         """Logged answers newest first, optionally of one conversation (analytics, tests)."""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
         query = select(Answer).order_by(Answer.created_at.desc(), Answer.id.desc()).limit(min(limit, _MAX_LIST))
         if conversation_id is not None:
             query = query.where(Answer.conversation_id == conversation_id)
@@ -662,9 +671,7 @@ class RequestStore:
         for start in range(0, len(ids), _DELETE_CHUNK):
             chunk = list(ids[start : start + _DELETE_CHUNK])
             counts["notes"] += session.execute(delete(RequestNote).where(RequestNote.request_id.in_(chunk))).rowcount
-            counts["events"] += session.execute(
-                delete(RequestEvent).where(RequestEvent.request_id.in_(chunk))
-            ).rowcount
+            counts["events"] += session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(chunk))).rowcount
             counts["requests"] += session.execute(delete(Request).where(Request.id.in_(chunk))).rowcount
         return counts
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Create both environments with exact pins. Idempotent: a stamp holding the hash of
+# the lock file skips an environment that is already installed from the same lock.
+#   .venv-rasa/  Python 3.10: the Rasa server (requirements-rasa.lock)
+#   .venv/       Python 3.11: the bot package, action server, web app (requirements.lock)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {  # find_python 3.10 -> path of a working interpreter, or nothing
+  local v="$1" c
+  for c in "python$v" "$(command -v pyenv >/dev/null 2>&1 && pyenv root 2>/dev/null)/versions/$v"*/bin/"python$v" \
+           /usr/bin/"python$v" /usr/local/bin/"python$v"; do
+    [ -n "$c" ] || continue
+    if "$c" -c 'import sys, venv' >/dev/null 2>&1; then command -v "$c" 2>/dev/null || echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+stamp_of() { sha256sum "$1" | cut -c1-16; }
+
+make_env() {  # make_env DIR PYVER LOCK [EXTRA PIP ARGS...]
+  local dir="$1" ver="$2" lock="$3"; shift 3
+  local stamp="$dir/.installed-$(stamp_of "$lock")"
+  if [ -f "$stamp" ]; then echo "setup: $dir is up to date"; return 0; fi
+  local py
+  if ! py=$(find_python "$ver"); then
+    echo "setup: Python $ver is required for $dir but was not found." >&2
+    echo "       Install it (Debian/Ubuntu: apt-get install python$ver python$ver-venv; or pyenv install $ver) and run make setup again." >&2
+    exit 1
+  fi
+  echo "setup: creating $dir with $py"
+  [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip
+  # torch==2.13.0 must come from the CPU build on this machine's disk; pin it first.
+  "$dir/bin/python" -m pip install -q -r "$lock" "$@"
+  rm -f "$dir"/.installed-*
+  touch "$stamp"
+}
+
+make_env .venv-rasa 3.10 requirements-rasa.lock
+make_env .venv 3.11 requirements.lock
+# The bot package itself, editable (cheap; always refreshed).
+.venv/bin/python -m pip install -q --no-deps -e . 2>/dev/null
+echo "setup: environments ready"

@@ -1,0 +1,64 @@
+"""Index build and manifest checks, on a small copy of the documents."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.knowledge.index import IndexMismatchError, build_index, load_index, stale_reasons
+from bot.settings import Settings
+
+
+@pytest.fixture()
+def small(tmp_path: Path, settings: Settings) -> Settings:
+    """Settings over one real document in a temporary folder."""
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    meta = yaml.safe_load((settings.documents_dir / "documents.yml").read_text())
+    entry = next(d for d in meta["documents"] if d["id"] == "cigna-website-privacy-policy")
+    shutil.copy(settings.documents_dir / entry["file"], docs / entry["file"])
+    (docs / "documents.yml").write_text(yaml.safe_dump({"documents": [entry]}))
+    return Settings.from_env(documents_dir=docs, index_dir=tmp_path / "index")
+
+
+def test_build_then_load_then_skip(small: Settings) -> None:
+    manifest = build_index(small, progress=False)
+    assert manifest["passage_count"] > 3 and manifest["dimension"] == 384
+    assert set(manifest["sources"]) == {"cigna-website-privacy-policy.txt"}
+    index = load_index(small)
+    assert len(index.passages) == manifest["passage_count"] == index.dense.ntotal
+    again = build_index(small, progress=False)
+    assert again.get("skipped") is True
+
+
+def test_missing_index_says_run_make_index(small: Settings) -> None:
+    with pytest.raises(IndexMismatchError, match="make index"):
+        load_index(small)
+
+
+def test_changed_source_is_detected(small: Settings) -> None:
+    build_index(small, progress=False)
+    doc = small.documents_dir / "cigna-website-privacy-policy.txt"
+    doc.write_text(doc.read_text() + "\nNew paragraph.\n")
+    assert any("source documents changed" in r for r in stale_reasons(small))
+    with pytest.raises(IndexMismatchError, match="make index"):
+        load_index(small)
+
+
+def test_other_model_is_rejected(small: Settings) -> None:
+    build_index(small, progress=False)
+    other = Settings.from_env(
+        documents_dir=small.documents_dir, index_dir=small.index_dir, embedding_model="some/other-model"
+    )
+    with pytest.raises(IndexMismatchError, match="model"):
+        load_index(other)
+
+
+def test_corrupt_vectors_are_rejected(small: Settings) -> None:
+    build_index(small, progress=False)
+    (small.index_dir / "dense.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexMismatchError, match="make index"):
+        load_index(small)

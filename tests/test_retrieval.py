@@ -1,0 +1,52 @@
+"""The retriever on the real index: citations, bands and hostile input."""
+
+from __future__ import annotations
+
+
+def test_faq_question_is_answered_with_its_citation(retriever) -> None:
+    answer = retriever.answer("i never received my activation code, where is it?")
+    assert answer.band == "answer"
+    assert answer.best.passage.doc_id == "cigna-health-benefits-member-faq"
+    assert "activation code" in answer.text
+    data = answer.to_dict()
+    assert data["answered"] is True and data["citations"][0]["section"] == "General information"
+
+
+def test_urgent_access_phone_number_comes_from_the_document(retriever) -> None:
+    answer = retriever.answer("I need urgent access to my personal webpages, what number do I call?")
+    assert answer.answered and "+ 32 3 217 68 68" in answer.text
+
+
+def test_unrelated_question_is_abstained(retriever) -> None:
+    for q in ("what's the weather like in Antwerp tomorrow", "give me a lasagne recipe"):
+        answer = retriever.answer(q)
+        assert answer.band == "abstain", (q, answer.confidence)
+        assert answer.to_dict()["answered"] is False and answer.to_dict()["answer"] == ""
+
+
+def test_exact_member_term_finds_its_passage(retriever) -> None:
+    hits = retriever.search("settlement note", k=3)
+    assert hits[0].passage.id == "cigna-health-benefits-member-faq#the-settlement-of-your-claim-2"
+
+
+def test_hostile_input_never_raises(retriever) -> None:
+    for q in (
+        "",
+        "   ",
+        "\x00\x01\x02",
+        "a" * 20000,
+        "<script>alert(1)</script>",
+        "'; DROP TABLE x; --",
+        "🙂🙂",
+        "保险索赔",
+    ):
+        answer = retriever.answer(q)
+        assert answer.band in {"answer", "clarify", "abstain"}
+    assert retriever.answer("").band == "abstain"
+
+
+def test_answers_carry_up_to_three_citations_best_first(retriever) -> None:
+    data = retriever.answer("can I ask Cigna to correct my personal data?").to_dict()
+    scores = [c["score"] for c in data["citations"]]
+    assert 1 <= len(scores) <= 3 and scores == sorted(scores, reverse=True)
+    assert {"title", "section", "url", "text", "score"} <= set(data["citations"][0])
