@@ -39,6 +39,9 @@ class Settings:
     answer_threshold: float = 0.52
     clarify_threshold: float = 0.42
     database_url: str = ""
+    # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
+    # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).
+    member_key_secret: str = ""
     # Days a data-rights request may take (GDPR art. 12(3): one month).
     data_rights_due_days: int = 30
     guarantee_due_hours: int = 48
