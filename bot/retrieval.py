@@ -212,6 +212,16 @@ class Retriever:
         return Answer(question=question, band=band, confidence=conf, text=text, hits=hits[:k])
 
 
+def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answer | None:
+    """An answer citing a chosen passage (a clarification button, a verified intent
+    answer), or None if no passage has that id."""
+    passage = next((p for p in retriever.passages if p.id == passage_id), None)
+    if passage is None:
+        return None
+    hit = Hit(passage, 1.0, 1.0, 0.0)
+    return Answer(question=question, band="answer", confidence=1.0, text=best_sentences(passage, question), hits=[hit])
+
+
 def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     """The passage itself when short, else its sentences that share most terms with the
     question (kept in document order, with a list's introducing sentence)."""

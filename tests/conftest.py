@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,3 +29,34 @@ def retriever(settings: Settings):
 
     build_index(settings, progress=False)
     return Retriever.from_settings(settings)
+
+
+def _admin_connection():  # -> psycopg2 connection (imported lazily)
+    import psycopg2
+
+    last: Exception | None = None
+    for dbname in ("postgres", "test"):
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dbname, connect_timeout=3)
+            conn.autocommit = True
+            return conn
+        except psycopg2.OperationalError as exc:
+            last = exc
+    pytest.skip(f"PostgreSQL server at 127.0.0.1:5432 is unreachable: {last}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A uniquely named PostgreSQL database for this test session, dropped afterwards."""
+    admin = _admin_connection()
+    name = f"bot_requests_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+

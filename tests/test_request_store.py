@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -38,35 +37,6 @@ BOB = {"full_name": "Bob Peeters", "email": "bob@example.org", "member_id": "CD9
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-def _admin_connection():  # -> psycopg2 connection (imported lazily)
-    import psycopg2
-
-    last: Exception | None = None
-    for dbname in ("postgres", "test"):
-        try:
-            conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dbname, connect_timeout=3)
-            conn.autocommit = True
-            return conn
-        except psycopg2.OperationalError as exc:
-            last = exc
-    pytest.skip(f"PostgreSQL server at 127.0.0.1:5432 is unreachable: {last}")
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A uniquely named PostgreSQL database for this test session, dropped afterwards."""
-    admin = _admin_connection()
-    name = f"bot_requests_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,0 +1,149 @@
+"""The three request forms: which slots, how each is validated, shown and stored.
+
+The Rasa side (domain.yml) lists the slots; this module owns what they mean, so the
+action server, the web app and the tests share one definition. Slot values are kept in
+the tracker as the normalised strings the validators return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from bot import privacy, validation
+
+#: How many failed answers to one question before we offer a person.
+MAX_FAILURES = 3
+
+REQUEST_TYPES = {
+    "access": "a copy of your personal data (access)",
+    "correction": "correct your personal data",
+    "deletion": "delete your personal data",
+    "restriction": "restrict how we use your personal data",
+    "objection": "object to the use of your data for marketing",
+    "withdraw_consent": "withdraw your consent",
+}
+
+
+def _request_type(text: object) -> str:
+    value = str(text or "").strip().lower().replace(" ", "_")
+    if value not in REQUEST_TYPES:
+        raise validation.ValidationError(
+            "Please choose one of the request types: " + ", ".join(k.replace("_", " ") for k in REQUEST_TYPES) + "."
+        )
+    return value
+
+
+def _cost(text: object) -> str:
+    cost = validation.validate_cost(text)
+    if cost is None:
+        return "not given"
+    return f"{cost.amount} {cost.currency}".strip() if cost.currency else str(cost.amount)
+
+
+def _iso(fn: Callable[[object], date]) -> Callable[[object], str]:
+    return lambda text: fn(text).isoformat()
+
+
+def _mask_cost(value: str) -> str:
+    return value  # an estimate is not personal data
+
+
+@dataclass(frozen=True)
+class Field:
+    """One slot of a form."""
+
+    slot: str
+    label: str
+    validate: Callable[[object], str]
+    mask: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A request form: its kind in the request store and its fields in order."""
+
+    name: str
+    kind: str
+    title: str
+    fields: tuple[Field, ...]
+    confirm: bool = True
+
+    @property
+    def slots(self) -> list[str]:
+        """All slots the form fills (the confirmation slot last)."""
+        return [f.slot for f in self.fields] + (["confirmed"] if self.confirm else [])
+
+    def field(self, slot: str) -> Field | None:
+        """The field for a slot name, if it belongs to this form."""
+        return next((f for f in self.fields if f.slot == slot), None)
+
+    def summary_lines(self, values: dict[str, object]) -> list[str]:
+        """Masked "label: value" lines, for the confirmation message and logs."""
+        lines = []
+        for f in self.fields:
+            value = values.get(f.slot)
+            if value in (None, ""):
+                continue
+            shown = REQUEST_TYPES.get(str(value), str(value)) if f.slot == "request_type" else f.mask(str(value))
+            lines.append(f"- {f.label}: {shown}")
+        return lines
+
+
+def _keep(value: str) -> str:
+    return value
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "…"
+
+
+FORMS: dict[str, FormSpec] = {
+    "data_rights_form": FormSpec(
+        name="data_rights_form",
+        kind="data_rights",
+        title="data-protection request",
+        fields=(
+            Field("request_type", "Request", _request_type, _keep),
+            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
+            Field("email", "Email", validation.validate_email, privacy.mask_email),
+            Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
+            Field("date_of_birth", "Date of birth", _iso(validation.validate_birth_date), privacy.mask_date),
+            Field("details", "Details", validation.validate_free_text, lambda v: privacy.mask_text(_short(v))),
+        ),
+    ),
+    "gop_form": FormSpec(
+        name="gop_form",
+        kind="guarantee_of_payment",
+        title="guarantee-of-payment request",
+        fields=(
+            Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
+            Field("provider", "Hospital or provider", validation.validate_free_text, _short),
+            Field("admission_date", "Planned admission", _iso(validation.validate_future_date), _keep),
+            Field("treatment", "Diagnosis or treatment", validation.validate_free_text, lambda v: "(given)"),
+            Field("estimated_cost", "Estimated cost", _cost, _mask_cost),
+            Field("email", "Contact email", validation.validate_email, privacy.mask_email),
+        ),
+    ),
+    "callback_form": FormSpec(
+        name="callback_form",
+        kind="callback",
+        title="callback request",
+        fields=(
+            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
+            Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
+            Field("preferred_time", "Preferred time", validation.validate_free_text, _short),
+            Field("topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v))),
+        ),
+        confirm=False,
+    ),
+}
+
+#: Every slot any form fills (reset after a submission or cancellation).
+ALL_FORM_SLOTS = sorted({s for spec in FORMS.values() for s in spec.slots} | {"requested_slot"})
+
+
+def form_for_kind(kind: str) -> FormSpec:
+    """The form that produces requests of ``kind``."""
+    return next(spec for spec in FORMS.values() if spec.kind == kind)

@@ -1,0 +1,147 @@
+"""What the assistant says: member-facing messages built from answers, facts and forms.
+
+Every message is a dict in the shape rasa-sdk's ``dispatcher.utter_message`` takes
+(``text``, ``buttons``, ``json_message``), so the action classes only pass them on and
+these functions can be tested without a Rasa server. Facts (numbers, deadlines,
+channels) come from :mod:`bot.facts`, quoted and cited.
+"""
+
+from __future__ import annotations
+
+from bot.facts import Fact, FactBook
+from bot.forms import REQUEST_TYPES, FormSpec
+from bot.retrieval import Answer, Hit
+
+HANDOFF_BUTTON = {"title": "Talk to a person", "payload": "/human_handoff"}
+CALLBACK_BUTTON = {"title": "Request a callback", "payload": "/request_callback"}
+FEEDBACK_BUTTONS = [
+    {"title": "👍 Yes", "payload": '/feedback{"feedback_value":"up"}'},
+    {"title": "👎 No", "payload": '/feedback{"feedback_value":"down"}'},
+]
+
+
+def source_line(hit: Hit) -> str:
+    """Markdown "Source: Document › Section" linking to our copy of the passage."""
+    p = hit.passage
+    return f"Source: [{p.doc_title} › {p.section_title}]({p.local_url})"
+
+
+def quote(*facts: Fact) -> str:
+    """Quote facts followed by their (deduplicated) source lines."""
+    sources = list(dict.fromkeys(f.source for f in facts))
+    return " ".join(f.text for f in facts) + "\n" + "\n".join(sources)
+
+
+def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> list[dict]:
+    """The messages for one retrieval result, in its band."""
+    if answer.band == "answer" and answer.best:
+        best = answer.best
+        payload = {
+            "type": "answer",
+            "answer_id": answer_id,
+            "band": answer.band,
+            "confidence": round(answer.confidence, 3),
+            "citations": [h.citation() for h in answer.hits[:3]],
+        }
+        payload["citations"][0]["text"] = answer.text
+        return [
+            {"text": f"{answer.text}\n{source_line(best)}", "json_message": payload},
+            {"text": "Did this help?", "buttons": FEEDBACK_BUTTONS},
+        ]
+    if answer.band == "clarify":
+        buttons = [
+            {
+                "title": f"{h.passage.section_title} ({h.passage.doc_title})",
+                "payload": '/ask_question{"passage_id":"' + h.passage.id + '"}',
+            }
+            for h in answer.hits[:3]
+        ]
+        return [
+            {
+                "text": "I'm not completely sure what you mean. Is it about one of these?",
+                "buttons": [*buttons, HANDOFF_BUTTON],
+                "json_message": {
+                    "type": "clarify",
+                    "confidence": round(answer.confidence, 3),
+                    "citations": [h.citation() for h in answer.hits[:3]],
+                },
+            }
+        ]
+    return abstain_messages(facts)
+
+
+def abstain_messages(facts: FactBook) -> list[dict]:
+    """We do not know: say so, give the contact channels from the FAQ, offer a person."""
+    return [
+        {
+            "text": "I'm sorry, I couldn't find that in our documents, so I'd rather not guess.\n"
+            + quote(facts["contact_channels"], facts["phone_location"]),
+            "buttons": [HANDOFF_BUTTON, CALLBACK_BUTTON],
+            "json_message": {"type": "abstain", "citations": [facts["contact_channels"].citation()]},
+        }
+    ]
+
+
+def handoff_message(reference: str, facts: FactBook) -> dict:
+    """After a hand-off request was stored."""
+    return {
+        "text": f"I've passed our conversation to our member services team (reference **{reference}**). "
+        "A person will read it and get back to you by email or phone.\n"
+        + quote(facts["response_time"], facts["phone_location"]),
+        "json_message": {"type": "handoff", "reference": reference},
+    }
+
+
+def not_saved_message(what: str, facts: FactBook) -> dict:
+    """A write failed: tell the member plainly, and how else to reach us."""
+    return {
+        "text": f"I'm sorry, your {what} could **not** be saved because of a technical problem on our side. "
+        "Nothing was submitted. Please try again in a few minutes, or contact us directly.\n"
+        + quote(facts["contact_channels"], facts["phone_location"]),
+        "buttons": [HANDOFF_BUTTON],
+        "json_message": {"type": "not_saved"},
+    }
+
+
+def form_intro(spec: FormSpec, facts: FactBook, due_days: int) -> dict:
+    """What happens with a request, before its questions are asked."""
+    if spec.kind == "data_rights":
+        text = (
+            "I can take your data-protection request here. Before we act on it we check that it is really you "
+            f"making it. We answer within one month ({due_days} days) of receiving it, the legal deadline for "
+            "data-protection requests.\n" + quote(facts["identity_verification"])
+        )
+    elif spec.kind == "guarantee_of_payment":
+        text = (
+            "I can send a guarantee-of-payment request for a planned hospital stay. "
+            + quote(facts["gop_details"], facts["gop_turnaround"], facts["gop_urgent"])
+        )
+    else:
+        text = "I can ask a member of our team to call you back. I just need a few details."
+    return {"text": text + "\nYou can say **cancel** at any time."}
+
+
+def confirmation_question(spec: FormSpec, values: dict[str, object]) -> dict:
+    """The masked summary with yes/no buttons."""
+    lines = spec.summary_lines(values)
+    return {
+        "text": f"Here is your {spec.title}:\n" + "\n".join(lines) + "\nShall I submit it?",
+        "buttons": [{"title": "Yes, submit", "payload": "/affirm"}, {"title": "No, don't submit", "payload": "/deny"}],
+    }
+
+
+def submitted_message(spec: FormSpec, reference: str, due: str, facts: FactBook) -> dict:
+    """After a request was committed to the store (never before)."""
+    text = f"Your {spec.title} has been submitted. Your reference is **{reference}**"
+    if spec.kind == "data_rights":
+        text += f"; we will answer by **{due}**. We may contact you to verify your identity first."
+    elif spec.kind == "guarantee_of_payment":
+        text += ".\n" + quote(facts["gop_turnaround"])
+    else:
+        text += f". We aim to call you back by **{due}**."
+    return {"text": text, "json_message": {"type": "submitted", "reference": reference, "kind": spec.kind}}
+
+
+def request_type_label(value: str) -> str:
+    """Human wording of a data-rights request type."""
+    return REQUEST_TYPES.get(value, value)

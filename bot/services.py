@@ -1,0 +1,56 @@
+"""The long-lived objects a server process needs, created once at start-up.
+
+The action server and the web app both need the retriever (model + index, hundreds of
+MB and seconds to load), the request store (a connection pool) and the fact book. They
+are built here once, eagerly, so a missing or stale index stops the process at start-up
+with a message saying what to run, instead of failing on the first member's question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.facts import FactBook
+from bot.knowledge.index import IndexMismatchError, stale_reasons
+from bot.requests import RequestStore
+from bot.retrieval import Retriever
+from bot.settings import Settings
+
+
+@dataclass
+class Services:
+    """Retriever, request store and facts for one process."""
+
+    settings: Settings
+    retriever: Retriever
+    store: RequestStore
+    facts: FactBook
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        """Load the index (raises IndexMismatchError), open and migrate the store."""
+        retriever = Retriever.from_settings(settings)
+        facts = FactBook(retriever.passages)
+        store = RequestStore.from_settings(settings)
+        store.create_schema()
+        return cls(settings=settings, retriever=retriever, store=store, facts=facts)
+
+
+def check_index(settings: Settings | None = None) -> None:
+    """Raise IndexMismatchError (saying to run `make index`) unless the index is usable.
+
+    Cheap (reads the manifest and hashes the documents): servers call it first thing.
+    """
+    settings = settings or Settings.from_env()
+    reasons = stale_reasons(settings)
+    if reasons:
+        raise IndexMismatchError(
+            f"the index in {settings.index_dir} cannot be used ({'; '.join(reasons)}): run `make index`"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_services() -> Services:
+    """The process-wide services, built from the environment's settings."""
+    return Services.create(Settings.from_env())

@@ -1,0 +1,211 @@
+"""Start and stop the running assistant: action server, Rasa server (and web app).
+
+One implementation serves `make run` (foreground, Ctrl-C stops everything), the tests
+and the story runner (a private stack on other ports with its own databases), and the
+benchmarks. Each process is started from its own environment: Rasa from .venv-rasa,
+the action server and web app from .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings import ROOT
+
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+MODEL = ROOT / "models" / "assistant.tar.gz"
+
+
+class StackError(RuntimeError):
+    """A component did not start; the message names it and its log file."""
+
+
+@dataclass
+class Stack:
+    """A set of running processes with their ports and logs."""
+
+    rasa_port: int = 5005
+    action_port: int = 5055
+    web_port: int | None = 8080
+    var_dir: Path = ROOT / "var"
+    env: dict[str, str] = field(default_factory=dict)
+    endpoints: Path | None = None
+    model: Path = MODEL
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        """Base URL of the Rasa server."""
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        """Base URL of the action server."""
+        return f"http://127.0.0.1:{self.action_port}"
+
+    @property
+    def web_url(self) -> str | None:
+        """Base URL of the web app, if it is part of this stack."""
+        return f"http://127.0.0.1:{self.web_port}" if self.web_port else None
+
+    def _env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "BOT_RASA_URL": self.rasa_url,
+            "BOT_ACTION_SERVER_URL": self.action_url,
+            "BOT_VAR_DIR": str(self.var_dir),
+            **self.env,
+        }
+        return env
+
+    def _endpoints_file(self) -> Path:
+        if self.endpoints:
+            return self.endpoints
+        path = self.var_dir / "endpoints.yml"
+        path.write_text(
+            f'action_endpoint:\n  url: "{self.action_url}/webhook"\n'
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.var_dir / 'tracker.db'}\n"
+        )
+        return path
+
+    def _spawn(self, name: str, cmd: list[str]) -> None:
+        log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.processes[name] = subprocess.Popen(
+            cmd, cwd=ROOT, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start(self, timeout: float = 240.0) -> Stack:
+        """Start every component and wait until all answer their health checks."""
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if not self.model.is_file():
+            raise StackError(f"no trained Rasa model at {self.model}: run `make train`")
+        self._spawn(
+            "actions",
+            [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.action_port)],
+        )
+        self._spawn(
+            "rasa",
+            [
+                str(RASA_BIN), "run", "--enable-api", "--port", str(self.rasa_port),
+                "--model", str(self.model), "--endpoints", str(self._endpoints_file()),
+                "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
+            ],
+        )
+        if self.web_port:
+            self._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", str(self.web_port)])
+        try:
+            self.wait_healthy(timeout)
+        except StackError:
+            self.stop()
+            raise
+        return self
+
+    def health_urls(self) -> dict[str, str]:
+        """The URL each component answers 200 on when it is ready."""
+        urls = {"actions": f"{self.action_url}/health", "rasa": f"{self.rasa_url}/status"}
+        if self.web_url:
+            urls["web"] = f"{self.web_url}/healthz"
+        return urls
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Poll the health URLs; fail early if a process exits."""
+        deadline = time.monotonic() + timeout
+        pending = dict(self.health_urls())
+        while pending:
+            for name, url in list(pending.items()):
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise StackError(f"{name} exited with code {proc.returncode}; see {self.var_dir / (name + '.log')}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            pending.pop(name)
+                except OSError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(pending)
+                raise StackError(f"{names} not healthy after {timeout:.0f} s; see the logs in {self.var_dir}")
+            if pending:
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL) and their children."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+        self.processes.clear()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.stack`: run the assistant in the foreground until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--no-web", action="store_true", help="do not start the web app")
+    args = parser.parse_args(argv)
+    stack = Stack(web_port=None if args.no_web else 8080)
+    web = "" if args.no_web else " and the web app (8080)"
+    print(f"starting the action server (5055), the Rasa server (5005){web}")
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 1
+    print("ready:")
+    print(f"  member chat    {stack.web_url or '(web app not started)'}")
+    print(f"  agent console  {stack.web_url}/agent" if stack.web_url else "")
+    print(f"  Rasa REST      {stack.rasa_url}/webhooks/rest/webhook")
+    print(f"logs in {stack.var_dir}; Ctrl-C stops everything")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    print(f"run: {name} stopped unexpectedly (code {proc.returncode}); stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping…")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Custom actions called directly with real trackers, the real retriever and real
+databases (SQLite and the local PostgreSQL). The live Rasa round trip is in
+tests/test_stories.py."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.requests import RequestStore
+from bot.services import Services
+
+
+def _tracker(text: str = "", intent: str = "ask_question", confidence: float = 0.9, slots: dict | None = None,
+             entities: list | None = None, active_loop: str | None = None, events: list | None = None) -> Tracker:
+    return Tracker(
+        sender_id=f"test-{uuid.uuid4().hex[:8]}",
+        slots=slots or {},
+        latest_message={"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or []},
+        events=events or [],
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name=None,
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def services(request, settings, retriever, tmp_path, monkeypatch):
+    """Real services on a fresh database of each kind, patched into the actions module."""
+    import actions.actions as module
+    from bot.facts import FactBook
+
+    sqlite = f"sqlite:///{tmp_path}/requests.db"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    store = RequestStore(url)
+    store.create_schema()
+    svc = Services(settings=settings, retriever=retriever, store=store, facts=FactBook(retriever.passages))
+    monkeypatch.setattr(module, "get_services", lambda: svc)
+    yield svc
+    store.close()
+
+
+async def _run(action, tracker: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, {})
+    return dispatcher.messages, events
+
+
+async def test_answer_is_cited_and_recorded(services) -> None:
+    from actions.actions import ActionAnswerQuestion
+
+    tracker = _tracker("where is my activation code?", "login_activation_code")
+    messages, events = await _run(ActionAnswerQuestion(), tracker)
+    assert "activation code" in messages[0]["text"] and "Source: [Cigna Health Benefits Member Help" in messages[0]["text"]
+    payload = messages[0]["custom"]
+    assert payload["type"] == "answer" and payload["citations"][0]["id"].endswith("general-information-4")
+    answer_id = int(events[0]["value"])
+    assert services.store.get_answer(answer_id).band == "answer"
+
+
+async def test_unknown_question_abstains_with_contact_from_faq(services) -> None:
+    from actions.actions import ActionAnswerQuestion
+
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker("what is your IBAN for premium payments", confidence=0.3))
+    assert messages[0]["custom"]["type"] == "abstain"
+    assert "You can contact us by email, by post, or by phone." in messages[0]["text"]
+    assert any(b["payload"] == "/human_handoff" for b in messages[0]["buttons"])
+
+
+async def test_feedback_is_stored_for_the_last_answer(services) -> None:
+    from actions.actions import ActionAnswerQuestion, ActionRecordFeedback
+
+    _, events = await _run(ActionAnswerQuestion(), _tracker("how do i claim"))
+    answer_id = events[0]["value"]
+    tracker = _tracker('/feedback{"feedback_value":"down"}', "feedback", slots={"last_answer_id": answer_id},
+                       entities=[{"entity": "feedback_value", "value": "down"}])
+    messages, _ = await _run(ActionRecordFeedback(), tracker)
+    assert services.store.get_answer(int(answer_id)).helpful is False
+    assert any(b["payload"] == "/human_handoff" for b in messages[0]["buttons"])
+
+
+async def test_submit_data_rights_masks_and_stores(services) -> None:
+    from actions.actions import ActionAskConfirmed, ActionSubmitDataRights
+
+    slots = {"request_type": "deletion", "full_name": "Jane Doe", "email": "jane.doe@example.com",
+             "member_id": "AB123456", "date_of_birth": "1985-03-12", "details": "call me on +32471123456",
+             "confirmed": "yes"}
+    tracker = _tracker("yes", "affirm", slots=slots, active_loop="data_rights_form")
+    summary, _ = await _run(ActionAskConfirmed(), tracker)
+    shown = summary[0]["text"]
+    for secret in ("jane.doe@example.com", "AB123456", "1985-03-12", "+32471123456"):
+        assert secret not in shown
+    messages, _ = await _run(ActionSubmitDataRights(), tracker)
+    reference = messages[0]["custom"]["reference"]
+    stored = services.store.get(reference)
+    assert stored.kind == "data_rights" and stored.data["email"] == "jane.doe@example.com"
+    assert stored.conversation_id == tracker.sender_id and 29 <= stored.days_left() <= 30
+
+
+async def test_failed_write_is_reported_not_swallowed(services) -> None:
+    from actions.actions import ActionSubmitCallback
+
+    services.store.close()
+    broken = RequestStore("sqlite:////nonexistent-dir/forbidden/requests.db")
+    services.store = broken
+    slots = {"full_name": "Jane Doe", "phone_number": "+3231234567", "preferred_time": "mornings", "topic": "claim"}
+    messages, _ = await _run(ActionSubmitCallback(), _tracker("claim", "inform", slots=slots))
+    assert "could **not** be saved" in messages[0]["text"] and "reference" not in messages[0]["text"].lower()
+
+
+async def test_validation_reasks_and_offers_a_person_after_three_failures(services) -> None:
+    from actions.actions import ValidateDataRightsForm
+
+    form = ValidateDataRightsForm()
+    dispatcher = CollectingDispatcher()
+    failures = None
+    for _ in range(3):
+        result = form.validate_member_id("??", dispatcher, _tracker(slots={"validation_failures": failures}), {})
+        failures = result["validation_failures"]
+        assert result["member_id"] is None
+    assert failures == 3.0
+    assert any(b["payload"] == "/human_handoff" for m in dispatcher.messages for b in m.get("buttons") or [])
+    ok = form.validate_member_id("ab 123 456", CollectingDispatcher(), _tracker(), {})
+    assert ok["member_id"] == "AB123456"
+
+
+async def test_handoff_records_conversation(services) -> None:
+    from actions.actions import ActionHandoff
+
+    events = [{"event": "user", "text": "my email is jane@example.com and I am stuck"}]
+    tracker = _tracker("talk to a person", "human_handoff", events=events)
+    messages, _ = await _run(ActionHandoff(), tracker)
+    reference = messages[0]["custom"]["reference"]
+    record = services.store.get(reference)
+    assert record.kind == "handoff" and record.conversation_id == tracker.sender_id
+    assert "jane@example.com" not in str(record.data)  # stored masked
+    assert "within two days" in messages[0]["text"]
