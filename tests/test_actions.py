@@ -55,7 +55,8 @@ async def test_answer_is_cited_and_recorded(services) -> None:
 
     tracker = _tracker("where is my activation code?", "login_activation_code")
     messages, events = await _run(ActionAnswerQuestion(), tracker)
-    assert "activation code" in messages[0]["text"] and "Source: [Cigna Health Benefits Member Help" in messages[0]["text"]
+    assert "activation code" in messages[0]["text"]
+    assert "Source: [Cigna Health Benefits Member Help" in messages[0]["text"]
     payload = messages[0]["custom"]
     assert payload["type"] == "answer" and payload["citations"][0]["id"].endswith("general-information-4")
     answer_id = int(events[0]["value"])
