@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -102,6 +103,31 @@ class ActionAnswerQuestion(Action):
         return [SlotSet("last_answer_id", str(answer_id) if answer_id else None)]
 
 
+#: The intent that opens each form, for its introduction.
+FORM_BY_INTENT = {
+    "start_data_rights_request": "data_rights_form",
+    "request_guarantee_of_payment": "gop_form",
+    "request_callback": "callback_form",
+}
+
+
+class ActionFormIntro(Action):
+    """Before a form's questions: what happens with the request, facts quoted from the documents."""
+
+    def name(self) -> str:
+        return "action_form_intro"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+        spec = FORMS[FORM_BY_INTENT.get(intent, "callback_form")]
+        services = get_services()
+        _say(dispatcher, replies.form_intro(spec, services.facts, services.settings.data_rights_due_days))
+        return []
+
+
+_NEGATIVE = re.compile(r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I)
+
+
 class ActionRecordFeedback(Action):
     """Store thumbs up/down for the last answer."""
 
@@ -110,6 +136,8 @@ class ActionRecordFeedback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         value = next(tracker.get_latest_entity_values("feedback_value"), None)
+        if value not in ("up", "down"):  # typed feedback ("that didn't help") rather than a thumb button
+            value = "down" if _NEGATIVE.search((tracker.latest_message or {}).get("text") or "") else "up"
         helpful = value != "down"
         answer_id = tracker.get_slot("last_answer_id")
         try:
@@ -231,13 +259,13 @@ class _ValidateForm:
     A mixin for FormValidationAction subclasses (see _SubmitForm for why).
     """
 
-    form_name = ""
+    spec_name = ""
 
     def name(self) -> str:
-        return f"validate_{self.form_name}"
+        return f"validate_{self.spec_name}"
 
     def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
-        field = FORMS[self.form_name].field(slot)
+        field = FORMS[self.spec_name].field(slot)
         if field is None or value is None:
             return {slot: value}
         try:
@@ -261,7 +289,7 @@ class _ValidateForm:
 
 
 class ValidateDataRightsForm(_ValidateForm, FormValidationAction):
-    form_name = "data_rights_form"
+    spec_name = "data_rights_form"
 
     def validate_request_type(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> dict[str, Any]:
@@ -289,7 +317,7 @@ class ValidateDataRightsForm(_ValidateForm, FormValidationAction):
 
 
 class ValidateGopForm(_ValidateForm, FormValidationAction):
-    form_name = "gop_form"
+    spec_name = "gop_form"
 
     def validate_member_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
@@ -317,7 +345,7 @@ class ValidateGopForm(_ValidateForm, FormValidationAction):
 
 
 class ValidateCallbackForm(_ValidateForm, FormValidationAction):
-    form_name = "callback_form"
+    spec_name = "callback_form"
 
     def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:

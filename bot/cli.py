@@ -101,9 +101,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Latency benchmark of retrieval (reports/bench-retrieval.md)."""
-    from bot.bench import run_retrieval_bench
+    from bot.bench import run_retrieval_bench, run_stack_bench
 
-    return run_retrieval_bench(settings, queries=args.queries)
+    code = run_retrieval_bench(settings, queries=args.queries)
+    if args.e2e:
+        code = run_stack_bench(settings) or code
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="retrieval latency benchmark")
     p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")
+    p.add_argument("--e2e", action="store_true", help="also the end-to-end REST benchmark on a live stack")
     p.set_defaults(func=cmd_bench)
     return parser
 

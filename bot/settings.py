@@ -51,6 +51,18 @@ class Settings:
     action_server_url: str = "http://127.0.0.1:5055"
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    # Web app (bot/web). Agent accounts: comma-separated name:salt:hash entries
+    # (python -m bot.web.accounts NAME); var/agents.txt is read as well.
+    agent_accounts: str = ""
+    agent_session_hours: float = 8.0
+    agent_idle_minutes: float = 60.0
+    login_max_failures: int = 5
+    login_window_seconds: float = 900.0
+    rasa_timeout: float = 30.0
+    health_timeout: float = 3.0
+    parse_timeout: float = 5.0
+    privacy_notice_url: str = "/documents/cigna-ihs-data-protection-notice"
+    max_body_bytes: int = 131072
     extra: dict = field(default_factory=dict)
 
     @property

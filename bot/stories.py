@@ -168,7 +168,7 @@ class StoryRunner:
                 problems.append(f"no citation of {want}; cited {[(c.get('id'), c.get('section')) for c in citations]}")
         if "band" in step:
             types = [p.get("type") for p in customs]
-            if step["band"] not in types:
+            if not set(_as_list(step["band"])) & set(types):
                 problems.append(f"reply type {step['band']!r} not among {types}")
         for title in _as_list(step.get("buttons")):
             if not any(title.lower() in b.lower() for b in buttons):

@@ -1,0 +1,99 @@
+"""The aiohttp application: ``create_app(settings)``.
+
+Built the way aiohttp's documentation describes: an app factory, typed ``web.AppKey``
+state, ``cleanup_ctx`` generators that create the long-lived objects at start-up and
+release them at shutdown (the retriever and request store via
+:class:`bot.services.Services`, one ``aiohttp.ClientSession`` to Rasa), middlewares for
+the agent guard and error pages, and an ``on_response_prepare`` signal for security
+headers. Handlers live in member.py, documents.py, agent.py and api.py and only parse,
+call and respond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bot.services import Services
+from bot.settings import Settings
+from bot.web import agent, api, documents, member
+from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
+from bot.web.config import WebConfig, accounts_file
+from bot.web.keys import AUTH, CONFIG, DOCUMENTS, RASA, RETRIEVER_POOL, SERVICES, SETTINGS
+from bot.web.library import DocumentLibrary
+from bot.web.rasa import RasaClient
+from bot.web.security import agent_guard, error_pages, security_headers
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the retriever and open the request store (unless the caller passed Services)."""
+    owned = SERVICES not in app
+    if owned:
+        loop = asyncio.get_running_loop()
+        app[SERVICES] = await loop.run_in_executor(None, Services.create, app[SETTINGS])
+    services = app[SERVICES]
+    app[DOCUMENTS] = DocumentLibrary(services.retriever.passages, app[SETTINGS].documents_dir)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever")
+    app[RETRIEVER_POOL] = pool
+    yield
+    pool.shutdown(wait=False, cancel_futures=True)
+    if owned:
+        services.store.close()
+
+
+async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP client session to the Rasa server and the action server."""
+    settings, config = app[SETTINGS], app[CONFIG]
+    async with aiohttp.ClientSession(headers={"User-Agent": "member-assistant-web"}) as session:
+        app[RASA] = RasaClient(
+            session,
+            settings.rasa_url,
+            settings.action_server_url,
+            timeout=config.rasa_timeout,
+            health_timeout=config.health_timeout,
+            parse_timeout=config.parse_timeout,
+        )
+        yield
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
+    """The web application for ``settings`` (from the environment when None).
+
+    ``services`` lets tests pass an already loaded retriever and a store of their own;
+    otherwise they are created at start-up (and the store closed at shutdown).
+    """
+    settings = settings or Settings.from_env()
+    config = WebConfig.from_settings(settings)
+    app = web.Application(middlewares=[error_pages, agent_guard], client_max_size=config.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CONFIG] = config
+    if services is not None:
+        app[SERVICES] = services
+    accounts = load_accounts(config.agent_accounts, accounts_file(settings))
+    if not accounts:
+        log.warning("no agent accounts configured: set BOT_AGENT_ACCOUNTS or run `python -m bot.web.accounts NAME`")
+    app[AUTH] = AgentAuth(
+        accounts=accounts,
+        sessions=SessionStore(config.agent_session_hours * 3600, config.agent_idle_minutes * 60),
+        limiter=LoginLimiter(config.login_max_failures, config.login_window_seconds),
+        address_limiter=LoginLimiter(config.login_max_failures * ADDRESS_FACTOR, config.login_window_seconds),
+    )
+    app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(rasa_ctx)
+    app.on_response_prepare.append(security_headers)
+    member.setup(app)
+    documents.setup(app)
+    agent.setup(app)
+    api.setup(app)
+    app.router.add_static("/static", STATIC_DIR, name="static")
+    return app

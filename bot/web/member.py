@@ -1,0 +1,137 @@
+"""The member side: the help page with the chat widget and the chat JSON endpoints.
+
+``POST /api/chat`` relays a member's message to Rasa's REST channel and returns the
+bot's messages; ``GET /api/chat/history`` replays a conversation from the Rasa tracker
+(so the chat survives a page reload); ``POST /api/feedback`` records thumbs up/down.
+When Rasa is down or slow the member gets a 502/504 JSON answer with an apology and
+our contact channels, quoted from the FAQ with their source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+
+from bot.requests import RequestStoreError
+from bot.validation import MAX_MESSAGE_CHARS
+from bot.web.html import page, render
+from bot.web.jsonio import BadRequest, json_error, read_json, string_field
+from bot.web.keys import CONFIG, RASA, SERVICES
+from bot.web.rasa import RasaTimeout, RasaUnavailable, transcript
+
+log = logging.getLogger(__name__)
+
+#: Conversation ids the widget makes (crypto.randomUUID()); long enough not to be guessed.
+SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$")
+
+
+def valid_sender(value: object) -> str:
+    """The conversation id of a request, or BadRequest 400."""
+    if not isinstance(value, str) or not SENDER.match(value):
+        raise BadRequest(
+            400, "invalid_sender", "The field 'sender' must be a conversation id of 16-64 letters, digits, '-' or '_'."
+        )
+    return value
+
+
+def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
+    """Our contact channels, quoted from the FAQ, as Markdown and as citations."""
+    facts = request.app[SERVICES].facts
+    quoted = [facts["contact_channels"], facts["phone_location"]]
+    sources = list(dict.fromkeys(f.source for f in quoted))
+    text = " ".join(f.text for f in quoted) + "\n" + "\n".join(sources)
+    return text, [quoted[0].citation()]
+
+
+def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
+    """The apology a member sees when the assistant cannot answer (502 or 504)."""
+    log.warning("Rasa unavailable: %s", exc)
+    contact, citations = contact_citations(request)
+    slow = isinstance(exc, RasaTimeout)
+    apology = (
+        "I'm sorry, the assistant is taking too long to answer right now."
+        if slow
+        else "I'm sorry, the assistant is not available right now."
+    ) + " Please try again in a few minutes, or contact us directly.\n" + contact
+    return json_error(
+        exc.status,
+        "assistant_timeout" if slow else "assistant_unavailable",
+        apology,
+        messages=[{"text": apology, "custom": {"type": "unavailable", "citations": citations}}],
+    )
+
+
+async def member_page(request: web.Request) -> web.Response:
+    """``GET /``: the member help page with the chat widget."""
+    body = render("member.html", privacy_url=request.app[CONFIG].privacy_notice_url, max_chars=MAX_MESSAGE_CHARS)
+    return page("Member help", body, scripts=["/static/chat.js"], body_class="member")
+
+
+async def chat(request: web.Request) -> web.Response:
+    """``POST /api/chat`` {sender, message}: the bot's reply messages."""
+    data = await read_json(request)
+    sender = valid_sender(data.get("sender"))
+    message = (string_field(data, "message") or "").strip()
+    if not message:
+        raise BadRequest(400, "empty_message", "The message is empty. Please type a question.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise BadRequest(
+            413,
+            "message_too_long",
+            f"Your message is {len(message):,} characters long. Please keep it under {MAX_MESSAGE_CHARS:,} characters "
+            "and ask one thing at a time.",
+            max_chars=MAX_MESSAGE_CHARS,
+        )
+    try:
+        messages = await request.app[RASA].send(sender, message)
+    except RasaUnavailable as exc:
+        return unavailable(request, exc)
+    return web.json_response({"sender": sender, "messages": messages})
+
+
+async def history(request: web.Request) -> web.Response:
+    """``GET /api/chat/history?sender=``: the conversation so far, from the Rasa tracker."""
+    sender = valid_sender(request.query.get("sender"))
+    try:
+        events = await request.app[RASA].tracker_events(sender)
+    except RasaUnavailable as exc:
+        return unavailable(request, exc)
+    return web.json_response({"sender": sender, "messages": transcript(events)})
+
+
+async def feedback(request: web.Request) -> web.Response:
+    """``POST /api/feedback`` {sender, answer_id, helpful}: thumbs up/down on one answer.
+
+    The answer must belong to the sender's conversation, so nobody can rate (or probe)
+    other members' answers by counting ids.
+    """
+    data = await read_json(request)
+    sender = valid_sender(data.get("sender"))
+    answer_id = data.get("answer_id")
+    if isinstance(answer_id, bool) or not isinstance(answer_id, int) or answer_id <= 0:
+        raise BadRequest(400, "invalid_field", "The field 'answer_id' must be a positive integer.")
+    helpful = data.get("helpful")
+    if not isinstance(helpful, bool):
+        raise BadRequest(400, "invalid_field", "The field 'helpful' must be true or false.")
+    store = request.app[SERVICES].store
+    try:
+        answer = await asyncio.to_thread(store.get_answer, answer_id)
+        if answer is None or (answer.conversation_id and answer.conversation_id != sender):
+            return json_error(404, "not_found", "There is no such answer in this conversation.")
+        await asyncio.to_thread(store.record_feedback, helpful=helpful, answer_id=answer_id)
+    except RequestStoreError:
+        log.exception("could not record feedback")
+        return json_error(503, "not_saved", "Sorry, your feedback could not be saved right now.")
+    return web.json_response({"ok": True, "answer_id": answer_id, "helpful": helpful})
+
+
+def setup(app: web.Application) -> None:
+    """Register the member routes."""
+    app.router.add_get("/", member_page, name="member")
+    app.router.add_post("/api/chat", chat, name="chat")
+    app.router.add_get("/api/chat/history", history, name="chat_history")
+    app.router.add_post("/api/feedback", feedback, name="feedback")

@@ -1,0 +1,173 @@
+"""Our side of the Rasa server: the REST channel, the tracker, NLU parsing, health.
+
+One :class:`RasaClient` per app, sharing the app's aiohttp ClientSession. Failures are
+turned into :class:`RasaUnavailable` (HTTP 502 for the caller) or :class:`RasaTimeout`
+(504), never a traceback. :func:`transcript` turns tracker events into what a person
+reads: who said what, with buttons and our custom payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+#: Button payloads members send without a preceding button (the widget's own controls).
+KNOWN_PAYLOADS = {
+    "/human_handoff": "Talk to a person",
+    "/start_data_rights_request": "Make a data-protection request",
+    "/request_guarantee_of_payment": "Request a guarantee of payment",
+    "/request_callback": "Request a callback",
+    "/restart": "Start over",
+}
+
+
+class RasaUnavailable(Exception):
+    """Rasa could not be reached or answered with an error."""
+
+    status = 502
+
+
+class RasaTimeout(RasaUnavailable):
+    """Rasa did not answer in time."""
+
+    status = 504
+
+
+def _clean_message(raw: Any) -> dict[str, Any] | None:
+    """Keep the parts of a Rasa output message the widget understands."""
+    if not isinstance(raw, dict):
+        return None
+    message: dict[str, Any] = {}
+    if isinstance(raw.get("text"), str) and raw["text"]:
+        message["text"] = raw["text"]
+    buttons = raw.get("buttons") or raw.get("quick_replies")
+    if isinstance(buttons, list):
+        message["buttons"] = [
+            {"title": str(b.get("title") or b.get("payload")), "payload": str(b.get("payload") or "")}
+            for b in buttons
+            if isinstance(b, dict) and (b.get("payload") or b.get("title"))
+        ]
+    if isinstance(raw.get("custom"), dict):
+        message["custom"] = raw["custom"]
+    if isinstance(raw.get("image"), str) and raw["image"].startswith(("https://", "http://", "/")):
+        message["image"] = raw["image"]
+    return message or None
+
+
+class RasaClient:
+    """Calls to the Rasa server (and the action server's health endpoint)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        rasa_url: str,
+        action_server_url: str,
+        *,
+        timeout: float = 30.0,
+        health_timeout: float = 3.0,
+        parse_timeout: float = 5.0,
+    ) -> None:
+        self.session = session
+        self.rasa_url = rasa_url.rstrip("/")
+        self.action_server_url = action_server_url.rstrip("/")
+        self.timeout = timeout
+        self.health_timeout = health_timeout
+        self.parse_timeout = parse_timeout
+
+    async def _request(self, method: str, url: str, timeout: float, payload: Any = None) -> Any:
+        try:
+            async with self.session.request(
+                method, url, json=payload, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"{url} answered HTTP {response.status}")
+                body = await response.read()
+        except TimeoutError as exc:
+            raise RasaTimeout(f"{url} did not answer within {timeout:g} s") from exc
+        except aiohttp.ClientError as exc:
+            raise RasaUnavailable(f"{url}: {type(exc).__name__}") from exc
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RasaUnavailable(f"{url} answered something that is not JSON") from exc
+
+    async def send(self, sender: str, message: str) -> list[dict[str, Any]]:
+        """Send a member's message through the REST channel; the bot's replies."""
+        data = await self._request(
+            "POST", f"{self.rasa_url}/webhooks/rest/webhook", self.timeout, {"sender": sender, "message": message}
+        )
+        if not isinstance(data, list):
+            raise RasaUnavailable("the REST channel did not answer with a list of messages")
+        return [m for m in (_clean_message(raw) for raw in data) if m]
+
+    async def tracker_events(self, sender: str) -> list[dict[str, Any]]:
+        """The events of a conversation (empty for a conversation Rasa has not seen)."""
+        data = await self._request(
+            "GET", f"{self.rasa_url}/conversations/{quote(sender, safe='')}/tracker", self.timeout
+        )
+        events = data.get("events") if isinstance(data, dict) else None
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+    async def parse(self, text: str) -> dict[str, Any] | None:
+        """The NLU intent of a text as {name, confidence}, or None when Rasa cannot say."""
+        try:
+            data = await self._request("POST", f"{self.rasa_url}/model/parse", self.parse_timeout, {"text": text})
+        except RasaUnavailable:
+            return None
+        intent = data.get("intent") if isinstance(data, dict) else None
+        if not isinstance(intent, dict) or not intent.get("name"):
+            return None
+        try:
+            confidence = round(float(intent.get("confidence") or 0.0), 4)
+        except (TypeError, ValueError):
+            confidence = 0.0
+        return {"name": str(intent["name"]), "confidence": confidence}
+
+    async def _ok(self, url: str) -> bool:
+        try:
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=self.health_timeout)) as response:
+                await response.read()
+                return response.status == 200
+        except (TimeoutError, aiohttp.ClientError):
+            return False
+
+    async def health(self) -> dict[str, bool]:
+        """Whether the Rasa server and the action server answer, checked concurrently."""
+        rasa, actions = await asyncio.gather(
+            self._ok(f"{self.rasa_url}/"), self._ok(f"{self.action_server_url}/health")
+        )
+        return {"rasa": rasa, "action_server": actions}
+
+
+def transcript(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """User and bot turns of a tracker, in order, as the chat shows them.
+
+    A user message that is a button payload is shown as the button's title (from the
+    preceding bot message, or the widget's own controls), like the member saw it.
+    """
+    turns: list[dict[str, Any]] = []
+    titles: dict[str, str] = {}
+    for event in events:
+        kind = event.get("event")
+        timestamp = event.get("timestamp")
+        if kind == "user":
+            text = event.get("text")
+            if not isinstance(text, str):
+                continue
+            shown = text
+            if text.startswith("/"):
+                shown = titles.get(text) or KNOWN_PAYLOADS.get(text.split("{", 1)[0]) or text
+            turns.append({"role": "user", "text": shown, "timestamp": timestamp})
+        elif kind == "bot":
+            data = event.get("data") if isinstance(event.get("data"), dict) else {}
+            message = _clean_message({**data, "text": event.get("text")})
+            if not message:
+                continue
+            for button in message.get("buttons", []):
+                titles[button["payload"]] = button["title"]
+            turns.append({"role": "bot", **message, "timestamp": timestamp})
+    return turns

@@ -1,0 +1,181 @@
+"""Request guards and response headers: who may see agent pages, CSRF, security headers.
+
+The agent guard is a middleware keyed on the path, so no agent handler can forget to
+check: every ``/agent/...`` page (except the login page) and every agent API call needs
+a live agent session; anonymous callers get a redirect to the login page (pages) or 401
+(API), and state-changing requests also need the session's CSRF token (form field
+``csrf_token`` or header ``X-CSRF-Token``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bot.web.auth import AgentSession, csrf_matches
+from bot.web.html import error_page
+from bot.web.jsonio import BadRequest, json_error
+from bot.web.keys import AUTH
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "agent_session"
+LOGIN_CSRF_COOKIE = "login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+#: request[AGENT_KEY]: the AgentSession of a guarded request.
+AGENT_KEY = web.RequestKey("agent", AgentSession)
+
+#: Paths anyone may use under /agent (the login form itself).
+PUBLIC_AGENT_PATHS = {"/agent/login"}
+#: JSON endpoints that belong to agents.
+AGENT_API_PREFIXES = ("/api/suggest", "/api/requests")
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_https(request: web.Request) -> bool:
+    """True when the browser talks HTTPS to us (directly or through a proxy that says so)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or forwarded == "https"
+
+
+def is_agent_page(path: str) -> bool:
+    """Agent HTML pages (the login page is not one: anyone may see it)."""
+    return (path == "/agent" or path.startswith("/agent/")) and path not in PUBLIC_AGENT_PATHS
+
+
+def is_agent_api(path: str) -> bool:
+    """Agent JSON endpoints."""
+    return any(path == p or path.startswith(p + "/") for p in AGENT_API_PREFIXES)
+
+
+def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, path: str) -> None:
+    """A session-type cookie: HttpOnly, SameSite=Strict, Secure over HTTPS."""
+    response.set_cookie(name, value, path=path, httponly=True, samesite="Strict", secure=is_https(request))
+
+
+def clear_cookie(response: web.StreamResponse, request: web.Request, name: str, path: str) -> None:
+    """Expire a cookie set by :func:`set_cookie`."""
+    response.del_cookie(name, path=path, httponly=True, samesite="Strict", secure=is_https(request))
+
+
+def current_agent(request: web.Request) -> AgentSession | None:
+    """The agent session of this request's cookie, or None."""
+    return request.app[AUTH].sessions.get(request.cookies.get(SESSION_COOKIE))
+
+
+def login_redirect(request: web.Request) -> web.HTTPFound:
+    """Send an anonymous browser to the login page, remembering where it wanted to go."""
+    target = request.path_qs if request.method == "GET" else "/agent"
+    return web.HTTPFound(f"/agent/login?next={quote(target, safe='/')}")
+
+
+def safe_next(value: str | None) -> str:
+    """A post-login destination: only our own agent pages (no open redirect)."""
+    if value and is_agent_page(value) and "//" not in value and "\\" not in value and value.isprintable():
+        return value
+    return "/agent"
+
+
+async def _csrf_token_given(request: web.Request) -> str | None:
+    token = request.headers.get(CSRF_HEADER)
+    if token:
+        return token
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+@web.middleware
+async def agent_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require an agent session (and CSRF token for changes) on agent pages and APIs."""
+    path = request.path
+    page, api = is_agent_page(path), is_agent_api(path)
+    if not (page or api):
+        return await handler(request)
+    session = current_agent(request)
+    if session is None:
+        if api:
+            return json_error(401, "unauthenticated", "Sign in as an agent to use this endpoint.")
+        raise login_redirect(request)
+    if request.match_info.http_exception is not None:  # no such route/method: let aiohttp say 404/405
+        return await handler(request)
+    if request.method in UNSAFE_METHODS and not csrf_matches(session.csrf_token, await _csrf_token_given(request)):
+        log.warning("CSRF token missing or wrong for %s %s (agent %s)", request.method, path, session.name)
+        if api:
+            return json_error(403, "csrf", f"Missing or wrong {CSRF_HEADER} header.")
+        return error_page(
+            403,
+            "Request refused",
+            "This form has expired or did not come from this site. Reload the page and try again.",
+            link=("/agent", "Back to the agent console"),
+        )
+    request[AGENT_KEY] = session
+    return await handler(request)
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors for the API, friendly pages for people, never a traceback."""
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        if _wants_json(request):
+            return json_error(exc.status, exc.code, exc.message, **exc.extra)
+        return error_page(exc.status, "Something is wrong with this request", exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if _wants_json(request):
+            message = {
+                404: "There is no such endpoint.",
+                405: "This method is not allowed on this endpoint.",
+                413: "The request body is too large.",
+            }.get(exc.status, exc.reason)
+            return json_error(exc.status, exc.reason.lower().replace(" ", "_"), message)
+        if exc.status == 404:
+            return error_page(404, "Page not found", "We could not find the page you asked for.")
+        if exc.status == 413:
+            return error_page(413, "Too much data", "What you sent is too large. Please shorten it and try again.")
+        return error_page(exc.status, exc.reason, "This request could not be handled.")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json(request):
+            return json_error(500, "internal_error", "Something went wrong on our side. Please try again later.")
+        return error_page(500, "Something went wrong", "Something went wrong on our side. Please try again later.")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: security headers on every response, no caching of private data."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if is_https(request):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    path = request.path
+    if path.startswith(("/agent", "/api/")) or path == "/healthz":
+        response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,349 @@
+// The member chat widget: talks to Rasa through our /api/chat, renders bot messages as
+// safe Markdown with their sources, buttons and feedback, and keeps the conversation
+// across page reloads (conversation id in localStorage, transcript from /api/chat/history).
+
+import { render, safeUrl } from "./markdown.js";
+
+const SENDER_KEY = "member-assistant.sender";
+const MAX_CHARS = 2000;
+
+const $ = (id) => document.getElementById(id);
+const chat = $("chat");
+const log = $("chat-log");
+const form = $("chat-form");
+const input = $("chat-input");
+const send = $("chat-send");
+const typing = $("chat-typing");
+const errorBox = $("chat-error");
+const starters = $("chat-starters");
+
+let busy = false;
+// A conversation id made on this page load has no history to replay (and asking Rasa
+// for it would only create an empty conversation).
+let freshSender = false;
+let sender = loadSender();
+
+function newSender() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function loadSender() {
+  let id = null;
+  try {
+    id = window.localStorage.getItem(SENDER_KEY);
+  } catch {
+    id = null;
+  }
+  if (!id || !/^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$/.test(id)) {
+    id = newSender();
+    saveSender(id);
+    freshSender = true;
+  }
+  return id;
+}
+
+function saveSender(id) {
+  try {
+    window.localStorage.setItem(SENDER_KEY, id);
+  } catch {
+    // Private mode: the conversation lasts as long as the page.
+  }
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function hidden(text) {
+  return el("span", "visually-hidden", text);
+}
+
+function scrollToEnd() {
+  log.scrollTop = log.scrollHeight;
+}
+
+function showError(message) {
+  errorBox.textContent = message;
+  errorBox.hidden = !message;
+}
+
+function setBusy(value) {
+  busy = value;
+  typing.hidden = !value;
+  send.disabled = value;
+  chat.classList.toggle("is-busy", value);
+  if (value) scrollToEnd();
+}
+
+function hideStarters() {
+  starters.hidden = true;
+  chat.classList.add("has-messages");
+}
+
+function retireQuickReplies() {
+  for (const button of log.querySelectorAll(".quick-replies button")) button.disabled = true;
+}
+
+function addUser(text) {
+  const li = el("li", "msg user");
+  const bubble = el("div", "bubble");
+  bubble.append(hidden("You said: "), document.createTextNode(text));
+  li.append(bubble);
+  log.append(li);
+  scrollToEnd();
+}
+
+function addBubble() {
+  const li = el("li", "msg bot");
+  const bubble = el("div", "bubble");
+  bubble.append(hidden("Assistant said: "));
+  li.append(bubble);
+  log.append(li);
+  return bubble;
+}
+
+function quickReplies(buttons) {
+  const group = el("div", "quick-replies");
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "Suggested replies");
+  for (const b of buttons) {
+    if (!b || typeof b.payload !== "string") continue;
+    const title = String(b.title || b.payload);
+    const button = el("button", "chip", title);
+    button.type = "button";
+    button.addEventListener("click", () => sendMessage(b.payload, title));
+    group.append(button);
+  }
+  return group;
+}
+
+function hasLinkTo(bubble, localUrl) {
+  const target = safeUrl(localUrl);
+  if (!target) return true;
+  return [...bubble.querySelectorAll("a")].some((a) => a.href === target.href);
+}
+
+function sourceLine(citation) {
+  const url = safeUrl(citation.local_url || citation.url);
+  if (!url) return null;
+  const p = el("p", "source");
+  p.append("Source: ");
+  const a = el("a", "", `${citation.title} › ${citation.section}`);
+  a.href = url.href;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  a.append(hidden(" (opens in a new tab)"));
+  p.append(a);
+  return p;
+}
+
+function feedbackControls(answerId) {
+  const group = el("div", "feedback");
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "Was this answer helpful?");
+  group.append(el("span", "feedback-label", "Was this helpful?"));
+  const status = el("span", "feedback-status");
+  status.setAttribute("role", "status");
+  const make = (helpful, icon, label) => {
+    const button = el("button", "thumb");
+    button.type = "button";
+    button.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-label", label);
+    button.title = label;
+    button.dataset.helpful = String(helpful);
+    const img = el("img");
+    img.src = icon;
+    img.alt = "";
+    img.width = 20;
+    img.height = 20;
+    button.append(img);
+    button.addEventListener("click", () => giveFeedback(group, answerId, helpful, status));
+    return button;
+  };
+  group.append(
+    make(true, "/static/thumb-up.svg", "Yes, this helped"),
+    make(false, "/static/thumb-down.svg", "No, this did not help"),
+    status,
+  );
+  return group;
+}
+
+async function giveFeedback(group, answerId, helpful, status) {
+  for (const b of group.querySelectorAll("button.thumb")) {
+    b.setAttribute("aria-pressed", String(b.dataset.helpful === String(helpful)));
+  }
+  try {
+    const res = await fetch("/api/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender, answer_id: answerId, helpful }),
+    });
+    status.textContent = res.ok ? "Thanks for your feedback." : "Sorry, your feedback could not be saved.";
+  } catch {
+    status.textContent = "Sorry, your feedback could not be saved.";
+  }
+  if (!helpful && !group.nextElementSibling) {
+    const note = el("p", "feedback-followup", "Sorry that didn't help. You can rephrase your question, or talk to a person.");
+    group.after(note, quickReplies([{ title: "Talk to a person", payload: "/human_handoff" }]));
+    scrollToEnd();
+  }
+}
+
+function isFeedbackPrompt(message) {
+  const buttons = message.buttons || [];
+  return buttons.length > 0 && buttons.every((b) => String(b.payload || "").startsWith("/feedback"));
+}
+
+// One bot turn: the messages Rasa sent for one member message. Rasa sends our custom
+// payload (citations, answer id) as a separate message after the text it belongs to.
+function renderTurn(messages) {
+  const list = Array.isArray(messages) ? messages : [];
+  const thumbs = list.some((m) => m && m.custom && m.custom.type === "answer" && Number.isInteger(m.custom.answer_id));
+  let bubble = null;
+  for (const message of list) {
+    if (!message || typeof message !== "object") continue;
+    if (thumbs && isFeedbackPrompt(message)) continue; // shown as thumbs on the answer instead
+    if (typeof message.text === "string" && message.text) {
+      bubble = addBubble();
+      bubble.append(render(message.text));
+    }
+    if (Array.isArray(message.buttons) && message.buttons.length) {
+      if (!bubble) bubble = addBubble();
+      bubble.append(quickReplies(message.buttons));
+    }
+    const custom = message.custom;
+    if (custom && typeof custom === "object") {
+      if (!bubble) bubble = addBubble();
+      const citations = Array.isArray(custom.citations) ? custom.citations : [];
+      if (["answer", "abstain", "unavailable"].includes(custom.type) && citations.length) {
+        const c = citations[0];
+        if (c && !hasLinkTo(bubble, c.local_url || c.url)) {
+          const line = sourceLine(c);
+          if (line) bubble.append(line);
+        }
+      }
+      if (custom.type === "answer" && Number.isInteger(custom.answer_id)) {
+        bubble.append(feedbackControls(custom.answer_id));
+      }
+      bubble.dataset.type = String(custom.type || "");
+    }
+  }
+  scrollToEnd();
+}
+
+async function sendMessage(text, shown) {
+  if (busy) return;
+  const message = String(text || "").trim();
+  if (!message) {
+    showError("Please type a question first.");
+    input.focus();
+    return;
+  }
+  if (message.length > MAX_CHARS) {
+    showError(`Your message is ${message.length} characters long. Please keep it under ${MAX_CHARS} characters.`);
+    input.focus();
+    return;
+  }
+  showError("");
+  hideStarters();
+  retireQuickReplies();
+  addUser(shown || message);
+  setBusy(true);
+  try {
+    const res = await fetch("/api/chat", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender, message }),
+    });
+    const data = await res.json().catch(() => null);
+    if (data && Array.isArray(data.messages)) {
+      renderTurn(data.messages);
+    } else {
+      showError((data && data.message) || "Sorry, something went wrong. Please try again.");
+    }
+  } catch {
+    showError("We could not reach the assistant. Please check your connection and try again.");
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function restore() {
+  if (freshSender) return;
+  let data = null;
+  try {
+    const res = await fetch(`/api/chat/history?sender=${encodeURIComponent(sender)}`);
+    data = res.ok ? await res.json() : null;
+  } catch {
+    data = null;
+  }
+  const messages = data && Array.isArray(data.messages) ? data.messages : [];
+  if (!messages.length) return;
+  log.setAttribute("aria-busy", "true");
+  let turn = [];
+  const flush = () => {
+    if (turn.length) renderTurn(turn);
+    turn = [];
+  };
+  for (const m of messages) {
+    if (m.role === "user") {
+      flush();
+      retireQuickReplies();
+      addUser(String(m.text || ""));
+    } else if (m.role === "bot") {
+      turn.push(m);
+    }
+  }
+  flush();
+  log.setAttribute("aria-busy", "false");
+  hideStarters();
+  scrollToEnd();
+}
+
+function startOver() {
+  sender = newSender();
+  saveSender(sender);
+  log.replaceChildren();
+  showError("");
+  starters.hidden = false;
+  chat.classList.remove("has-messages");
+  input.value = "";
+  input.focus();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value;
+  if (busy) return;
+  if (text.trim().length > MAX_CHARS) {
+    showError(`Your message is ${text.trim().length} characters long. Please keep it under ${MAX_CHARS} characters.`);
+    return;
+  }
+  if (text.trim()) input.value = "";
+  sendMessage(text);
+  input.focus();
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+$("chat-handoff").addEventListener("click", () => sendMessage("/human_handoff", "Talk to a person"));
+$("chat-restart").addEventListener("click", startOver);
+for (const chip of starters.querySelectorAll("button[data-message]")) {
+  chip.addEventListener("click", () => sendMessage(chip.dataset.message, chip.dataset.title || chip.dataset.message));
+}
+
+chat.dataset.ready = "false";
+restore().finally(() => {
+  chat.dataset.ready = "true";
+});

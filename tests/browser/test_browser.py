@@ -1,0 +1,347 @@
+"""The member chat and the agent console in a real browser against the real stack.
+
+Debian's Chromium (/usr/bin/chromium, never a Playwright download) driven by Playwright
+for Python; the stack is bot.stack.Stack with the trained Rasa model, the action server
+and the web app on private ports, a throw-away request database and one test agent.
+Screenshots go to reports/ (screenshot-member-chat.png, -mobile.png, screenshot-agent-console.png).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.requests import RequestStore
+from bot.settings import ROOT
+from bot.stack import MODEL, Stack, StackError
+from bot.web.auth import make_entry
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AGENT = "agent.smith"
+AGENT_PASSWORD = "browser test password"
+REPORTS = ROOT / "reports"
+REPLY_TIMEOUT = 60_000  # ms; the first answer loads the model in the action server
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, retriever) -> Iterator[Stack]:
+    """The real stack: Rasa (5305), action server (5355), web app (8305)."""
+    if not MODEL.is_file():
+        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
+    tmp = tmp_path_factory.mktemp("browser-stack")
+    env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_AGENT_ACCOUNTS": make_entry(AGENT, AGENT_PASSWORD)}
+    running = Stack(rasa_port=5305, action_port=5355, web_port=8305, var_dir=tmp, env=env)
+    try:
+        running.start()
+    except StackError as exc:
+        pytest.fail(f"the stack did not start: {exc}")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def store(stack) -> Iterator[RequestStore]:
+    """The stack's request database, to check what the browser did."""
+    with RequestStore(stack.env["BOT_DATABASE_URL"]) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def base(stack) -> str:
+    return stack.web_url
+
+
+@pytest.fixture
+def context(browser, base):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    """A page that records console errors (CSP violations show up there)."""
+    opened = context.new_page()
+    opened.errors = []
+    opened.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: opened.errors.append(str(e)))
+    return opened
+
+
+def bot_count(page) -> int:
+    return page.locator("#chat-log .msg.bot").count()
+
+
+def wait_ready(page) -> None:
+    page.wait_for_selector('#chat[data-ready="true"]')
+
+
+def say(page, text: str) -> str:
+    """Type a message, press Enter, wait for the bot's reply; the text of the new bot messages."""
+    before = bot_count(page)
+    page.fill("#chat-input", text)
+    page.press("#chat-input", "Enter")
+    page.wait_for_function(
+        "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n"
+        " && document.getElementById('chat-typing').hidden",
+        arg=[before],
+        timeout=REPLY_TIMEOUT,
+    )
+    return "\n".join(page.locator("#chat-log .msg.bot").all_inner_texts()[before:])
+
+
+def login(page, base: str) -> None:
+    page.goto(f"{base}/agent")
+    assert "/agent/login" in page.url
+    page.fill("#login-name", AGENT)
+    page.fill("#login-password", AGENT_PASSWORD)
+    page.click("form.stack-form button[type=submit]")
+    page.wait_for_url(f"{base}/agent")
+
+
+# --------------------------------------------------------------------------- member chat
+
+
+def test_member_gets_a_cited_answer_whose_source_opens_the_passage(page, context, base, store):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    notice = page.locator("#chat-notice")
+    assert "automated assistant" in notice.inner_text()
+    assert notice.locator("a", has_text="privacy notice").get_attribute("href").startswith("/documents/")
+
+    reply = say(page, "How do I submit a claim?")
+    assert "Source:" in reply
+    bubble = page.locator("#chat-log .msg.bot .bubble").filter(has=page.locator(".source a")).first
+    source = bubble.locator(".source a").first
+    href = source.get_attribute("href")
+    assert re.search(r"/documents/[\w-]+#[\w-]+$", href), href
+    answer_text = bubble.locator("p").first.inner_text()
+    page.screenshot(path=str(REPORTS / "screenshot-member-chat.png"), full_page=True)
+
+    bubble.get_by_role("button", name="Yes, this helped").click()
+    page.wait_for_selector("text=Thanks for your feedback.")
+    assert any(a.helpful is True for a in store.list_answers(limit=20))
+
+    with context.expect_page() as opened:
+        source.click()
+    document = opened.value
+    document.wait_for_load_state()
+    anchor = href.split("#", 1)[1]
+    assert document.url.endswith(f"#{anchor}")
+    target = document.locator(":target")
+    assert target.get_attribute("id") == anchor
+    assert "passage" in target.get_attribute("class")
+    assert answer_text.strip()[:40] in " ".join(target.inner_text().split())
+    background = target.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(255, 241, 184)"  # the :target highlight
+    assert not page.errors, page.errors
+
+
+def test_the_conversation_survives_a_reload_and_start_over_begins_a_new_one(page, base):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    # Keyboard only: Tab to the message box, type, Enter.
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "chat-input":
+            break
+    assert page.evaluate("document.activeElement.id") == "chat-input"
+    page.keyboard.type("How can I contact you?")
+    before = bot_count(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n", arg=[before], timeout=REPLY_TIMEOUT
+    )
+    page.wait_for_selector("#chat-typing", state="hidden")
+    sender = page.evaluate("localStorage.getItem('member-assistant.sender')")
+    transcript = page.locator("#chat-log").inner_text()
+
+    page.reload()
+    wait_ready(page)
+    page.wait_for_selector("#chat-log .msg.user")
+    assert page.evaluate("localStorage.getItem('member-assistant.sender')") == sender
+    restored = page.locator("#chat-log")
+    assert "How can I contact you?" in restored.inner_text()
+    assert restored.locator(".msg.bot").count() >= 1
+    assert transcript.split("\n")[0] in restored.inner_text()
+
+    page.click("#chat-restart")
+    assert page.locator("#chat-log .msg").count() == 0
+    assert page.evaluate("localStorage.getItem('member-assistant.sender')") != sender
+    page.reload()
+    wait_ready(page)
+    assert page.locator("#chat-log .msg").count() == 0
+    assert not page.errors, page.errors
+
+
+def test_phone_sized_screen(browser, base):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{base}/")
+    wait_ready(page)
+    say(page, "I forgot my password")
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"horizontal scrolling on a phone: {width}"
+    for selector in ("#chat-input", "#chat-send", "#chat-handoff"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844, selector
+    page.screenshot(path=str(REPORTS / "screenshot-member-chat-mobile.png"))
+    context.close()
+
+
+def test_markdown_is_rendered_safely(page, base):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    result = page.evaluate(
+        """async () => {
+            const { render } = await import('/static/markdown.js');
+            const box = document.createElement('div');
+            box.append(render('<img src=x onerror="window.pwned=1"> **bold** and *em*\\n'
+                + '- one\\n- two\\n[ok](/documents/x#a) [bad](javascript:alert(1)) [web](https://example.org/)\\n'
+                + '<script>window.pwned=2</script>\\nEmail: j***@e***.com, born **/**/1985, ref **DR-1**'));
+            return {
+                html: box.innerHTML,
+                imgs: box.querySelectorAll('img, script').length,
+                strong: box.querySelectorAll('strong').length,
+                em: box.querySelectorAll('em').length,
+                items: box.querySelectorAll('ul li').length,
+                hrefs: [...box.querySelectorAll('a')].map(a => a.getAttribute('href')),
+                text: box.textContent,
+                pwned: window.pwned || 0,
+            };
+        }"""
+    )
+    assert result["imgs"] == 0 and result["pwned"] == 0
+    assert result["strong"] == 2 and result["em"] == 1 and result["items"] == 2
+    assert "Email: j***@e***.com, born **/**/1985, ref DR-1" in result["text"]  # masked values stay verbatim
+    assert result["hrefs"] == [f"{base}/documents/x#a", "https://example.org/"]
+    assert "<img src=x" in result["text"] and "&lt;script&gt;" in result["html"]
+
+
+def test_a_member_completes_a_data_rights_request_and_an_agent_sees_it(page, browser, base, store):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    intro = say(page, '/start_data_rights_request{"request_type":"access"}')
+    assert "verify" in intro.lower()
+    say(page, "Jane Doe")
+    say(page, "jane.doe@example.com")
+    say(page, "AB123456")
+    say(page, "12/03/1985")
+    summary = say(page, "Please send me a copy of all my personal data")
+    assert "Shall I submit it?" in summary, summary
+    assert "jane.doe@example.com" not in summary  # the summary is masked
+    done = say(page, "yes")
+    match = re.search(r"\bDR-[0-9A-Z]{4}-[0-9A-Z]{4}\b", done)
+    assert match, done
+    reference = match.group(0)
+    record = store.get(reference)
+    assert record is not None and record.kind == "data_rights" and record.data["full_name"] == "Jane Doe"
+
+    agent = browser.new_context(viewport={"width": 1280, "height": 900})
+    console = agent.new_page()
+    login(console, base)
+    console.goto(f"{base}/agent/requests?kind=data_rights")
+    row = console.locator("table.inbox tbody tr", has_text=reference)
+    assert row.count() == 1
+    assert re.search(r"(29|30) days left", row.inner_text()), row.inner_text()
+    row.locator("a", has_text=reference).click()
+    console.wait_for_url(f"{base}/agent/requests/{reference}")
+    detail = console.locator("main").inner_text()
+    assert "Jane Doe" in detail and "AB123456" in detail and "days left" in detail
+    assert "Please send me a copy of all my personal data" in console.locator(".transcript").inner_text()
+    console.select_option("#status-select", "in_progress")
+    console.click("text=Change status")
+    console.wait_for_selector("text=The status was changed.")
+    assert store.get(reference).status == "in_progress"
+    agent.close()
+
+
+def test_talk_to_a_person_creates_a_handoff(page, base, store):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    before = bot_count(page)
+    page.click("#chat-handoff")
+    page.wait_for_function(
+        "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n", arg=[before], timeout=REPLY_TIMEOUT
+    )
+    page.wait_for_selector("#chat-typing", state="hidden")
+    assert "Talk to a person" in page.locator("#chat-log .msg.user").last.inner_text()
+    text = page.locator("#chat-log").inner_text()
+    match = re.search(r"\bHO-[0-9A-Z]{4}-[0-9A-Z]{4}\b", text)
+    assert match, text
+    assert store.get(match.group(0)).kind == "handoff"
+
+
+# --------------------------------------------------------------------------- agent console
+
+
+def test_agent_gets_suggestions_and_copies_one(page, base):
+    login(page, base)
+    page.fill("#suggest-message", "Hello, I forgot my password and now I cannot log in. What should I do?")
+    page.click("text=Suggest answers")
+    page.wait_for_selector("#suggest-results .suggestion")
+    intent = page.locator("#suggest-results .intent").inner_text()
+    assert intent.startswith("Member's intent:"), intent  # Rasa is up: the intent is shown
+    suggestions = page.locator("#suggest-results .suggestion")
+    assert 3 <= suggestions.count() <= 5
+    first = suggestions.first
+    assert first.locator("a").get_attribute("href").startswith("/documents/")
+    copy = first.locator("button.copy")
+    expected = copy.get_attribute("data-copy-text")
+    copy.click()
+    page.wait_for_selector("#suggest-results button.copy.copied")
+    assert copy.inner_text() == "Copied"
+    page.wait_for_function("() => document.getElementById('copy-status').textContent === 'Copied to the clipboard.'")
+    assert page.evaluate("navigator.clipboard.readText()") == expected
+    assert "Source:" in expected
+    page.screenshot(path=str(REPORTS / "screenshot-agent-console.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_anonymous_browser_cannot_reach_agent_pages_or_data(page, base):
+    for path in ("/agent", "/agent/requests", "/agent/requests/DR-0000-0000"):
+        page.goto(f"{base}{path}")
+        assert page.url.startswith(f"{base}/agent/login?next=/agent"), page.url
+        assert page.locator("h1").inner_text() == "Agent sign in"
+    page.goto(f"{base}/")
+    statuses = page.evaluate(
+        """async () => Promise.all([
+            fetch('/api/requests').then(r => r.status),
+            fetch('/api/requests/DR-0000-0000', {method: 'PATCH', body: '{"status":"done"}'}).then(r => r.status),
+            fetch('/api/suggest', {method: 'POST', body: '{"message":"hi"}'}).then(r => r.status),
+        ])"""
+    )
+    assert statuses == [401, 401, 401]
+    page.goto(f"{base}/agent/login")
+    page.fill("#login-name", AGENT)
+    page.fill("#login-password", "not the password")
+    page.click("form.stack-form button[type=submit]")
+    assert "wrong" in page.locator(".form-error").inner_text()
+    assert "/agent/login" in page.url
