@@ -7,6 +7,7 @@ the tracker as the normalised strings the validators return.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -35,7 +36,13 @@ def _request_type(text: object) -> str:
     return value
 
 
+_NO_ESTIMATE = re.compile(r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b", re.I)
+
+
 def _cost(text: object) -> str:
+    """Optional: "I don't know" and the like mean no estimate, not an invalid answer."""
+    if isinstance(text, str) and _NO_ESTIMATE.search(text.replace("’", "'")) and not re.search(r"\d", text):
+        return "not given"
     cost = validation.validate_cost(text)
     if cost is None:
         return "not given"

@@ -961,8 +961,10 @@ async def test_login_returns_to_the_page_asked_for(client):
 
 
 def test_web_config_lookup_order(settings):
+    from bot.settings import Settings
     from bot.web.config import WebConfig
 
-    base = dataclasses.replace(settings, extra={"rasa_timeout": "2.5"})
-    config = WebConfig.from_settings(base, env={"BOT_RASA_TIMEOUT": "9", "BOT_LOGIN_MAX_FAILURES": "7"})
+    env = {"BOT_RASA_TIMEOUT": "9", "BOT_LOGIN_MAX_FAILURES": "7"}
+    base = Settings.from_env(env=env, extra={"rasa_timeout": "2.5"})
+    config = WebConfig.from_settings(base)
     assert config.rasa_timeout == 2.5 and config.login_max_failures == 7 and config.agent_idle_minutes == 60.0
