@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -22,6 +23,7 @@ from rasa_sdk.types import DomainDict
 from bot import replies
 from bot.forms import ALL_FORM_SLOTS, FORMS, MAX_FAILURES, FormSpec
 from bot.intents import load_intent_answers
+from bot.knowledge.index import IndexMismatchError
 from bot.privacy import install_log_masking, mask_text
 from bot.requests import RequestStoreError
 from bot.retrieval import Answer, passage_answer
@@ -30,7 +32,11 @@ from bot.validation import MAX_MESSAGE_CHARS, ValidationError
 
 logger = logging.getLogger(__name__)
 install_log_masking(["rasa_sdk", __name__])
-check_index()
+try:
+    check_index()
+except IndexMismatchError as _exc:  # refuse to start, saying what to run (no traceback)
+    print(f"action server not started: {_exc}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from None
 if os.environ.get("SANIC_WORKER_NAME"):
     get_services()  # load the model before the worker accepts its first request
 INTENT_ANSWERS = load_intent_answers()

@@ -23,6 +23,9 @@ from bot.settings import ROOT
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MODEL = ROOT / "models" / "assistant.tar.gz"
+#: Rasa's logging config: masks personal data in every log line (bot/logmask.py, which
+#: Rasa imports from the repository root, hence PYTHONPATH in :meth:`Stack._env`).
+RASA_LOGGING = ROOT / "rasa-logging.yml"
 
 
 class StackError(RuntimeError):
@@ -41,6 +44,8 @@ class Stack:
     endpoints: Path | None = None
     model: Path = MODEL
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: The command line each component was started with (for :meth:`restart`).
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -68,6 +73,7 @@ class Stack:
             "BOT_RASA_URL": self.rasa_url,
             "BOT_ACTION_SERVER_URL": self.action_url,
             "BOT_VAR_DIR": str(self.var_dir),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
             **self.env,
         }
         return env
@@ -83,6 +89,7 @@ class Stack:
         return path
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
+        self.commands[name] = cmd
         log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         self.processes[name] = subprocess.Popen(
             cmd, cwd=ROOT, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -103,6 +110,7 @@ class Stack:
                 str(RASA_BIN), "run", "--enable-api", "--port", str(self.rasa_port),
                 "--model", str(self.model), "--endpoints", str(self._endpoints_file()),
                 "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
+                "--logging-config-file", str(RASA_LOGGING),
             ],
         )
         if self.web_port:
@@ -121,10 +129,10 @@ class Stack:
             urls["web"] = f"{self.web_url}/healthz"
         return urls
 
-    def wait_healthy(self, timeout: float) -> None:
-        """Poll the health URLs; fail early if a process exits."""
+    def wait_healthy(self, timeout: float, only: list[str] | None = None) -> None:
+        """Poll the health URLs (of ``only`` these components); fail early if a process exits."""
         deadline = time.monotonic() + timeout
-        pending = dict(self.health_urls())
+        pending = {k: v for k, v in self.health_urls().items() if only is None or k in only}
         while pending:
             for name, url in list(pending.items()):
                 proc = self.processes[name]
@@ -141,6 +149,22 @@ class Stack:
                 raise StackError(f"{names} not healthy after {timeout:.0f} s; see the logs in {self.var_dir}")
             if pending:
                 time.sleep(0.5)
+
+    def kill(self, name: str) -> None:
+        """Stop one component abruptly (SIGKILL), as a crash would; for fault tests."""
+        proc = self.processes[name]
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+    def restart(self, name: str, timeout: float = 240.0) -> None:
+        """Start a stopped component again with its original command and wait until healthy."""
+        self.kill(name)
+        self._spawn(name, self.commands[name])
+        self.wait_healthy(timeout, only=[name])
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL) and their children."""

@@ -62,3 +62,14 @@ def test_corrupt_vectors_are_rejected(small: Settings) -> None:
     (small.index_dir / "dense.faiss").write_bytes(b"not a faiss index")
     with pytest.raises(IndexMismatchError, match="make index"):
         load_index(small)
+
+
+def test_a_truncated_artefact_is_caught_by_its_checksum(small: Settings) -> None:
+    build_index(small, progress=False)
+    assert stale_reasons(small) == []
+    owners = small.index_dir / "owners.npy"
+    owners.write_bytes(owners.read_bytes()[:-8])
+    reasons = stale_reasons(small)
+    assert any("owners.npy does not match its checksum" in r for r in reasons)
+    assert build_index(small, progress=False).get("skipped") is not True  # rebuilt
+    assert stale_reasons(small) == []

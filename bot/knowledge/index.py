@@ -29,6 +29,8 @@ PASSAGES_FILE = "passages.jsonl"
 FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
 MANIFEST_FILE = "manifest.json"
+#: The built files; the manifest records a SHA-256 of each.
+ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE)
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
 #: Bump when parsing or chunking changes, so old indexes are rebuilt.
@@ -81,9 +83,15 @@ def stale_reasons(settings: Settings) -> list[str]:
     if manifest is None:
         return [f"no readable {MANIFEST_FILE} in {settings.index_dir}"]
     reasons = []
-    for name in (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE):
-        if not (settings.index_dir / name).is_file():
+    checksums = manifest.get("files") or {}
+    for name in ARTEFACT_FILES:
+        path = settings.index_dir / name
+        if not path.is_file():
             reasons.append(f"{name} is missing")
+        elif checksums.get(name) != _file_sha256(path):
+            # A truncated copy or a half-finished sync would otherwise load as garbage
+            # (or crash the server process on its first question).
+            reasons.append(f"{name} does not match its checksum in {MANIFEST_FILE} (corrupt or replaced)")
     expected = expected_manifest(settings)
     for key, value in expected.items():
         if manifest.get(key) != value:
@@ -146,6 +154,11 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
         "question_count": len(texts) - len(passages),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
+        "files": {
+            PASSAGES_FILE: _file_sha256(tmp_passages),
+            FAISS_FILE: _file_sha256(tmp_faiss),
+            OWNERS_FILE: _file_sha256(tmp_owners),
+        },
     }
     tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     # The manifest goes last: until it is renamed, the old manifest no longer matches
