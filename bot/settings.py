@@ -31,6 +31,11 @@ class Settings:
     reports_dir: Path = ROOT / "reports"
     var_dir: Path = ROOT / "var"
     embedding_model: str = PACKAGED_MODEL
+    # CPU threads torch may use to embed a question. One: a query is too small to gain
+    # from more, and on a 2-core machine shared with Rasa a second thread makes torch's
+    # workers wait for each other (measured: p50 15 ms with 1 thread, 500 ms with 2 while
+    # Rasa is busy). 0 keeps torch's default (all cores), e.g. for building big indexes.
+    embedding_threads: int = 1
     # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200
@@ -45,6 +50,13 @@ class Settings:
     # Days a data-rights request may take (GDPR art. 12(3): one month).
     data_rights_due_days: int = 30
     guarantee_due_hours: int = 48
+    # Retention (`bot retention purge`): conversations idle and requests closed longer
+    # than this many days are deleted; answers logged before then too.
+    retention_days: int = 365
+    # Rasa's tracker store as a SQLAlchemy URL, for retention and erasure; empty means
+    # the SQLite file endpoints.yml uses (var/tracker.db). The scaled-out set-up sets
+    # the PostgreSQL URL its endpoints file points at.
+    tracker_store_url: str = ""
     callback_due_days: int = 2
     handoff_due_days: int = 2
     rasa_url: str = "http://127.0.0.1:5005"
@@ -58,11 +70,18 @@ class Settings:
     agent_idle_minutes: float = 60.0
     login_max_failures: int = 5
     login_window_seconds: float = 900.0
-    rasa_timeout: float = 30.0
+    # How long the web chat waits for Rasa before apologising (bounded, so a hung action
+    # server still gives the member an answer with our contact channels).
+    rasa_timeout: float = 15.0
     health_timeout: float = 3.0
     parse_timeout: float = 5.0
     privacy_notice_url: str = "/documents/cigna-ihs-data-protection-notice"
     max_body_bytes: int = 131072
+    # Scale-out on loopback (bot/scaleout.py): the PostgreSQL server on which each run
+    # creates (and drops) its own tracker and request databases, logging in to this
+    # database first, and the Redis whose database holds Rasa's conversation locks.
+    scaleout_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    scaleout_redis_url: str = "redis://127.0.0.1:6379/1"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -74,6 +93,11 @@ class Settings:
     def request_db_url(self) -> str:
         """The request store's SQLAlchemy URL (BOT_DATABASE_URL or the SQLite file)."""
         return self.database_url or self.sqlite_url
+
+    @property
+    def tracker_db_url(self) -> str:
+        """Rasa's tracker store as a SQLAlchemy URL (BOT_TRACKER_STORE_URL or var/tracker.db)."""
+        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:

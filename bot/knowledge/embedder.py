@@ -44,7 +44,11 @@ def resolve_model_path(spec: str) -> str:
 class Embedder:
     """Normalised embeddings, so inner product is cosine similarity."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, threads: int = 1) -> None:
+        if threads > 0:  # process-wide; see Settings.embedding_threads for why 1
+            import torch
+
+            torch.set_num_threads(threads)
         # Never try to reach a hub for a packaged or local model.
         path = resolve_model_path(spec)
         if spec.startswith("package:") or Path(path).exists():
@@ -81,6 +85,6 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(spec: str) -> Embedder:
+def get_embedder(spec: str, threads: int = 1) -> Embedder:
     """One model per process: loading costs seconds and hundreds of MB."""
-    return Embedder(spec)
+    return Embedder(spec, threads)

@@ -130,7 +130,7 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
         for q in questions.get(p.id, []):
             texts.append(q)
             owners.append(i)
-    embedder = get_embedder(settings.embedding_model)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_threads)
     vectors = embedder.encode(texts, progress=progress)
     index = faiss.IndexFlatIP(embedder.dimension)
     index.add(vectors)
@@ -221,7 +221,7 @@ def load_index(settings: Settings) -> KnowledgeIndex:
             f"the index in {settings.index_dir} is incomplete ({len(passages)} passages, "
             f"{dense.ntotal} vectors, manifest says {manifest.get('passage_count')}): run `make index`"
         )
-    embedder = get_embedder(settings.embedding_model)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_threads)
     if dense.d != embedder.dimension or manifest.get("dimension") != embedder.dimension:
         raise IndexMismatchError(
             f"the index has dimension {dense.d} but model {settings.embedding_model} gives "

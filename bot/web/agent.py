@@ -22,7 +22,7 @@ from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.api import apply_changes, check_message, list_filters, patch_fields, suggest_for
 from bot.web.auth import csrf_matches, verify_password
 from bot.web.html import Markup, esc, fragment, join, markdown_lite, page, render
-from bot.web.jsonio import BadRequest
+from bot.web.jsonio import BadRequest, clean_text, read_form
 from bot.web.keys import AUTH, RASA, SERVICES
 from bot.web.rasa import RasaUnavailable, transcript
 from bot.web.security import (
@@ -90,8 +90,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """``POST /agent/login``: check the password (throttled), start a session."""
-    form = await request.post()
-    name = str(form.get("name") or "").strip()[:64]
+    form = await read_form(request)
+    name = clean_text(str(form.get("name") or ""))[:64]
     password = str(form.get("password") or "")
     next_url = safe_next(str(form.get("next") or ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -201,7 +201,7 @@ async def console(request: web.Request) -> web.Response:
 
 async def console_suggest(request: web.Request) -> web.Response:
     """``POST /agent/suggest``: the suggestion form without JavaScript."""
-    form = await request.post()
+    form = await read_form(request)
     raw = str(form.get("message") or "")
     try:
         message = check_message(raw)
@@ -416,7 +416,7 @@ async def request_page(request: web.Request) -> web.Response:
 
 
 async def _form_change(request: web.Request, field: str) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     value = form.get(field)
     status, note = patch_fields({field: value if isinstance(value, str) else ""})
     record = await apply_changes(request, request.match_info["ref"], status, note)

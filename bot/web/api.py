@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.requests import KINDS, STATUSES, RequestNotFoundError, RequestStoreError
 from bot.validation import MAX_MESSAGE_CHARS
-from bot.web.jsonio import BadRequest, json_error, read_json, string_field
+from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, shorten, string_field
 from bot.web.keys import RASA, RETRIEVER_POOL, SERVICES
 from bot.web.rasa import RasaUnavailable, transcript
 from bot.web.security import AGENT_KEY
@@ -40,8 +40,8 @@ async def suggest_for(request: web.Request, message: str) -> dict[str, Any]:
 
 
 def check_message(message: str | None) -> str:
-    """A member's message pasted by an agent: non-empty and not too long."""
-    message = (message or "").strip()
+    """A member's message pasted by an agent: cleaned, non-empty and not too long."""
+    message = clean_text(message or "")
     if not message:
         raise BadRequest(400, "empty_message", "Paste the member's message first.")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -74,9 +74,11 @@ def list_filters(request: web.Request) -> tuple[str | None, str | None, int, int
     kind = request.query.get("kind") or None
     status = request.query.get("status") or None
     if kind is not None and kind not in KINDS:
-        raise BadRequest(400, "invalid_query", f"Unknown kind {kind!r}; expected one of {', '.join(KINDS)}.")
+        raise BadRequest(400, "invalid_query", f"Unknown kind {shorten(kind)}; expected one of {', '.join(KINDS)}.")
     if status is not None and status not in STATUSES:
-        raise BadRequest(400, "invalid_query", f"Unknown status {status!r}; expected one of {', '.join(STATUSES)}.")
+        raise BadRequest(
+            400, "invalid_query", f"Unknown status {shorten(status)}; expected one of {', '.join(STATUSES)}."
+        )
     limit = _int_query(request, "limit", 50, 1, MAX_LIMIT)
     offset = _int_query(request, "offset", 0, 0, 10_000_000)
     return kind, status, limit, offset
@@ -116,15 +118,18 @@ def patch_fields(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(status, note) of a PATCH body, validated."""
     unknown = set(data) - {"status", "note"}
     if unknown:
-        raise BadRequest(400, "unknown_field", f"Unknown field(s): {', '.join(sorted(unknown))}; use status and note.")
+        names = ", ".join(shorten(name, 30) for name in sorted(unknown)[:5])
+        raise BadRequest(400, "unknown_field", f"Unknown field(s): {names}; use status and note.")
     status = string_field(data, "status", required=False)
     note = string_field(data, "note", required=False)
     if status is None and note is None:
         raise BadRequest(400, "missing_field", "Give a new 'status', a 'note', or both.")
     if status is not None and status not in STATUSES:
-        raise BadRequest(400, "invalid_status", f"Unknown status {status!r}; expected one of {', '.join(STATUSES)}.")
+        raise BadRequest(
+            400, "invalid_status", f"Unknown status {shorten(status)}; expected one of {', '.join(STATUSES)}."
+        )
     if note is not None:
-        note = note.strip()
+        note = clean_text(note)
         if not note:
             raise BadRequest(400, "empty_note", "The note is empty.")
         if len(note) > MAX_NOTE_CHARS:

@@ -4,9 +4,10 @@ Built the way aiohttp's documentation describes: an app factory, typed ``web.App
 state, ``cleanup_ctx`` generators that create the long-lived objects at start-up and
 release them at shutdown (the retriever and request store via
 :class:`bot.services.Services`, one ``aiohttp.ClientSession`` to Rasa), middlewares for
-the agent guard and error pages, and an ``on_response_prepare`` signal for security
-headers. Handlers live in member.py, documents.py, agent.py and api.py and only parse,
-call and respond.
+error pages, the cross-origin guard, rate limits and the agent guard (outermost first:
+errors of every guard become clean answers; refused origins cost no tokens), and
+``on_response_prepare`` signals for security and CORS headers. Handlers live in
+member.py, documents.py, agent.py and api.py and only parse, call and respond.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from bot.settings import Settings
 from bot.web import agent, api, documents, member
 from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
 from bot.web.config import WebConfig, accounts_file
-from bot.web.keys import AUTH, CONFIG, DOCUMENTS, RASA, RETRIEVER_POOL, SERVICES, SETTINGS
+from bot.web.cors import CorsPolicy
+from bot.web.keys import AUTH, CONFIG, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
 from bot.web.library import DocumentLibrary
 from bot.web.rasa import RasaClient
-from bot.web.security import agent_guard, error_pages, security_headers
+from bot.web.ratelimit import RateLimiter, RateLimits, parse_networks
+from bot.web.security import agent_guard, cors_guard, cors_headers, error_pages, rate_limit, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,16 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def rate_limits(config: WebConfig) -> RateLimits:
+    """The app's token buckets from the configuration (ValueError for bad trusted_proxies)."""
+    size = config.rate_limit_max_clients
+    return RateLimits(
+        per_client=RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, max_keys=size),
+        per_conversation=RateLimiter(config.chat_rate_limit_per_minute, config.chat_rate_limit_burst, max_keys=size),
+        trusted_proxies=parse_networks(config.trusted_proxies),
+    )
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
     """The web application for ``settings`` (from the environment when None).
 
@@ -74,9 +87,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """
     settings = settings or Settings.from_env()
     config = WebConfig.from_settings(settings)
-    app = web.Application(middlewares=[error_pages, agent_guard], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_pages, cors_guard, rate_limit, agent_guard], client_max_size=config.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[CONFIG] = config
+    app[RATE_LIMITS] = rate_limits(config)
+    app[CORS] = CorsPolicy.from_config(config.cors_origins)
     if services is not None:
         app[SERVICES] = services
     accounts = load_accounts(config.agent_accounts, accounts_file(settings))
@@ -91,6 +108,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(rasa_ctx)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(cors_headers)
     member.setup(app)
     documents.setup(app)
     agent.setup(app)

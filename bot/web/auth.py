@@ -54,6 +54,8 @@ def make_entry(name: str, password: str, salt: bytes | None = None) -> str:
         raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
+    if "\x00" in password:
+        raise AccountError("a password may not contain NUL characters")
     salt = salt or secrets.token_bytes(SALT_BYTES)
     return f"{name}:{salt.hex()}:{_scrypt(password, salt).hex()}"
 
@@ -106,10 +108,13 @@ def verify_password(accounts: dict[str, Account], name: str, password: str) -> b
     """True when ``name`` is an account and ``password`` its password.
 
     Unknown names and over-long passwords take the same scrypt time as a wrong password,
-    so response times do not reveal which account names exist.
+    so response times do not reveal which account names exist. A password with a NUL
+    character is wrong: scrypt's HMAC pads the password with NULs, so "secret\\0" would
+    otherwise be accepted for "secret".
     """
     account = accounts.get(name)
-    candidate = password if isinstance(password, str) and len(password) <= MAX_PASSWORD_CHARS else ""
+    usable = isinstance(password, str) and len(password) <= MAX_PASSWORD_CHARS and "\x00" not in password
+    candidate = password if usable else ""
     digest = _scrypt(candidate, (account or _DUMMY).salt)
     return account is not None and bool(candidate) and hmac.compare_digest(digest, account.hash)
 

@@ -3,14 +3,14 @@
 The web app needs a few values the shared settings object does not (yet) have: the agent
 accounts, session lifetimes, timeouts towards Rasa. Each is looked up, in order, in
 ``settings.extra`` (explicit overrides, e.g. in tests), as a ``Settings`` field of the
-same name (so adding the field there makes it an ordinary setting), in the environment
-as ``BOT_<NAME>``, and finally its default here.
+same name unless it still has that field's default (so adding the field there makes it
+an ordinary setting), in the environment as ``BOT_<NAME>``, and finally its default here.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from bot.settings import Settings
@@ -31,8 +31,10 @@ class WebConfig:
     #: Failed logins allowed per client address (and per account name) in the window.
     login_max_failures: int = 5
     login_window_seconds: float = 900.0
-    #: How long a member waits for Rasa before getting the "try again" message.
-    rasa_timeout: float = 30.0
+    #: How long a member waits for Rasa before getting the apology with our contact
+    #: channels. Bounded so a hung action server (Rasa itself waits minutes for it) still
+    #: gives the member an answer; a normal turn, even the first one, takes a few seconds.
+    rasa_timeout: float = 15.0
     #: Health checks and intent look-ups must be quick.
     health_timeout: float = 3.0
     parse_timeout: float = 5.0
@@ -40,6 +42,23 @@ class WebConfig:
     privacy_notice_url: str = "/documents/cigna-ihs-data-protection-notice"
     #: Largest request body we read (JSON or form), in bytes.
     max_body_bytes: int = 128 * 1024
+    #: Requests per minute per client address on the chat and API endpoints, and how many
+    #: may arrive at once (token bucket; 0 in either switches the limit off). A member
+    #: typing and clicking stays far below; a script hammering Rasa does not.
+    rate_limit_per_minute: int = 60
+    rate_limit_burst: int = 30
+    #: Messages per minute per conversation on /api/chat (0 switches it off): one
+    #: conversation cannot monopolise Rasa even from many addresses.
+    chat_rate_limit_per_minute: int = 20
+    chat_rate_limit_burst: int = 8
+    #: Clients (and conversations) whose buckets are remembered at most; idle ones go first.
+    rate_limit_max_clients: int = 10_000
+    #: Proxies whose X-Forwarded-For is believed (comma-separated addresses or networks,
+    #: e.g. the nginx in front of several web apps); empty: the peer address is the client.
+    trusted_proxies: str = ""
+    #: Other origins (e.g. ``https://www.example.org``, comma-separated) whose pages may call
+    #: the member API; empty: same-origin only. Agent endpoints never allow other origins.
+    cors_origins: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> WebConfig:
@@ -49,7 +68,7 @@ class WebConfig:
         for f in fields(cls):
             raw: object | None = settings.extra.get(f.name)
             if raw in (None, ""):
-                raw = getattr(settings, f.name, None)
+                raw = _configured(settings, f.name)
             if raw in (None, ""):
                 raw = env.get(f"BOT_{f.name.upper()}")
             if raw in (None, ""):
@@ -64,6 +83,22 @@ class WebConfig:
             else:
                 values[f.name] = str(raw)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _configured(settings: Settings, name: str) -> object | None:
+    """A Settings field's value, or None when it is just that field's own default.
+
+    Settings repeats some of these fields with defaults of its own; an unchanged one
+    must not hide a default here that was changed on purpose (``rasa_timeout``). A value
+    set through ``BOT_<NAME>`` is still found, in the environment, by the caller.
+    """
+    if name not in _SETTINGS_DEFAULTS:
+        return None
+    value = getattr(settings, name)
+    return None if value == _SETTINGS_DEFAULTS[name] else value
+
+
+_SETTINGS_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
 
 def accounts_file(settings: Settings) -> Path:

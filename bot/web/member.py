@@ -3,8 +3,11 @@
 ``POST /api/chat`` relays a member's message to Rasa's REST channel and returns the
 bot's messages; ``GET /api/chat/history`` replays a conversation from the Rasa tracker
 (so the chat survives a page reload); ``POST /api/feedback`` records thumbs up/down.
-When Rasa is down or slow the member gets a 502/504 JSON answer with an apology and
-our contact channels, quoted from the FAQ with their source.
+When Rasa is down or slow, or falls silent because the action server is down, the
+member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
+the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
+limited in length before they reach Rasa; each conversation has its own rate limit on
+top of the per-client one.
 """
 
 from __future__ import annotations
@@ -19,19 +22,27 @@ from aiohttp import web
 from bot.requests import RequestStoreError
 from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.html import page, render
-from bot.web.jsonio import BadRequest, json_error, read_json, string_field
-from bot.web.keys import CONFIG, RASA, SERVICES
-from bot.web.rasa import RasaTimeout, RasaUnavailable, transcript
+from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
+from bot.web.keys import CONFIG, RASA, RATE_LIMITS, SERVICES
+from bot.web.rasa import RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
+from bot.web.ratelimit import too_many_requests
 
 log = logging.getLogger(__name__)
 
 #: Conversation ids the widget makes (crypto.randomUUID()); long enough not to be guessed.
-SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$")
+SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{15,63}", re.ASCII)
+#: Largest id a database integer column holds (larger ones would fail in the driver).
+MAX_ID = 2**63 - 1
+#: Messages after which Rasa rightly says nothing (an empty reply is not a fault there).
+SILENT_PAYLOADS = ("/restart", "/session_start")
 
 
 def valid_sender(value: object) -> str:
-    """The conversation id of a request, or BadRequest 400."""
-    if not isinstance(value, str) or not SENDER.match(value):
+    """The conversation id of a request, or BadRequest 400.
+
+    ``fullmatch``: a trailing newline must not slip through as it would with ``$``.
+    """
+    if not isinstance(value, str) or not SENDER.fullmatch(value):
         raise BadRequest(
             400, "invalid_sender", "The field 'sender' must be a conversation id of 16-64 letters, digits, '-' or '_'."
         )
@@ -71,11 +82,9 @@ async def member_page(request: web.Request) -> web.Response:
     return page("Member help", body, scripts=["/static/chat.js"], body_class="member")
 
 
-async def chat(request: web.Request) -> web.Response:
-    """``POST /api/chat`` {sender, message}: the bot's reply messages."""
-    data = await read_json(request)
-    sender = valid_sender(data.get("sender"))
-    message = (string_field(data, "message") or "").strip()
+def chat_message(raw: str | None) -> str:
+    """A member's message as Rasa gets it: cleaned, not empty, not too long (else BadRequest)."""
+    message = clean_text(raw or "")
     if not message:
         raise BadRequest(400, "empty_message", "The message is empty. Please type a question.")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -86,8 +95,29 @@ async def chat(request: web.Request) -> web.Response:
             "and ask one thing at a time.",
             max_chars=MAX_MESSAGE_CHARS,
         )
+    return message
+
+
+async def no_reply(rasa: RasaClient, sender: str) -> RasaNoReply:
+    """The fault behind an empty reply, named after a look at the action server's health."""
+    if await rasa.action_server_ok():
+        return RasaNoReply(f"Rasa sent no reply to a message in conversation {sender[:8]}… (action server is up)")
+    return RasaNoReply(f"Rasa sent no reply to a message in conversation {sender[:8]}…: the action server is down")
+
+
+async def chat(request: web.Request) -> web.Response:
+    """``POST /api/chat`` {sender, message}: the bot's reply messages."""
+    data = await read_json(request)
+    sender = valid_sender(data.get("sender"))
+    message = chat_message(string_field(data, "message"))
+    wait = request.app[RATE_LIMITS].per_conversation.hit(sender)
+    if wait:
+        return too_many_requests(wait, chat=True)
+    rasa = request.app[RASA]
     try:
-        messages = await request.app[RASA].send(sender, message)
+        messages = await rasa.send(sender, message)
+        if not messages and not message.startswith(SILENT_PAYLOADS):
+            raise await no_reply(rasa, sender)
     except RasaUnavailable as exc:
         return unavailable(request, exc)
     return web.json_response({"sender": sender, "messages": messages})
@@ -112,7 +142,7 @@ async def feedback(request: web.Request) -> web.Response:
     data = await read_json(request)
     sender = valid_sender(data.get("sender"))
     answer_id = data.get("answer_id")
-    if isinstance(answer_id, bool) or not isinstance(answer_id, int) or answer_id <= 0:
+    if isinstance(answer_id, bool) or not isinstance(answer_id, int) or not 0 < answer_id <= MAX_ID:
         raise BadRequest(400, "invalid_field", "The field 'answer_id' must be a positive integer.")
     helpful = data.get("helpful")
     if not isinstance(helpful, bool):

@@ -37,6 +37,17 @@ class RasaTimeout(RasaUnavailable):
     status = 504
 
 
+class RasaNoReply(RasaUnavailable):
+    """Rasa answered a member's message with no messages at all.
+
+    Rasa 3.6 does this when the custom action server is unreachable: it logs the error,
+    drops the action's events and returns an empty list, so to the member the assistant
+    simply fell silent.
+    """
+
+    status = 502
+
+
 def _clean_message(raw: Any) -> dict[str, Any] | None:
     """Keep the parts of a Rasa output message the widget understands."""
     if not isinstance(raw, dict):
@@ -67,7 +78,7 @@ class RasaClient:
         rasa_url: str,
         action_server_url: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = 15.0,
         health_timeout: float = 3.0,
         parse_timeout: float = 5.0,
     ) -> None:
@@ -135,11 +146,13 @@ class RasaClient:
         except (TimeoutError, aiohttp.ClientError):
             return False
 
+    async def action_server_ok(self) -> bool:
+        """Whether the action server answers its health check (within the health timeout)."""
+        return await self._ok(f"{self.action_server_url}/health")
+
     async def health(self) -> dict[str, bool]:
         """Whether the Rasa server and the action server answer, checked concurrently."""
-        rasa, actions = await asyncio.gather(
-            self._ok(f"{self.rasa_url}/"), self._ok(f"{self.action_server_url}/health")
-        )
+        rasa, actions = await asyncio.gather(self._ok(f"{self.rasa_url}/"), self.action_server_ok())
         return {"rasa": rasa, "action_server": actions}
 
 

@@ -1,10 +1,16 @@
-"""Request guards and response headers: who may see agent pages, CSRF, security headers.
+"""Request guards and response headers: origins, rate limits, agent sessions, CSRF, headers.
 
-The agent guard is a middleware keyed on the path, so no agent handler can forget to
-check: every ``/agent/...`` page (except the login page) and every agent API call needs
-a live agent session; anonymous callers get a redirect to the login page (pages) or 401
-(API), and state-changing requests also need the session's CSRF token (form field
-``csrf_token`` or header ``X-CSRF-Token``).
+All guards are middlewares keyed on the path, so no handler can forget to check:
+
+* :func:`cors_guard`: requests from other web sites (``Origin``) may use only the member
+  API and only from configured origins (:mod:`bot.web.cors`); other cross-site
+  state-changing requests are refused (403), which stops CSRF by form post.
+* :func:`rate_limit`: token buckets per client address on the chat and API endpoints
+  (:mod:`bot.web.ratelimit`); over the limit is 429 with ``Retry-After``.
+* :func:`agent_guard`: every ``/agent/...`` page (except the login page) and every agent
+  API call needs a live agent session; anonymous callers get a redirect to the login
+  page (pages) or 401 (API), and state-changing requests also need the session's CSRF
+  token (form field ``csrf_token`` or header ``X-CSRF-Token``).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.web.auth import AgentSession, csrf_matches
+from bot.web.cors import MEMBER_API_PATHS, same_host
 from bot.web.html import error_page
-from bot.web.jsonio import BadRequest, json_error
-from bot.web.keys import AUTH
+from bot.web.jsonio import BadRequest, json_error, read_form
+from bot.web.keys import AUTH, CORS, RATE_LIMITS
+from bot.web.ratelimit import peer_is_trusted, request_client, too_many_requests
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ AGENT_KEY = web.RequestKey("agent", AgentSession)
 PUBLIC_AGENT_PATHS = {"/agent/login"}
 #: JSON endpoints that belong to agents.
 AGENT_API_PREFIXES = ("/api/suggest", "/api/requests")
+#: Endpoints behind the per-client rate limit (everything that reaches Rasa or the database).
+RATE_LIMITED_PREFIXES = ("/api/chat", "/api/feedback", *AGENT_API_PREFIXES)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 CONTENT_SECURITY_POLICY = (
@@ -63,9 +73,18 @@ def is_agent_page(path: str) -> bool:
     return (path == "/agent" or path.startswith("/agent/")) and path not in PUBLIC_AGENT_PATHS
 
 
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
 def is_agent_api(path: str) -> bool:
     """Agent JSON endpoints."""
-    return any(path == p or path.startswith(p + "/") for p in AGENT_API_PREFIXES)
+    return _under(path, AGENT_API_PREFIXES)
+
+
+def is_rate_limited(path: str) -> bool:
+    """Endpoints counted against a client's rate limit."""
+    return _under(path, RATE_LIMITED_PREFIXES)
 
 
 def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, path: str) -> None:
@@ -101,7 +120,7 @@ async def _csrf_token_given(request: web.Request) -> str | None:
     if token:
         return token
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
+        form = await read_form(request)
         value = form.get(CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None
@@ -132,6 +151,80 @@ async def agent_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             link=("/agent", "Back to the agent console"),
         )
     request[AGENT_KEY] = session
+    return await handler(request)
+
+
+def public_host(request: web.Request) -> str:
+    """The host the browser addressed: ``Host``, or ``X-Forwarded-Host`` from a trusted proxy."""
+    proxies = request.app[RATE_LIMITS].trusted_proxies
+    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if forwarded and peer_is_trusted(request.remote, proxies):
+        return forwarded
+    return request.host
+
+
+def _refuse_origin(request: web.Request, origin: str) -> web.Response:
+    log.warning("refused %s %s from another site (Origin %.100r)", request.method, request.path, origin)
+    if _wants_json(request):
+        return json_error(403, "origin_not_allowed", "Requests from other web sites are not allowed on this endpoint.")
+    return error_page(
+        403,
+        "Request refused",
+        "This form did not come from this site. Open the page on this site and try again.",
+    )
+
+
+@web.middleware
+async def cors_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer preflights for allowed origins; refuse other cross-site preflights and changes."""
+    origin = request.headers.get("Origin")
+    unsafe = request.method in UNSAFE_METHODS
+    if origin is None:
+        # Browsers send Origin on cross-site POSTs; Sec-Fetch-Site covers any that do not.
+        if unsafe and request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+            return _refuse_origin(request, "(none; Sec-Fetch-Site: cross-site)")
+        return await handler(request)
+    if same_host(origin, public_host(request)):
+        return await handler(request)
+    policy = request.app[CORS]
+    allowed = policy.allows(origin, request.path)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not allowed:
+            return _refuse_origin(request, origin)
+        return web.Response(status=204, headers=policy.preflight_headers(origin))
+    if unsafe and not allowed:
+        return _refuse_origin(request, origin)
+    return await handler(request)
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: CORS headers on member API answers to an allowed origin.
+
+    A signal rather than the middleware, so error answers (400, 413, 429, 502) get them
+    too and the embedding page can show their messages.
+    """
+    if request.path not in MEMBER_API_PATHS:
+        return
+    vary = response.headers.get("Vary", "")
+    if "origin" not in vary.lower():
+        response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+    origin = request.headers.get("Origin")
+    if origin is None or request.method == "OPTIONS" or same_host(origin, public_host(request)):
+        return
+    if request.app[CORS].allows(origin, request.path):
+        response.headers.update(request.app[CORS].response_headers(origin))
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per-client token bucket on the chat and API endpoints (429 with Retry-After over it)."""
+    if request.method == "OPTIONS" or not is_rate_limited(request.path):
+        return await handler(request)
+    limits = request.app[RATE_LIMITS]
+    wait = limits.per_client.hit(request_client(request, limits.trusted_proxies))
+    if wait:
+        log.warning("rate limit reached: %s %s", request.method, request.path)
+        return too_many_requests(wait, chat=request.path == "/api/chat" and request.method == "POST")
     return await handler(request)
 
 

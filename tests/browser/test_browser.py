@@ -325,6 +325,25 @@ def test_agent_gets_suggestions_and_copies_one(page, base):
     assert not page.errors, page.errors
 
 
+def test_injected_markup_stays_inert_in_the_agent_console(page, base, store):
+    injection = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+    record = store.submit("handoff", {"reason": injection, "details": f"Please call me back {injection}"})
+    store.add_note(record.reference, AGENT, injection)
+    login(page, base)
+    page.goto(f"{base}/agent/requests?kind=handoff")
+    row = page.locator("table.inbox tbody tr", has_text=record.reference)
+    assert "<script>window.__pwned=1</script>" in row.inner_text()  # the summary, as text
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    row.locator("a", has_text=record.reference).click()
+    page.wait_for_url(f"{base}/agent/requests/{record.reference}")
+    main = page.locator("main")
+    text = main.inner_text()
+    assert f"Please call me back {injection}" in text and text.count(injection) >= 3  # reason, details, note
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert main.locator("script").count() == 0 and page.locator("img[src='x']").count() == 0
+    assert not page.errors, page.errors  # an injected <img src=x> would have failed to load
+
+
 def test_anonymous_browser_cannot_reach_agent_pages_or_data(page, base):
     for path in ("/agent", "/agent/requests", "/agent/requests/DR-0000-0000"):
         page.goto(f"{base}{path}")

@@ -5,13 +5,15 @@
 import { render, safeUrl } from "./markdown.js";
 
 const SENDER_KEY = "member-assistant.sender";
-const MAX_CHARS = 2000;
 
 const $ = (id) => document.getElementById(id);
 const chat = $("chat");
 const log = $("chat-log");
 const form = $("chat-form");
 const input = $("chat-input");
+// The server renders the textarea's maxlength from its own limit; 2000 is the fallback.
+const MAX_CHARS = input.maxLength > 0 ? input.maxLength : 2000;
+const LIMIT_TEXT = `Please keep it under ${MAX_CHARS.toLocaleString("en-GB")} characters.`;
 const send = $("chat-send");
 const typing = $("chat-typing");
 const errorBox = $("chat-error");
@@ -184,7 +186,12 @@ async function giveFeedback(group, answerId, helpful, status) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sender, answer_id: answerId, helpful }),
     });
-    status.textContent = res.ok ? "Thanks for your feedback." : "Sorry, your feedback could not be saved.";
+    const data = res.ok ? null : await res.json().catch(() => null);
+    status.textContent = res.ok
+      ? "Thanks for your feedback."
+      : res.status === 429
+        ? problemText(429, data)
+        : "Sorry, your feedback could not be saved.";
   } catch {
     status.textContent = "Sorry, your feedback could not be saved.";
   }
@@ -237,6 +244,18 @@ function renderTurn(messages) {
   scrollToEnd();
 }
 
+// What the member reads when the server refused a message: its own polite text when it
+// sent one (every JSON error has `message`), else a text for the status (a proxy's 429
+// or 413 page is not JSON).
+function problemText(status, data) {
+  if (data && typeof data.message === "string" && data.message) return data.message;
+  if (status === 429) return "You're sending messages faster than I can answer. Please wait a moment and try again.";
+  if (status === 413) return `Your message is too long. ${LIMIT_TEXT}`;
+  if (status === 400) return "Sorry, I could not read that message. Please rephrase it and try again.";
+  if (status === 403) return "This page cannot send messages to the assistant. Please reload it and try again.";
+  return "Sorry, something went wrong. Please try again.";
+}
+
 async function sendMessage(text, shown) {
   if (busy) return;
   const message = String(text || "").trim();
@@ -246,7 +265,7 @@ async function sendMessage(text, shown) {
     return;
   }
   if (message.length > MAX_CHARS) {
-    showError(`Your message is ${message.length} characters long. Please keep it under ${MAX_CHARS} characters.`);
+    showError(`Your message is ${message.length} characters long. ${LIMIT_TEXT}`);
     input.focus();
     return;
   }
@@ -265,8 +284,10 @@ async function sendMessage(text, shown) {
     if (data && Array.isArray(data.messages)) {
       renderTurn(data.messages);
     } else {
-      showError((data && data.message) || "Sorry, something went wrong. Please try again.");
+      showError(problemText(res.status, data));
     }
+    // A typed message that was refused (too fast, unreadable) is given back to edit or resend.
+    if (!res.ok && res.status < 500 && !shown && !input.value) input.value = message;
   } catch {
     showError("We could not reach the assistant. Please check your connection and try again.");
   } finally {
@@ -322,7 +343,7 @@ form.addEventListener("submit", (event) => {
   const text = input.value;
   if (busy) return;
   if (text.trim().length > MAX_CHARS) {
-    showError(`Your message is ${text.trim().length} characters long. Please keep it under ${MAX_CHARS} characters.`);
+    showError(`Your message is ${text.trim().length} characters long. ${LIMIT_TEXT}`);
     return;
   }
   if (text.trim()) input.value = "";
