@@ -13,12 +13,15 @@ import platform
 import statistics
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bot.evaluation import DEFAULT_QUESTIONS, load_questions
 from bot.knowledge.index import build_index
+from bot.loadtest import LoadResult, MemorySampler, run_load
 from bot.retrieval import Retriever
 from bot.settings import Settings
 
@@ -103,72 +106,189 @@ def _post(url: str, body: dict, timeout: float = 60) -> tuple[float, object]:
     return (time.perf_counter() - t) * 1000, data
 
 
-def run_stack_bench(settings: Settings, messages: int = 100, conversations: int = 20, turns: int = 10) -> int:
-    """End-to-end REST round trip of a policy question through Rasa and the action server.
+def _action_call(action_url: str, question: str, n: int) -> dict:
+    """What Rasa sends the action server to answer a free-form question (protocol 3.x)."""
+    return {
+        "next_action": "action_answer_question",
+        "sender_id": f"bench-action-{n}",
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": f"bench-action-{n}",
+            "slots": {},
+            "latest_message": {
+                "text": question,
+                "intent": {"name": "ask_policy_question", "confidence": 0.9},
+                "entities": [],
+            },
+            "latest_event_time": time.time(),
+            "followup_action": None,
+            "paused": False,
+            "events": [],
+            "latest_input_channel": "rest",
+            "active_loop": {},
+            "latest_action": {"action_name": "action_listen"},
+            "latest_action_name": "action_listen",
+        },
+    }
 
-    One member: ``messages`` sequential questions. Then ``conversations`` concurrent
-    members sending ``turns`` questions each. Also times NLU alone (/model/parse) and
-    retrieval alone in this process, to show where the time goes. Loopback only; it
-    stops by itself. Appends to reports/bench-e2e.md.
+
+def measure_single_member(stack_urls: dict[str, str], pool: list[str], messages: int) -> dict[str, dict[str, float]]:
+    """One member's policy questions through Rasa's REST channel, with the parts timed
+    alone: NLU (/model/parse), the action call (action server /webhook, retrieval
+    included) and retrieval in this process."""
+    rasa, actions = stack_urls["rasa"], stack_urls["actions"]
+    hook = f"{rasa}/webhooks/rest/webhook"
+    for i in range(10):  # warm-up
+        _post(hook, {"sender": f"warm-{i}", "message": pool[i]})
+    sample = [pool[i % len(pool)] for i in range(messages)]
+    single = [_post(hook, {"sender": f"one-{uuid.uuid4().hex[:8]}", "message": q})[0] for q in sample]
+    nlu = [_post(f"{rasa}/model/parse", {"text": q})[0] for q in sample]
+    action = [_post(f"{actions}/webhook", _action_call(actions, q, i))[0] for i, q in enumerate(sample)]
+    return {"round trip": _percentiles(single), "NLU": _percentiles(nlu), "action call": _percentiles(action)}
+
+
+@dataclass
+class Sweep:
+    """Load results of one set-up at increasing concurrency, and its peak memory."""
+
+    name: str
+    results: list[LoadResult]
+    peak_mb: dict[str, float]
+
+
+def sweep(base_url: str, name: str, pids: dict[str, int], pool: list[str], levels: list[tuple[int, float]]) -> Sweep:
+    """Closed-loop load at each (concurrency, seconds) level through the web chat API."""
+    results = []
+    with MemorySampler(pids) as memory:
+        run_load(base_url, web=True, concurrency=2, seconds=5, questions=pool)  # warm-up
+        for concurrency, seconds in levels:
+            result = run_load(base_url, web=True, concurrency=concurrency, seconds=seconds, questions=pool)
+            print(
+                f"  {name}: {concurrency:3d} members {result.throughput:6.1f} msg/s"
+                f"  p50 {result.percentile(50):6.0f} ms"
+                f"  p95 {result.percentile(95):6.0f} ms  p99 {result.percentile(99):6.0f} ms  errors {result.errors}"
+            )
+            results.append(result)
+    return Sweep(name, results, memory.peak_mb)
+
+
+def _chart(sweeps: list[Sweep], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for s in sweeps:
+        xs = [r.concurrency for r in s.results]
+        for p, style in ((50, "-o"), (95, "--s"), (99, ":^")):
+            left.plot(xs, [r.percentile(p) for r in s.results], style, label=f"{s.name} p{p}")
+        right.plot(xs, [r.throughput for r in s.results], "-o", label=s.name)
+    left.set(xlabel="concurrent members", ylabel="latency per message (ms)", title="Latency against concurrency")
+    left.set_yscale("log")
+    right.set(xlabel="concurrent members", ylabel="messages per second", title="Throughput")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_stack_bench(settings: Settings, messages: int = 100, scaled: bool = True, quick: bool = False) -> int:
+    """End-to-end and load benchmarks on live stacks (loopback only; stops by itself).
+
+    1. One member, policy questions through Rasa's REST channel, with NLU, the action
+       call and retrieval timed alone to show where the time goes.
+    2. A load sweep through the web chat API (web app → Rasa → action server) at 1, 5,
+       10, 20 and 50 concurrent members on the embedded defaults (SQLite), then on the
+       scaled-out set-up (2 Rasa servers on PostgreSQL + Redis, 2 action servers, nginx).
+    Writes reports/bench.md and reports/bench.png; exit code 1 if any message failed.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from bot.stack import Stack
 
     questions, _ = load_questions(DEFAULT_QUESTIONS)
     pool = [q["q"] for q in questions]
+    levels = [(1, 5), (20, 10)] if quick else [(1, 15), (5, 15), (10, 15), (20, 20), (50, 60)]
     retriever = Retriever.from_settings(settings)
+    retrieval = _percentiles(_time(retriever.answer, [pool[i % len(pool)] for i in range(messages)]))
+    # Members come from one address here: the per-client limits are for the internet.
+    unlimited = {"BOT_RATE_LIMIT_PER_MINUTE": "0", "BOT_CHAT_RATE_LIMIT_PER_MINUTE": "0"}
+    sweeps: list[Sweep] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db"}
-        with Stack(rasa_port=5405, action_port=5455, web_port=None, var_dir=Path(tmp), env=env) as stack:
-            hook = f"{stack.rasa_url}/webhooks/rest/webhook"
-            for i in range(10):  # warm-up
-                _post(hook, {"sender": f"warm-{i}", "message": pool[i]})
-            single = [_post(hook, {"sender": f"one-{i}", "message": pool[i % len(pool)]})[0] for i in range(messages)]
-            nlu = [_post(f"{stack.rasa_url}/model/parse", {"text": pool[i % len(pool)]})[0] for i in range(messages)]
-            retrieval = _time(retriever.answer, [pool[i % len(pool)] for i in range(messages)])
+        env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", **unlimited}
+        with Stack(rasa_port=5405, action_port=5455, web_port=8405, var_dir=Path(tmp), env=env) as stack:
+            single = measure_single_member({"rasa": stack.rasa_url, "actions": stack.action_url}, pool, messages)
+            pids = {name: proc.pid for name, proc in stack.processes.items()}
+            print("load sweep, embedded defaults:")
+            sweeps.append(sweep(stack.web_url or "", "embedded (SQLite, 1 Rasa)", pids, pool, levels))
+    if scaled:
+        from bot.scaleout import ScaledStack
 
-            errors = 0
+        with ScaledStack(web_port=8406, env=unlimited) as scaled_stack:
+            pids = {name: proc.pid for name, proc in scaled_stack.processes.items()}
+            print("load sweep, scaled out:")
+            name = "scaled out (PG + Redis, 2 Rasa, nginx)"
+            sweeps.append(sweep(scaled_stack.web_url or "", name, pids, pool, levels))
+    report = write_report(settings, single, retrieval, sweeps, messages)
+    print(f"report: {report}")
+    return 0 if all(r.errors == 0 for s in sweeps for r in s.results) else 1
 
-            def member(n: int) -> list[float]:
-                nonlocal errors
-                out = []
-                for t in range(turns):
-                    try:
-                        ms, reply = _post(hook, {"sender": f"c{n}", "message": pool[(n * turns + t) % len(pool)]})
-                        if not reply:
-                            errors += 1
-                        out.append(ms)
-                    except OSError:
-                        errors += 1
-                return out
 
-            started = time.perf_counter()
-            with ThreadPoolExecutor(conversations) as ex:
-                concurrent = [ms for lat in ex.map(member, range(conversations)) for ms in lat]
-            wall = time.perf_counter() - started
-    s, n, r, c = (_percentiles(x) for x in (single, nlu, retrieval, concurrent))
-    rate = len(concurrent) / wall
+def write_report(
+    settings: Settings, single: dict[str, dict[str, float]], retrieval: dict[str, float], sweeps: list[Sweep],
+    messages: int,
+) -> Path:
+    """reports/bench.md (tables) and reports/bench.png (latency against concurrency)."""
+    rt, nlu, action = single["round trip"], single["NLU"], single["action call"]
+    rest = max(0.0, rt["p50"] - nlu["p50"] - action["p50"])
     lines = [
-        "# End-to-end benchmark (REST channel → Rasa 3.6 → action server → retriever)",
+        "# Benchmarks: end to end and under load",
         "",
-        f"`make bench` on {os.cpu_count()} cores, loopback, SQLite tracker and request store. Policy questions from "
-        "tests/eval/questions.yml.",
+        f"`make bench` on {os.cpu_count()} cores, everything on loopback. Questions are the member-style "
+        "questions of tests/eval/questions.yml. Rerun with `make bench`.",
+        "",
+        "## One member, policy questions (REST channel → Rasa 3.6 → action server → retriever)",
         "",
         "| measurement | p50 ms | p95 ms |",
         "| --- | ---: | ---: |",
-        f"| one member, full round trip ({messages} messages) | {s['p50']:.0f} | {s['p95']:.0f} |",
-        f"| NLU alone (Rasa /model/parse) | {n['p50']:.0f} | {n['p95']:.0f} |",
-        f"| retrieval alone (Retriever.answer, in process) | {r['p50']:.0f} | {r['p95']:.0f} |",
-        f"| {conversations} concurrent conversations × {turns} turns | {c['p50']:.0f} | {c['p95']:.0f} |",
+        f"| full round trip ({messages} messages) | {rt['p50']:.0f} | {rt['p95']:.0f} |",
+        f"| NLU alone (Rasa /model/parse) | {nlu['p50']:.0f} | {nlu['p95']:.0f} |",
+        f"| action call alone (action server /webhook) | {action['p50']:.0f} | {action['p95']:.0f} |",
+        f"| retrieval alone (Retriever.answer, in process) | {retrieval['p50']:.1f} | {retrieval['p95']:.1f} |",
         "",
-        f"- throughput with {conversations} concurrent conversations: **{rate:.1f} messages/s**, errors: {errors}",
-        f"- share of the single-member p50: NLU {100 * n['p50'] / s['p50']:.0f}%, retrieval "
-        f"{100 * r['p50'] / s['p50']:.0f}%, the rest (policies, action call, tracker store, HTTP) "
-        f"{100 * max(0.0, s['p50'] - n['p50'] - r['p50']) / s['p50']:.0f}%",
+        f"Share of the round-trip p50: NLU {100 * nlu['p50'] / rt['p50']:.0f}%, action call "
+        f"{100 * action['p50'] / rt['p50']:.0f}% (of which retrieval {100 * retrieval['p50'] / rt['p50']:.0f}%), "
+        f"policies, tracker store and HTTP {100 * rest / rt['p50']:.0f}%.",
+        "",
+        "## Load: simulated members through the web chat (web app → Rasa → action server)",
+        "",
+        "Each member holds a conversation (greeting, two policy questions, thanks), waits for every reply and "
+        "starts the next conversation at once (no think time). Errors are HTTP errors, timeouts or empty replies.",
         "",
     ]
-    report = settings.reports_dir / "bench-e2e.md"
+    for s in sweeps:
+        lines += [
+            f"### {s.name}",
+            "",
+            "| members | seconds | messages | msg/s | p50 ms | p95 ms | p99 ms | errors |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *[
+                f"| {r.concurrency} | {r.seconds:.0f} | {r.messages} | {r.throughput:.1f} | {r.percentile(50):.0f} | "
+                f"{r.percentile(95):.0f} | {r.percentile(99):.0f} | {r.errors}"
+                + (f" ({', '.join(f'{k}: {v}' for k, v in r.error_kinds.items())})" if r.errors else "")
+                + " |"
+                for r in s.results
+            ],
+            "",
+            "Peak resident memory (process and its children): "
+            + ", ".join(f"{name} {mb:.0f} MB" for name, mb in s.peak_mb.items()),
+            "",
+        ]
+    lines += ["![latency against concurrency](bench.png)", ""]
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    _chart(sweeps, settings.reports_dir / "bench.png")
+    report = settings.reports_dir / "bench.md"
     report.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines[5:]))
-    return 0 if errors == 0 else 1
+    return report

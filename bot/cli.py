@@ -1,4 +1,4 @@
-"""The `bot` command: build the index, ask questions, evaluate and benchmark.
+"""The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention.
 
 `bot ask --jsonl` is a contract that scripts and the evaluation rely on: one JSON object
 per input line with ``question``, ``answered``, ``confidence``, ``answer`` and
@@ -100,13 +100,65 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """Latency benchmark of retrieval (reports/bench-retrieval.md)."""
+    """Retrieval latency (reports/bench-retrieval.md); with --e2e also the end-to-end and
+    load benchmarks on live stacks (reports/bench.md and bench.png)."""
     from bot.bench import run_retrieval_bench, run_stack_bench
 
     code = run_retrieval_bench(settings, queries=args.queries)
     if args.e2e:
-        code = run_stack_bench(settings) or code
+        code = run_stack_bench(settings, scaled=not args.no_scaled, quick=args.quick) or code
     return code
+
+
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    """Retention purge or a member's erasure; prints counts only, never personal values."""
+    from bot.retention import RetentionError, erase, purge
+
+    try:
+        if args.retention_command == "purge":
+            report = purge(settings, args.days, dry_run=args.dry_run)
+        else:
+            report = erase(settings, member_id=args.member_id, email=args.email, dry_run=args.dry_run)
+    except RetentionError as exc:
+        print(f"bot retention: {exc}; nothing more was deleted, run the command again", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError("days must not be negative")
+    return days
+
+
+def _add_retention_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retention", help="delete old conversations and requests, or erase one member's data")
+    actions = p.add_subparsers(dest="retention_command", required=True)
+    purge = actions.add_parser(
+        "purge",
+        help="delete conversations idle and requests closed for more than N days",
+        description="Delete conversations whose last message is older than N days (unless an open request "
+        "refers to them), requests closed more than N days ago, and answers logged before then.",
+    )
+    purge.add_argument(
+        "--days", type=_days, default=None, help="retention period (default: BOT_RETENTION_DAYS, 365)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    erase = actions.add_parser(
+        "erase",
+        help="erase everything held about one member (a completed deletion request)",
+        description="Erase a member's requests (with notes and status history), the conversations they came "
+        "from or in which the member typed these identifiers, and the answers logged in them.",
+    )
+    erase.add_argument("--member-id", default=None, help="the member's id (any case, spaces or hyphens)")
+    erase.add_argument("--email", default=None, help="the member's email address")
+    erase.add_argument("--dry-run", action="store_true", help="only count what would be erased")
+    p.set_defaults(func=cmd_retention)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,15 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="retrieval latency benchmark")
     p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")
-    p.add_argument("--e2e", action="store_true", help="also the end-to-end REST benchmark on a live stack")
+    p.add_argument("--e2e", action="store_true", help="also the end-to-end and load benchmarks on live stacks")
+    p.add_argument("--no-scaled", action="store_true", help="skip the scaled-out set-up in the load benchmark")
+    p.add_argument("--quick", action="store_true", help="short load runs (a smoke test of the benchmark)")
     p.set_defaults(func=cmd_bench)
+
+    _add_retention_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `bot` console script."""
     _quiet_libraries()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "retention_command", None) == "erase" and not (
+        (args.member_id or "").strip() or (args.email or "").strip()
+    ):
+        parser.error("retention erase: give --member-id and/or --email")
     settings = Settings.from_env()
     from bot.knowledge.documents import DocumentError
     from bot.knowledge.embedder import EmbeddingModelError

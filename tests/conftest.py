@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bot.settings import Settings  # noqa: E402
+from bot.stack import MODEL, Stack  # noqa: E402
+from bot.stories import StoryRunner  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +63,20 @@ def postgres_url() -> Iterator[str]:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
+
+
+
+@pytest.fixture(scope="session")
+def live_runner(retriever):
+    """A StoryRunner talking to a freshly started stack (Rasa 5205, actions 5255, SQLite
+    tracker and request store in a temporary folder); ``.rasa_url`` reaches Rasa."""
+    if not MODEL.is_file():
+        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
+    with tempfile.TemporaryDirectory(prefix="live-") as tmp:
+        db = f"sqlite:///{tmp}/requests.db"
+        stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env={"BOT_DATABASE_URL": db})
+        with stack:
+            yield StoryRunner(stack.rasa_url, Settings.from_env(database_url=db))
 
 
 

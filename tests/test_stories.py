@@ -6,28 +6,11 @@ ports, throw-away SQLite tracker and request databases) is started once per sess
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from bot.settings import Settings
-from bot.stack import MODEL, Stack
 from bot.stories import STORY_DIR, StoryRunner, load_stories
 
 STORIES = load_stories([STORY_DIR])
-
-
-@pytest.fixture(scope="session")
-def live_runner(retriever):
-    """A StoryRunner talking to a freshly started stack."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
-    with tempfile.TemporaryDirectory(prefix="live-") as tmp:
-        db = f"sqlite:///{tmp}/requests.db"
-        stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env={"BOT_DATABASE_URL": db})
-        with stack:
-            yield StoryRunner(stack.rasa_url, Settings.from_env(database_url=db))
 
 
 def test_there_are_enough_stories() -> None:

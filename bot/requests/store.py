@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, or_, select, text
+from sqlalchemy import create_engine, delete, event, func, or_, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -350,6 +350,7 @@ class RequestStore:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA foreign_keys=ON")  # needed for ON DELETE CASCADE
                 cursor.execute("PRAGMA busy_timeout=10000")  # wait for the other process's write
+                cursor.execute("PRAGMA secure_delete=ON")  # erased requests are zeroed, not left in free pages
                 if not in_memory:
                     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
                 cursor.close()
@@ -665,21 +666,35 @@ class RequestStore:
     # ----------------------------------------------------------------- retention and erasure
 
     @staticmethod
-    def _delete_requests(session: Session, ids: Sequence[int]) -> dict[str, int]:
+    def _remove(session: Session, model: type[Base], condition: Any, dry_run: bool) -> int:
+        """Delete the rows of ``model`` matching ``condition`` and count them; only count on a dry run."""
+        if dry_run:
+            return session.scalar(select(func.count()).select_from(model).where(condition)) or 0
+        return session.execute(delete(model).where(condition)).rowcount
+
+    @classmethod
+    def _delete_requests(cls, session: Session, ids: Sequence[int], dry_run: bool = False) -> dict[str, int]:
         """Delete requests with their notes and events explicitly (not relying on cascade) and count them."""
         counts = {"requests": 0, "notes": 0, "events": 0}
         for start in range(0, len(ids), _DELETE_CHUNK):
             chunk = list(ids[start : start + _DELETE_CHUNK])
-            counts["notes"] += session.execute(delete(RequestNote).where(RequestNote.request_id.in_(chunk))).rowcount
-            counts["events"] += session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(chunk))).rowcount
-            counts["requests"] += session.execute(delete(Request).where(Request.id.in_(chunk))).rowcount
+            counts["notes"] += cls._remove(session, RequestNote, RequestNote.request_id.in_(chunk), dry_run)
+            counts["events"] += cls._remove(session, RequestEvent, RequestEvent.request_id.in_(chunk), dry_run)
+            counts["requests"] += cls._remove(session, Request, Request.id.in_(chunk), dry_run)
         return counts
 
-    def delete_older_than(self, days: int, now: datetime | None = None) -> dict[str, int]:
+    def _delete_answers(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+        removed = 0
+        for start in range(0, len(conversation_ids), _DELETE_CHUNK):
+            chunk = list(conversation_ids[start : start + _DELETE_CHUNK])
+            removed += self._remove(session, Answer, Answer.conversation_id.in_(chunk), dry_run)
+        return removed
+
+    def delete_older_than(self, days: int, now: datetime | None = None, *, dry_run: bool = False) -> dict[str, int]:
         """Retention: delete done requests closed more than ``days`` ago, and answers logged before then.
 
         Open requests are never deleted, however old: they are still being worked on.
-        Returns counts per table.
+        Returns counts per table; with ``dry_run`` counts what would go and deletes nothing.
         """
         if days < 0:
             raise ValueError("days must not be negative")
@@ -690,17 +705,11 @@ class RequestStore:
         )
         with self._transaction("delete_older_than") as session:
             ids = session.scalars(select(Request.id).where(Request.status == "done", closed_before)).all()
-            counts = self._delete_requests(session, ids)
-            counts["answers"] = session.execute(delete(Answer).where(Answer.created_at < cutoff)).rowcount
+            counts = self._delete_requests(session, ids, dry_run)
+            counts["answers"] = self._remove(session, Answer, Answer.created_at < cutoff, dry_run)
         return counts
 
-    def erase_member(self, email: str | None = None, member_id: str | None = None) -> dict[str, int]:
-        """Erase every request of a member (GDPR art. 17) found by email and/or member id.
-
-        Notes, events and the answers logged in those requests' conversations go with
-        them. Requests that carried neither identifier (e.g. a callback with only a
-        phone number) cannot be found this way. Returns counts per table.
-        """
+    def _erasure_keys(self, email: str | None, member_id: str | None) -> list[str]:
         keys = []
         if email and email.strip():
             keys.append(self._email_key(email))
@@ -708,16 +717,57 @@ class RequestStore:
             keys.append(self._member_id_key(member_id))
         if not keys:
             raise ValueError("give an email or a member id")
+        return keys
+
+    def member_conversations(self, email: str | None = None, member_id: str | None = None) -> list[str]:
+        """Conversation ids of a member's requests, found like :meth:`erase_member` finds them.
+
+        Erasure needs them before the requests go: they are the link to the member's
+        conversations in Rasa's tracker store, which only the request rows keep.
+        """
+        keys = self._erasure_keys(email, member_id)
+        with self._transaction("member_conversations") as session:
+            rows = session.scalars(
+                select(Request.conversation_id)
+                .where(or_(Request.member_key.in_(keys), Request.email_key.in_(keys)))
+                .where(Request.conversation_id.is_not(None))
+                .distinct()
+            ).all()
+        return sorted(rows)
+
+    def open_request_conversations(self) -> set[str]:
+        """Conversation ids of requests not done yet: retention keeps those conversations."""
+        with self._transaction("open_request_conversations") as session:
+            rows = session.scalars(
+                select(Request.conversation_id)
+                .where(Request.status != "done", Request.conversation_id.is_not(None))
+                .distinct()
+            ).all()
+        return set(rows)
+
+    def delete_answers(self, conversation_ids: Sequence[str], *, dry_run: bool = False) -> int:
+        """Delete the answers (and their feedback) logged in these conversations; returns how many."""
+        with self._transaction("delete_answers") as session:
+            return self._delete_answers(session, sorted(set(conversation_ids)), dry_run)
+
+    def erase_member(
+        self, email: str | None = None, member_id: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Erase every request of a member (GDPR art. 17) found by email and/or member id.
+
+        Notes, events and the answers logged in those requests' conversations go with
+        them. Requests that carried neither identifier (e.g. a callback with only a
+        phone number) cannot be found this way. Returns counts per table; with
+        ``dry_run`` counts what would go and deletes nothing.
+        """
+        keys = self._erasure_keys(email, member_id)
         with self._transaction("erase_member") as session:
             rows = session.execute(
                 select(Request.id, Request.conversation_id).where(
                     or_(Request.member_key.in_(keys), Request.email_key.in_(keys))
                 )
             ).all()
-            counts = self._delete_requests(session, [row.id for row in rows])
+            counts = self._delete_requests(session, [row.id for row in rows], dry_run)
             conversations = sorted({row.conversation_id for row in rows if row.conversation_id})
-            counts["answers"] = 0
-            for start in range(0, len(conversations), _DELETE_CHUNK):
-                chunk = conversations[start : start + _DELETE_CHUNK]
-                counts["answers"] += session.execute(delete(Answer).where(Answer.conversation_id.in_(chunk))).rowcount
+            counts["answers"] = self._delete_answers(session, conversations, dry_run)
         return counts
