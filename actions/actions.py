@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -38,7 +39,10 @@ except IndexMismatchError as _exc:  # refuse to start, saying what to run (no tr
     print(f"action server not started: {_exc}", file=sys.stderr, flush=True)
     raise SystemExit(2) from None
 if os.environ.get("SANIC_WORKER_NAME"):
-    get_services()  # load the model before the worker accepts its first request
+    # Load the model while the worker starts, in a thread: Sanic kills a worker that has
+    # not reported ready within 30 s, which loading torch on a busy 2-core machine can
+    # exceed. The first action waits for the load (get_services is locked).
+    threading.Thread(target=get_services, name="load-services", daemon=True).start()
 INTENT_ANSWERS = load_intent_answers()
 #: Intent confidence above which a verified intent answer may replace an unsure retrieval.
 INTENT_CONFIDENCE = 0.7
@@ -259,6 +263,23 @@ class ActionResetForms(Action):
         return [SlotSet(slot, None) for slot in ALL_FORM_SLOTS] + [SlotSet("validation_failures", None)]
 
 
+def _previous_value(tracker: Tracker, slot: str) -> Any:
+    """The value a slot held before the member's latest message (None if none).
+
+    Slot events after the latest user message are candidates extracted from it (there
+    may be several, one per matching mapping); the last one before it is what the slot
+    held until now.
+    """
+    value: Any = None
+    held: Any = None
+    for event in tracker.events:
+        if event.get("event") == "user":
+            held = value
+        elif event.get("event") == "slot" and event.get("name") == slot:
+            value = event.get("value")
+    return held
+
+
 class _ValidateForm:
     """Validate each slot with bot.forms; re-ask politely; after repeated failures offer a person.
 
@@ -277,6 +298,12 @@ class _ValidateForm:
         try:
             return {slot: field.validate(value), "validation_failures": None}
         except ValidationError as exc:
+            requested = tracker.get_slot("requested_slot")
+            previous = _previous_value(tracker, slot)
+            if requested and requested != slot and previous is not None:
+                # Something that looks like this slot was mentioned in passing (digits in
+                # a topic look like a phone number): keep the valid answer already given.
+                return {slot: previous}
             failures = int(tracker.get_slot("validation_failures") or 0) + 1
             dispatcher.utter_message(text=exc.message)
             if failures >= MAX_FAILURES:

@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from bot.settings import ROOT, Settings
-from bot.stack import PYTHON, RASA_BIN, Stack, StackError
+from bot.stack import PYTHON, RASA_BIN, RASA_LOGGING, Stack, StackError
 
 DEPLOY = ROOT / "deploy"
 ENDPOINTS = DEPLOY / "endpoints.scaled.yml"
@@ -418,6 +418,7 @@ class ScaledStack(Stack):
                         str(RASA_BIN), "run", "--enable-api", "--port", str(port),
                         "--model", str(self.model), "--endpoints", str(self.endpoints),
                         "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
+                        "--logging-config-file", str(RASA_LOGGING),
                     ],
                 )
             self._spawn("nginx", self.commands["nginx"])

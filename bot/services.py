@@ -8,6 +8,7 @@ with a message saying what to run, instead of failing on the first member's ques
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,7 +51,19 @@ def check_index(settings: Settings | None = None) -> None:
         )
 
 
+_LOADING = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def get_services() -> Services:
-    """The process-wide services, built from the environment's settings."""
+def _services() -> Services:
     return Services.create(Settings.from_env())
+
+
+def get_services() -> Services:
+    """The process-wide services, built once from the environment's settings.
+
+    Locked, because the action server starts loading them in a background thread and
+    a first request must wait for that load rather than start a second one.
+    """
+    with _LOADING:
+        return _services()
