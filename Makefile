@@ -23,7 +23,7 @@ test: setup index train
 		--fail-on-prediction-errors --out var/rasa-core-test > var/rasa-core-test.log 2>&1 \
 		|| (tail -40 var/rasa-core-test.log; exit 1)
 	@echo "rasa test core: all test stories predicted correctly"
-	$(VENV)/pytest -q -p no:cacheprovider
+	$(VENV)/pytest -q -p no:cacheprovider --durations=15
 
 ## train: train the Rasa model (Rasa skips it when data and config are unchanged)
 train: setup
