@@ -155,7 +155,7 @@ class Retriever:
     def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Dense cosine and raw BM25 for every passage, the question's coverage, and
         its similarity to the nearest out-of-scope example."""
-        vector = self.index.embedder.encode_one(query)
+        vector = self.index.encode_query(query)
         dense = self.index.dense_scores(vector)
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
         all_terms, weights = self._keyword_terms(query)

@@ -36,6 +36,10 @@ class Settings:
     # workers wait for each other (measured: p50 15 ms with 1 thread, 500 ms with 2 while
     # Rasa is busy). 0 keeps torch's default (all cores), e.g. for building big indexes.
     embedding_threads: int = 1
+    # How the servers embed a member's question: "onnx" runs the graph `bot index`
+    # exports next to the index under ONNX Runtime (same vectors, about 2.5x faster
+    # for one short text; see bot/knowledge/query_encoder.py), "torch" the model itself.
+    query_encoder: str = "onnx"
     # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -73,3 +74,45 @@ def test_a_truncated_artefact_is_caught_by_its_checksum(small: Settings) -> None
     assert any("owners.npy does not match its checksum" in r for r in reasons)
     assert build_index(small, progress=False).get("skipped") is not True  # rebuilt
     assert stale_reasons(small) == []
+
+
+QUESTIONS = [
+    "do you use cookies on the website",
+    "who can i ask about my personal data??",
+    "x",
+    "how long do you keep the information you collect about visitors to the site " * 12,  # past the window
+]
+
+
+def test_the_exported_query_encoder_gives_the_models_vectors(small: Settings) -> None:
+    manifest = build_index(small, progress=False)
+    assert manifest["query_encoder_max_difference"] < 1e-4
+    onnx_index = load_index(small)
+    assert onnx_index.query_encoder is not None
+    torch_index = load_index(
+        Settings.from_env(documents_dir=small.documents_dir, index_dir=small.index_dir, query_encoder="torch")
+    )
+    assert torch_index.query_encoder is None
+    for question in QUESTIONS:
+        fast, reference = onnx_index.encode_query(question), torch_index.encode_query(question)
+        assert fast.shape == reference.shape == (1, 384)
+        assert np.abs(fast - reference).max() < 1e-4, question
+        assert int(np.argmax(onnx_index.dense_scores(fast))) == int(np.argmax(torch_index.dense_scores(reference)))
+
+
+def test_a_missing_or_damaged_query_encoder_says_run_make_index(small: Settings) -> None:
+    build_index(small, progress=False)
+    encoder = small.index_dir / "query_encoder.onnx"
+    encoder.write_bytes(encoder.read_bytes()[:1000])
+    with pytest.raises(IndexMismatchError, match="query_encoder.onnx does not match.*make index"):
+        load_index(small)
+    encoder.unlink()
+    assert any("query_encoder.onnx is missing" in r for r in stale_reasons(small))
+    build_index(small, progress=False)
+    assert load_index(small).query_encoder is not None
+
+
+def test_an_unknown_query_encoder_setting_is_refused(small: Settings) -> None:
+    build_index(small, progress=False)
+    with pytest.raises(IndexMismatchError, match="use 'onnx' or 'torch'"):
+        load_index(Settings.from_env(documents_dir=small.documents_dir, index_dir=small.index_dir, query_encoder="tf"))

@@ -23,6 +23,7 @@ import yaml
 from bot.knowledge.chunker import Passage, chunk_documents
 from bot.knowledge.documents import load_documents, metadata_sha256
 from bot.knowledge.embedder import Embedder, get_embedder
+from bot.knowledge.query_encoder import ONNX_FILE, OnnxQueryEncoder, QueryEncoderError, export_query_encoder
 from bot.settings import Settings
 
 PASSAGES_FILE = "passages.jsonl"
@@ -30,7 +31,7 @@ FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
 MANIFEST_FILE = "manifest.json"
 #: The built files; the manifest records a SHA-256 of each.
-ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE)
+ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE, ONNX_FILE)
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
 #: Bump when parsing or chunking changes, so old indexes are rebuilt.
@@ -141,6 +142,8 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
     tmp_faiss = out / (FAISS_FILE + ".tmp")
     tmp_manifest = out / (MANIFEST_FILE + ".tmp")
     tmp_owners = out / (OWNERS_FILE + ".tmp")
+    tmp_onnx = out / (ONNX_FILE + ".new")
+    export_difference = export_query_encoder(embedder, tmp_onnx)
     with tmp_owners.open("wb") as fh:
         np.save(fh, np.asarray(owners, dtype=np.int32))
     with tmp_passages.open("w", encoding="utf-8") as fh:
@@ -158,7 +161,9 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
             PASSAGES_FILE: _file_sha256(tmp_passages),
             FAISS_FILE: _file_sha256(tmp_faiss),
             OWNERS_FILE: _file_sha256(tmp_owners),
+            ONNX_FILE: _file_sha256(tmp_onnx),
         },
+        "query_encoder_max_difference": export_difference,
     }
     tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     # The manifest goes last: until it is renamed, the old manifest no longer matches
@@ -166,6 +171,7 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
     tmp_passages.replace(out / PASSAGES_FILE)
     tmp_faiss.replace(out / FAISS_FILE)
     tmp_owners.replace(out / OWNERS_FILE)
+    tmp_onnx.replace(out / ONNX_FILE)
     tmp_manifest.replace(out / MANIFEST_FILE)
     return manifest
 
@@ -180,6 +186,13 @@ class KnowledgeIndex:
     embedder: Embedder
     manifest: dict
     questions: dict[str, list[str]]
+    query_encoder: OnnxQueryEncoder | None = None  # None: embed questions with torch
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one member question (1 x dimension), with ONNX Runtime when loaded."""
+        if self.query_encoder is not None:
+            return self.query_encoder.encode_one(text)
+        return self.embedder.encode_one(text)
 
     def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to every passage (best of its rows).
@@ -227,6 +240,14 @@ def load_index(settings: Settings) -> KnowledgeIndex:
             f"the index has dimension {dense.d} but model {settings.embedding_model} gives "
             f"{embedder.dimension}: run `make index`"
         )
+    query_encoder = None
+    if settings.query_encoder == "onnx":
+        try:
+            query_encoder = OnnxQueryEncoder(settings.index_dir / ONNX_FILE, embedder, settings.embedding_threads)
+        except QueryEncoderError as exc:
+            raise IndexMismatchError(f"the index in {settings.index_dir} is corrupt ({exc}): run `make index`") from exc
+    elif settings.query_encoder != "torch":
+        raise IndexMismatchError(f"BOT_QUERY_ENCODER is {settings.query_encoder!r}; use 'onnx' or 'torch'")
     return KnowledgeIndex(
         passages=passages,
         dense=dense,
@@ -234,4 +255,5 @@ def load_index(settings: Settings) -> KnowledgeIndex:
         embedder=embedder,
         manifest=manifest,
         questions=load_passage_questions(settings.documents_dir),
+        query_encoder=query_encoder,
     )
