@@ -25,6 +25,9 @@ import numpy as np
 #: One simulated conversation: a greeting, two questions, thanks. The questions are
 #: drawn in turn from the pool the caller gives (member-style policy questions).
 CONVERSATION_SHAPE = ("hi", None, None, "thanks, that helps")
+#: Every turn a policy question (an action call and a retrieval on each message): the
+#: hardest mix, used for the end-to-end REST figure of `make bench`.
+QUESTIONS_ONLY_SHAPE = (None, None, None, None)
 
 
 @dataclass
@@ -124,12 +127,13 @@ async def _member(
     deadline: float,
     result: LoadResult,
     timeout: float,
+    shape: Sequence[str | None],
 ) -> None:
     conversation = 0
     while time.monotonic() < deadline:
         conversation += 1
         sender = f"load{os.getpid()}x{member}x{conversation}x{int(time.time() * 1000) % 10**8}"
-        for turn in CONVERSATION_SHAPE:
+        for turn in shape:
             if time.monotonic() >= deadline:
                 return
             text = turn or next(questions)
@@ -157,7 +161,13 @@ async def _member(
 
 
 async def _run(
-    base_url: str, web: bool, concurrency: int, seconds: float, questions: Sequence[str], timeout: float
+    base_url: str,
+    web: bool,
+    concurrency: int,
+    seconds: float,
+    questions: Sequence[str],
+    timeout: float,
+    shape: Sequence[str | None],
 ) -> LoadResult:
     url = base_url.rstrip("/") + ("/api/chat" if web else "/webhooks/rest/webhook")
     result = LoadResult(target=url, concurrency=concurrency, seconds=seconds)
@@ -165,10 +175,12 @@ async def _run(
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.monotonic()
         deadline = started + seconds
-        pools = [itertools.cycle(questions[i % len(questions) :] + questions[: i % len(questions)])
-                 for i in range(concurrency)]
+        pools = [
+            itertools.cycle(questions[i % len(questions) :] + questions[: i % len(questions)])
+            for i in range(concurrency)
+        ]
         await asyncio.gather(
-            *(_member(session, url, web, i, pools[i], deadline, result, timeout) for i in range(concurrency))
+            *(_member(session, url, web, i, pools[i], deadline, result, timeout, shape) for i in range(concurrency))
         )
         result.seconds = time.monotonic() - started  # the last replies may end after the deadline
     return result
@@ -182,8 +194,9 @@ def run_load(
     seconds: float,
     questions: Sequence[str],
     timeout: float = 30.0,
+    shape: Sequence[str | None] = CONVERSATION_SHAPE,
 ) -> LoadResult:
     """Run ``concurrency`` simulated members for ``seconds`` against the REST channel of
     Rasa (``web=False``, ``base_url`` = Rasa or a proxy in front of it) or the web chat
-    API (``web=True``)."""
-    return asyncio.run(_run(base_url, web, concurrency, seconds, list(questions), timeout))
+    API (``web=True``). ``shape`` is one conversation's turns (None: the next question)."""
+    return asyncio.run(_run(base_url, web, concurrency, seconds, list(questions), timeout, shape))
