@@ -29,7 +29,7 @@ from bot.privacy import install_log_masking, mask_text
 from bot.requests import RequestStoreError
 from bot.retrieval import Answer, passage_answer
 from bot.services import check_index, get_services
-from bot.validation import MAX_MESSAGE_CHARS, ValidationError
+from bot.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
 
 logger = logging.getLogger(__name__)
 install_log_masking(["rasa_sdk", __name__])
@@ -79,10 +79,7 @@ class ActionAnswerQuestion(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
         if len(text) > MAX_MESSAGE_CHARS:
-            dispatcher.utter_message(
-                text=f"Your message is {len(text):,} characters long. Please keep questions under "
-                f"{MAX_MESSAGE_CHARS:,} characters and ask one thing at a time."
-            )
+            dispatcher.utter_message(text=too_long_reply(len(text)))
             return []
         answer = self._answer(tracker)
         answer_id = None

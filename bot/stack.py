@@ -75,6 +75,9 @@ class Stack:
             # wait for each other (measured by `make bench`: p95 162 -> 129 ms).
             "TF_INTRA_OP_PARALLELISM_THREADS": "1",
             "TF_INTER_OP_PARALLELISM_THREADS": "1",
+            # Largest request body Rasa's Sanic accepts (413 above it; its default is
+            # 100 MB). Our bodies are a message of at most a few KB; see bot/rasa_channels.py.
+            "SANIC_REQUEST_MAX_SIZE": str(1024 * 1024),
             "BOT_RASA_URL": self.rasa_url,
             "BOT_ACTION_SERVER_URL": self.action_url,
             "BOT_VAR_DIR": str(self.var_dir),

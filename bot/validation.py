@@ -27,6 +27,14 @@ from decimal import Decimal, InvalidOperation
 #: pasted document cannot make a validator (or a regular expression) slow.
 MAX_MESSAGE_CHARS = 2000
 
+
+def too_long_reply(length: int) -> str:
+    """What a member is told when a message is over MAX_MESSAGE_CHARS (the limit stated)."""
+    return (
+        f"Your message is {length:,} characters long. Please keep questions under "
+        f"{MAX_MESSAGE_CHARS:,} characters and ask one thing at a time."
+    )
+
 #: The member id format: 6-12 ASCII letters/digits, at least 4 of them digits.
 MEMBER_ID_MIN_LEN = 6
 MEMBER_ID_MAX_LEN = 12

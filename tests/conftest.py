@@ -69,14 +69,15 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_runner(retriever):
     """A StoryRunner talking to a freshly started stack (Rasa 5205, actions 5255, SQLite
-    tracker and request store in a temporary folder); ``.rasa_url`` reaches Rasa."""
+    tracker and request store in a temporary folder); ``.rasa_url`` reaches Rasa and
+    ``.settings.var_dir`` holds the servers' logs."""
     if not MODEL.is_file():
         pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     with tempfile.TemporaryDirectory(prefix="live-") as tmp:
         db = f"sqlite:///{tmp}/requests.db"
         stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env={"BOT_DATABASE_URL": db})
         with stack:
-            yield StoryRunner(stack.rasa_url, Settings.from_env(database_url=db))
+            yield StoryRunner(stack.rasa_url, Settings.from_env(database_url=db, var_dir=Path(tmp)))
 
 
 

@@ -365,3 +365,19 @@ def test_loopback_nginx_routes_like_the_production_one(tmp_path: Path) -> None:
         conf.write_text(re.sub(r"\b(rasa-\d|actions-\d|web):", "127.0.0.1:", production))
         result = subprocess.run([nginx, "-t", "-q", "-c", str(conf)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+def test_compose_mounts_every_module_of_ours_that_rasa_imports() -> None:
+    """credentials.yml and rasa-logging.yml name modules of ours; the Rasa image has
+    none of our code, so each one (and what it imports from bot) must be mounted."""
+    named = set(re.findall(r"\bbot\.(\w+)", (ROOT / "credentials.yml").read_text()))
+    named |= set(re.findall(r"\bbot\.(\w+)", (ROOT / "rasa-logging.yml").read_text()))
+    assert {"rasa_channels", "logmask"} <= named
+    for name in list(named):
+        named |= set(re.findall(r"^from bot\.(\w+) import", (ROOT / "bot" / f"{name}.py").read_text(), re.M))
+    services = _compose()["services"]
+    for service in (s for s in services if s.startswith("rasa-")):
+        assert services[service]["environment"]["PYTHONPATH"] == "/app/botlib"
+        volumes = services[service]["volumes"]
+        for name in sorted(named | {"__init__"}):
+            assert f"../bot/{name}.py:/app/botlib/bot/{name}.py:ro" in volumes, (service, name)

@@ -1,0 +1,175 @@
+"""Rasa's REST and socket.io channels with our input checks in front.
+
+This module runs inside the Rasa server (``.venv-rasa``, Python 3.10): credentials.yml
+names these classes, and Rasa imports them with the repository root on PYTHONPATH (as
+it does bot.logmask). It may import only Rasa, Sanic, the standard library and the
+standard-library-only ``bot.validation``.
+
+Why: the stock channels hand anything to the agent. A JSON body that is not an object,
+or a message that is not a string, ends in a 500 with a traceback in the log; a
+message of a few megabytes runs through the NLU pipeline (character n-grams) for
+minutes while every other conversation waits. Here the body shape is checked first
+(400 with a reason); a message over MAX_MESSAGE_CHARS gets the same reply the action
+server gives (the limit stated) and an empty one a prompt, without reaching the pipeline
+(which would otherwise guess an intent for an empty text). The size of a
+request body as a whole is capped by Sanic (SANIC_REQUEST_MAX_SIZE, set by bot/stack.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from rasa.core.channels.socketio import SocketIOInput
+from sanic import Blueprint
+from sanic.exceptions import SanicException
+from sanic.request import Request
+
+from bot.validation import MAX_MESSAGE_CHARS, too_long_reply
+
+logger = logging.getLogger(__name__)
+
+#: Longest conversation id accepted (ours are 16-64 characters; Rasa's own are UUIDs).
+MAX_SENDER_CHARS = 128
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class BadChannelInput(SanicException):
+    """A 400 whose message says what was wrong with the request (no traceback logged)."""
+
+    status_code = 400
+    quiet = True
+
+
+#: The reply to a message with no text in it (the NLU pipeline would guess an intent).
+EMPTY_REPLY = (
+    "Your message was empty. What can I help you with? You can ask about claims, logging in, "
+    "guarantees of payment, contacting us or your personal data."
+)
+
+
+def guard(on_new_message: OnNewMessage) -> OnNewMessage:
+    """Answer empty and over-long messages at the channel; pass every other message on."""
+
+    async def guarded(message: UserMessage) -> Any:
+        text = message.text
+        if text is None or (isinstance(text, str) and not text.strip()):
+            await message.output_channel.send_text_message(message.sender_id, EMPTY_REPLY)
+            return None
+        if isinstance(text, str) and len(text) > MAX_MESSAGE_CHARS:
+            logger.info("message of %d characters answered at the channel (limit %d)", len(text), MAX_MESSAGE_CHARS)
+            await message.output_channel.send_text_message(message.sender_id, too_long_reply(len(text)))
+            return None
+        return await on_new_message(message)
+
+    return guarded
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = request.json
+    except SanicException:  # Sanic's own "Failed when parsing body as json" (400)
+        raise
+    except ValueError as exc:
+        raise BadChannelInput("The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise BadChannelInput("The request body must be a JSON object with 'sender' and 'message'.")
+    return body
+
+
+class GuardedRestInput(RestInput):
+    """Rasa's REST channel (same URL, /webhooks/rest/webhook) with the checks above."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    async def _extract_sender(self, req: Request) -> str | None:
+        sender = _body(req).get("sender")
+        if sender is not None and (not isinstance(sender, str) or not 0 < len(sender) <= MAX_SENDER_CHARS):
+            raise BadChannelInput(f"'sender' must be a string of 1 to {MAX_SENDER_CHARS} characters.")
+        return sender
+
+    def _extract_message(self, req: Request) -> str | None:
+        message = _body(req).get("message")
+        if message is not None and not isinstance(message, str):
+            raise BadChannelInput("'message' must be a string.")
+        return message
+
+    def _extract_input_channel(self, req: Request) -> str:
+        channel = _body(req).get("input_channel")
+        return channel if isinstance(channel, str) and channel else self.name()
+
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+        metadata = _body(request).get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise BadChannelInput("'metadata' must be a JSON object.")
+        return metadata
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        return super().blueprint(guard(on_new_message))
+
+
+class GuardedSocketIOInput(SocketIOInput):
+    """Rasa's socket.io channel with the checks above.
+
+    A socket.io event carries whatever the client emitted; the stock handler assumes a
+    dict and raises inside python-socketio otherwise. Such events are dropped with a
+    log line (there is no HTTP status to return), and a message that is not a string
+    gets a reply asking for text. The session handler is replaced too: the stock one
+    never joins the client to its session's room with the python-socketio Rasa 3.6
+    installs, so no reply ever reached a socket.io client.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook = super().blueprint(guard(on_new_message))
+        sio = self.sio
+        namespace = self.namespace or "/"
+        stock = sio.handlers[namespace][self.user_message_evt]
+
+        async def handle_message(sid: str, data: Any = None) -> None:
+            if not isinstance(data, dict) or not isinstance(data.get("session_id", ""), (str, type(None))):
+                logger.warning("socket.io %s event ignored: its payload is not an object", self.user_message_evt)
+                return
+            metadata = data.get(self.metadata_key)
+            if isinstance(metadata, str):  # the stock handler json.loads a string
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = None
+            data = {**data, self.metadata_key: metadata if isinstance(metadata, dict) else {}}
+            if not isinstance(data.get("message", ""), str):
+                room = data.get("session_id") if self.session_persistence else sid
+                if room:
+                    await sio.emit(self.bot_message_evt, {"text": "Please send your message as text."}, room=room)
+                return
+            await stock(sid, data)
+
+        async def session_request(sid: str, data: Any = None) -> None:
+            # Rasa 3.6 calls sio.enter_room without awaiting it, which python-socketio 5.x
+            # made a coroutine: the client never joins its session's room, and with
+            # session_persistence every bot reply (sent to that room) is lost.
+            data = data if isinstance(data, dict) else {}
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SENDER_CHARS:
+                session_id = uuid.uuid4().hex
+            if self.session_persistence:
+                joined = sio.enter_room(sid, session_id, namespace=namespace)
+                if inspect.isawaitable(joined):
+                    await joined
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        sio.on(self.user_message_evt, handle_message, namespace=self.namespace)
+        sio.on("session_request", session_request, namespace=self.namespace)
+        return webhook
