@@ -131,7 +131,7 @@ def evaluate_questions(retriever: Retriever, questions: list[dict], out_of_scope
 def evaluate_policyqa(retriever: Retriever, path: Path) -> dict:
     """PolicyQA retrieval with the protocol of shared/README.md, for each mode."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    embedder = retriever.index.embedder
+    embedder = retriever.index.encoder
     ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
     for policy in data:
         contexts = [p["context"] for p in policy["paragraphs"]]

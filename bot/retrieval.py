@@ -108,8 +108,8 @@ def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
     path = settings.documents_dir / "out_of_scope.yml"
     examples = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", []) if path.is_file() else []
     if not examples:
-        return np.zeros((0, index.embedder.dimension), dtype=np.float32)
-    return index.embedder.encode([str(e) for e in examples])
+        return np.zeros((0, index.encoder.dimension), dtype=np.float32)
+    return index.encoder.encode([str(e) for e in examples])
 
 
 def normalise_query(text: str) -> str:
@@ -155,7 +155,7 @@ class Retriever:
     def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Dense cosine and raw BM25 for every passage, the question's coverage, and
         its similarity to the nearest out-of-scope example."""
-        vector = self.index.encode_query(query)
+        vector = self.index.encoder.encode_one(query)
         dense = self.index.dense_scores(vector)
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
         all_terms, weights = self._keyword_terms(query)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
+from bot.knowledge.embedder import Embedder
 from bot.knowledge.index import IndexMismatchError, build_index, load_index, stale_reasons
+from bot.knowledge.query_encoder import OnnxQueryEncoder
 from bot.settings import Settings
 
 
@@ -88,16 +90,18 @@ def test_the_exported_query_encoder_gives_the_models_vectors(small: Settings) ->
     manifest = build_index(small, progress=False)
     assert manifest["query_encoder_max_difference"] < 1e-4
     onnx_index = load_index(small)
-    assert onnx_index.query_encoder is not None
+    assert isinstance(onnx_index.encoder, OnnxQueryEncoder)
     torch_index = load_index(
         Settings.from_env(documents_dir=small.documents_dir, index_dir=small.index_dir, query_encoder="torch")
     )
-    assert torch_index.query_encoder is None
+    assert isinstance(torch_index.encoder, Embedder)
     for question in QUESTIONS:
-        fast, reference = onnx_index.encode_query(question), torch_index.encode_query(question)
+        fast, reference = onnx_index.encoder.encode_one(question), torch_index.encoder.encode_one(question)
         assert fast.shape == reference.shape == (1, 384)
         assert np.abs(fast - reference).max() < 1e-4, question
         assert int(np.argmax(onnx_index.dense_scores(fast))) == int(np.argmax(torch_index.dense_scores(reference)))
+    batch = onnx_index.encoder.encode(QUESTIONS)  # padded to the longest: same rows as one by one
+    assert np.abs(batch - torch_index.encoder.encode(QUESTIONS)).max() < 1e-4
 
 
 def test_a_missing_or_damaged_query_encoder_says_run_make_index(small: Settings) -> None:
@@ -109,7 +113,11 @@ def test_a_missing_or_damaged_query_encoder_says_run_make_index(small: Settings)
     encoder.unlink()
     assert any("query_encoder.onnx is missing" in r for r in stale_reasons(small))
     build_index(small, progress=False)
-    assert load_index(small).query_encoder is not None
+    (small.index_dir / "query_tokenizer.json").write_text("{}")
+    with pytest.raises(IndexMismatchError, match="query_tokenizer.json does not match.*make index"):
+        load_index(small)
+    build_index(small, progress=False)
+    assert isinstance(load_index(small).encoder, OnnxQueryEncoder)
 
 
 def test_an_unknown_query_encoder_setting_is_refused(small: Settings) -> None:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -22,8 +23,14 @@ import yaml
 
 from bot.knowledge.chunker import Passage, chunk_documents
 from bot.knowledge.documents import load_documents, metadata_sha256
-from bot.knowledge.embedder import Embedder, get_embedder
-from bot.knowledge.query_encoder import ONNX_FILE, OnnxQueryEncoder, QueryEncoderError, export_query_encoder
+from bot.knowledge.embedder import get_embedder
+from bot.knowledge.query_encoder import (
+    ONNX_FILE,
+    TOKENIZER_FILE,
+    OnnxQueryEncoder,
+    QueryEncoderError,
+    export_query_encoder,
+)
 from bot.settings import Settings
 
 PASSAGES_FILE = "passages.jsonl"
@@ -31,7 +38,7 @@ FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
 MANIFEST_FILE = "manifest.json"
 #: The built files; the manifest records a SHA-256 of each.
-ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE, ONNX_FILE)
+ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE, ONNX_FILE, TOKENIZER_FILE)
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
 #: Bump when parsing or chunking changes, so old indexes are rebuilt.
@@ -143,7 +150,8 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
     tmp_manifest = out / (MANIFEST_FILE + ".tmp")
     tmp_owners = out / (OWNERS_FILE + ".tmp")
     tmp_onnx = out / (ONNX_FILE + ".new")
-    export_difference = export_query_encoder(embedder, tmp_onnx)
+    tmp_tokenizer = out / (TOKENIZER_FILE + ".tmp")
+    export_difference = export_query_encoder(embedder, tmp_onnx, tmp_tokenizer)
     with tmp_owners.open("wb") as fh:
         np.save(fh, np.asarray(owners, dtype=np.int32))
     with tmp_passages.open("w", encoding="utf-8") as fh:
@@ -162,8 +170,10 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
             FAISS_FILE: _file_sha256(tmp_faiss),
             OWNERS_FILE: _file_sha256(tmp_owners),
             ONNX_FILE: _file_sha256(tmp_onnx),
+            TOKENIZER_FILE: _file_sha256(tmp_tokenizer),
         },
         "query_encoder_max_difference": export_difference,
+        "max_seq_length": int(embedder.model.max_seq_length),
     }
     tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     # The manifest goes last: until it is renamed, the old manifest no longer matches
@@ -172,8 +182,19 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
     tmp_faiss.replace(out / FAISS_FILE)
     tmp_owners.replace(out / OWNERS_FILE)
     tmp_onnx.replace(out / ONNX_FILE)
+    tmp_tokenizer.replace(out / TOKENIZER_FILE)
     tmp_manifest.replace(out / MANIFEST_FILE)
     return manifest
+
+
+class Encoder(Protocol):
+    """Embeds texts into the index's vector space (L2-normalised float32 rows)."""
+
+    dimension: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_one(self, text: str) -> np.ndarray: ...
 
 
 @dataclass
@@ -183,16 +204,11 @@ class KnowledgeIndex:
     passages: list[Passage]
     dense: faiss.Index
     owners: np.ndarray  # FAISS row -> passage position
-    embedder: Embedder
+    # What embeds questions: the exported model under ONNX Runtime (the default), or the
+    # PyTorch model itself with BOT_QUERY_ENCODER=torch. Both give the passages' vector space.
+    encoder: Encoder
     manifest: dict
     questions: dict[str, list[str]]
-    query_encoder: OnnxQueryEncoder | None = None  # None: embed questions with torch
-
-    def encode_query(self, text: str) -> np.ndarray:
-        """Embed one member question (1 x dimension), with ONNX Runtime when loaded."""
-        if self.query_encoder is not None:
-            return self.query_encoder.encode_one(text)
-        return self.embedder.encode_one(text)
 
     def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to every passage (best of its rows).
@@ -234,26 +250,34 @@ def load_index(settings: Settings) -> KnowledgeIndex:
             f"the index in {settings.index_dir} is incomplete ({len(passages)} passages, "
             f"{dense.ntotal} vectors, manifest says {manifest.get('passage_count')}): run `make index`"
         )
-    embedder = get_embedder(settings.embedding_model, settings.embedding_threads)
-    if dense.d != embedder.dimension or manifest.get("dimension") != embedder.dimension:
+    encoder = _load_encoder(settings, manifest)
+    if dense.d != encoder.dimension or manifest.get("dimension") != encoder.dimension:
         raise IndexMismatchError(
             f"the index has dimension {dense.d} but model {settings.embedding_model} gives "
-            f"{embedder.dimension}: run `make index`"
+            f"{encoder.dimension}: run `make index`"
         )
-    query_encoder = None
-    if settings.query_encoder == "onnx":
-        try:
-            query_encoder = OnnxQueryEncoder(settings.index_dir / ONNX_FILE, embedder, settings.embedding_threads)
-        except QueryEncoderError as exc:
-            raise IndexMismatchError(f"the index in {settings.index_dir} is corrupt ({exc}): run `make index`") from exc
-    elif settings.query_encoder != "torch":
-        raise IndexMismatchError(f"BOT_QUERY_ENCODER is {settings.query_encoder!r}; use 'onnx' or 'torch'")
     return KnowledgeIndex(
         passages=passages,
         dense=dense,
         owners=owners,
-        embedder=embedder,
+        encoder=encoder,
         manifest=manifest,
         questions=load_passage_questions(settings.documents_dir),
-        query_encoder=query_encoder,
     )
+
+
+def _load_encoder(settings: Settings, manifest: dict) -> Encoder:
+    """The question encoder BOT_QUERY_ENCODER names (see bot/knowledge/query_encoder.py)."""
+    if settings.query_encoder == "torch":
+        return get_embedder(settings.embedding_model, settings.embedding_threads)
+    if settings.query_encoder != "onnx":
+        raise IndexMismatchError(f"BOT_QUERY_ENCODER is {settings.query_encoder!r}; use 'onnx' or 'torch'")
+    try:
+        return OnnxQueryEncoder(
+            settings.index_dir / ONNX_FILE,
+            settings.index_dir / TOKENIZER_FILE,
+            int(manifest.get("max_seq_length") or 256),
+            settings.embedding_threads,
+        )
+    except QueryEncoderError as exc:
+        raise IndexMismatchError(f"the index in {settings.index_dir} is corrupt ({exc}): run `make index`") from exc
