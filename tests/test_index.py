@@ -124,3 +124,13 @@ def test_an_unknown_query_encoder_setting_is_refused(small: Settings) -> None:
     build_index(small, progress=False)
     with pytest.raises(IndexMismatchError, match="use 'onnx' or 'torch'"):
         load_index(Settings.from_env(documents_dir=small.documents_dir, index_dir=small.index_dir, query_encoder="tf"))
+
+
+def test_a_torch_only_index_skips_the_export_and_onnx_then_asks_for_a_rebuild(small: Settings) -> None:
+    torch_only = Settings.from_env(documents_dir=small.documents_dir, index_dir=small.index_dir, query_encoder="torch")
+    manifest = build_index(torch_only, progress=False)
+    assert "query_encoder.onnx" not in manifest["files"] and not (small.index_dir / "query_encoder.onnx").exists()
+    assert isinstance(load_index(torch_only).encoder, Embedder)
+    assert any("query_encoder.onnx is missing" in r for r in stale_reasons(small))
+    build_index(small, progress=False)
+    assert isinstance(load_index(small).encoder, OnnxQueryEncoder)

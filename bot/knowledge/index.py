@@ -38,7 +38,17 @@ FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
 MANIFEST_FILE = "manifest.json"
 #: The built files; the manifest records a SHA-256 of each.
-ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE, ONNX_FILE, TOKENIZER_FILE)
+ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE)
+#: Built as well when the servers embed questions with ONNX Runtime (the default), so
+#: that a model which does not export can still be indexed with BOT_QUERY_ENCODER=torch.
+QUERY_ENCODER_FILES = (ONNX_FILE, TOKENIZER_FILE)
+
+
+def artefact_files(settings: Settings) -> tuple[str, ...]:
+    """The files an index for these settings consists of."""
+    return ARTEFACT_FILES + (QUERY_ENCODER_FILES if settings.query_encoder == "onnx" else ())
+
+
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
 #: Bump when parsing or chunking changes, so old indexes are rebuilt.
@@ -92,7 +102,7 @@ def stale_reasons(settings: Settings) -> list[str]:
         return [f"no readable {MANIFEST_FILE} in {settings.index_dir}"]
     reasons = []
     checksums = manifest.get("files") or {}
-    for name in ARTEFACT_FILES:
+    for name in artefact_files(settings):
         path = settings.index_dir / name
         if not path.is_file():
             reasons.append(f"{name} is missing")
@@ -145,19 +155,18 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
 
     out = settings.index_dir
     out.mkdir(parents=True, exist_ok=True)
-    tmp_passages = out / (PASSAGES_FILE + ".tmp")
-    tmp_faiss = out / (FAISS_FILE + ".tmp")
-    tmp_manifest = out / (MANIFEST_FILE + ".tmp")
-    tmp_owners = out / (OWNERS_FILE + ".tmp")
-    tmp_onnx = out / (ONNX_FILE + ".new")
-    tmp_tokenizer = out / (TOKENIZER_FILE + ".tmp")
-    export_difference = export_query_encoder(embedder, tmp_onnx, tmp_tokenizer)
-    with tmp_owners.open("wb") as fh:
+    names = artefact_files(settings)
+    tmp = {name: out / f"{name}.new" for name in (*names, MANIFEST_FILE)}
+    with tmp[OWNERS_FILE].open("wb") as fh:
         np.save(fh, np.asarray(owners, dtype=np.int32))
-    with tmp_passages.open("w", encoding="utf-8") as fh:
+    with tmp[PASSAGES_FILE].open("w", encoding="utf-8") as fh:
         for p in passages:
             fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-    faiss.write_index(index, str(tmp_faiss))
+    faiss.write_index(index, str(tmp[FAISS_FILE]))
+    export = {}
+    if ONNX_FILE in names:
+        difference = export_query_encoder(embedder, tmp[ONNX_FILE], tmp[TOKENIZER_FILE])
+        export = {"query_encoder_max_difference": difference, "max_seq_length": int(embedder.model.max_seq_length)}
     manifest = {
         **expected_manifest(settings),
         "dimension": embedder.dimension,
@@ -165,25 +174,14 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
         "question_count": len(texts) - len(passages),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
-        "files": {
-            PASSAGES_FILE: _file_sha256(tmp_passages),
-            FAISS_FILE: _file_sha256(tmp_faiss),
-            OWNERS_FILE: _file_sha256(tmp_owners),
-            ONNX_FILE: _file_sha256(tmp_onnx),
-            TOKENIZER_FILE: _file_sha256(tmp_tokenizer),
-        },
-        "query_encoder_max_difference": export_difference,
-        "max_seq_length": int(embedder.model.max_seq_length),
+        "files": {name: _file_sha256(tmp[name]) for name in names},
+        **export,
     }
-    tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp[MANIFEST_FILE].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     # The manifest goes last: until it is renamed, the old manifest no longer matches
     # the new files only for the instant between renames.
-    tmp_passages.replace(out / PASSAGES_FILE)
-    tmp_faiss.replace(out / FAISS_FILE)
-    tmp_owners.replace(out / OWNERS_FILE)
-    tmp_onnx.replace(out / ONNX_FILE)
-    tmp_tokenizer.replace(out / TOKENIZER_FILE)
-    tmp_manifest.replace(out / MANIFEST_FILE)
+    for name in (*names, MANIFEST_FILE):
+        tmp[name].replace(out / name)
     return manifest
 
 
