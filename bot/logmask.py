@@ -55,10 +55,12 @@ _TWO_DIGIT_CODES = set(
     "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
 )
 
-# RFC 5322 allows "/" in the local part, but no real address uses it and leaving it out
-# keeps URL paths around an address readable (GET /conversations/j***@e***.com/tracker).
+# RFC 5322 allows "/" in the local part. Taking it like any other character would swallow
+# the URL path in front of an address (GET /conversations/j***@e***.com/tracker must stay
+# readable), so slashes count only as a local part of their own: "/@example.com" is
+# still masked, because some match must always cover the "@" and the domain.
 _LOCAL_CHARS = r"A-Za-z0-9.!#$%&'*+=?^_`{|}~\-"
-_EMAIL = rf"[{_LOCAL_CHARS}]{{1,64}}@[A-Za-z0-9\-]{{1,63}}(?:\.[A-Za-z0-9\-]{{1,63}})+"
+_EMAIL = rf"(?:[{_LOCAL_CHARS}]{{1,64}}|/{{1,64}})@[A-Za-z0-9\-]{{1,63}}(?:\.[A-Za-z0-9\-]{{1,63}})+"
 _CARD = r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)"
 _INTL_PHONE = r"\+\d(?:[ .()/\-]{0,3}\d){6,14}(?!\d)"  # 7-15 digits: E.164
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.privacy import (
@@ -158,6 +158,8 @@ def test_mask_email_never_leaks_the_address(email: str) -> None:
 
 
 @given(st.emails(), st.sampled_from(["Mail me: {} thanks", "{}", "({})", "<{}>.", "x\n{}\ny"]))
+@example("/@A.cK", "Mail me: {} thanks")  # a local part of slashes only (found by hypothesis in CI)
+@example("x/@a.co", "{}")
 def test_mask_text_never_leaks_an_email(email: str, template: str) -> None:
     masked = mask_text(template.format(email))
     assert email not in masked
