@@ -13,6 +13,7 @@ import dataclasses
 import io
 import re
 import socket
+import uuid
 from html.parser import HTMLParser
 
 import pytest
@@ -489,6 +490,91 @@ async def test_slow_rasa_is_a_504(aiohttp_client, aiohttp_server, settings, tmp_
     assert response.status == 504
     data = await response.json()
     assert data["error"] == "assistant_timeout" and "too long" in data["message"]
+    store.close()
+
+
+def gated_rasa_app(delay: float, seen: list[str], load: dict[str, int]) -> web.Application:
+    """A REST channel that answers after ``delay``, noting each message and how many it holds at once."""
+
+    async def webhook(request):
+        body = await request.json()
+        seen.append(body["message"])
+        load["now"] += 1
+        load["peak"] = max(load["peak"], load["now"])
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            load["now"] -= 1
+        return web.json_response([{"recipient_id": body["sender"], "text": f"You said {body['message']}"}])
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", webhook)
+    return app
+
+
+async def _gated_client(aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever, delay, **extra):
+    seen: list[str] = []
+    load = {"now": 0, "peak": 0}
+    server = await aiohttp_server(gated_rasa_app(delay, seen, load))
+    web_settings = _settings(settings, tmp_path, agent_entry, str(server.make_url("")).rstrip("/"), **extra)
+    store = RequestStore.from_settings(web_settings)
+    store.create_schema()
+    services = Services(settings=web_settings, retriever=retriever, store=store, facts=FactBook(retriever.passages))
+    client = await aiohttp_client(create_app(web_settings, services=services))
+    return client, store, seen, load
+
+
+async def _chat_staggered(client, messages: list[str], gap: float = 0.02):
+    """Send each message from its own conversation, ``gap`` apart, all waiting at once."""
+
+    async def one(i: int, message: str):
+        await asyncio.sleep(i * gap)
+        response = await client.post("/api/chat", json={"sender": str(uuid.uuid4()), "message": message})
+        return response.status, await response.json()
+
+    return await asyncio.gather(*(one(i, m) for i, m in enumerate(messages)))
+
+
+async def test_rasa_gets_at_most_max_in_flight_calls_and_every_member_a_reply(
+    aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever
+):
+    client, store, seen, load = await _gated_client(
+        aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever, 0.1, rasa_max_in_flight="2"
+    )
+    messages = [f"question {i}" for i in range(10)]
+    results = await _chat_staggered(client, messages, gap=0.0)
+    assert [status for status, _ in results] == [200] * 10
+    assert [data["messages"][0]["text"] for _, data in results] == [f"You said {m}" for m in messages]
+    assert load["peak"] == 2 and sorted(seen) == sorted(messages)
+    store.close()
+
+
+async def test_queued_calls_reach_rasa_first_come_first_served(
+    aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever
+):
+    client, store, seen, load = await _gated_client(
+        aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever, 0.1, rasa_max_in_flight="1"
+    )
+    messages = [f"question {i}" for i in range(6)]
+    results = await _chat_staggered(client, messages)
+    assert [status for status, _ in results] == [200] * 6
+    assert seen == messages and load["peak"] == 1
+    store.close()
+
+
+async def test_a_full_queue_turns_a_message_away_at_once_unsent(
+    aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever
+):
+    client, store, seen, _ = await _gated_client(
+        aiohttp_client, aiohttp_server, settings, tmp_path, agent_entry, retriever, 0.5,
+        rasa_max_in_flight="1", rasa_max_waiting="1",
+    )
+    results = await _chat_staggered(client, ["first", "second", "third"])
+    assert [status for status, _ in results] == [200, 200, 503]
+    busy = results[2][1]
+    assert busy["error"] == "assistant_busy" and "was not sent" in busy["message"]
+    assert busy["messages"][0]["custom"]["type"] == "unavailable"
+    assert seen == ["first", "second"]  # the third never reached Rasa
     store.close()
 
 

@@ -65,6 +65,8 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
             timeout=config.rasa_timeout,
             health_timeout=config.health_timeout,
             parse_timeout=config.parse_timeout,
+            max_in_flight=config.rasa_max_in_flight,
+            max_waiting=config.rasa_max_waiting,
         )
         yield
 

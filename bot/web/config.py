@@ -35,6 +35,14 @@ class WebConfig:
     #: channels. Bounded so a hung action server (Rasa itself waits minutes for it) still
     #: gives the member an answer; a normal turn, even the first one, takes a few seconds.
     rasa_timeout: float = 15.0
+    #: Calls to Rasa under way at once; later ones queue, first come first served, within
+    #: their timeout. Rasa is one CPU-bound event loop: a few in flight keep it and the
+    #: action server busy, more only make the unlucky wait longer (see bot.web.rasa).
+    #: Raise it with the number of Rasa servers behind a load balancer.
+    rasa_max_in_flight: int = 4
+    #: Calls that may queue for a slot; one more is answered "busy, send it again" (503)
+    #: at once. About ten seconds of messages at the throughput of one Rasa server.
+    rasa_max_waiting: int = 200
     #: Health checks and intent look-ups must be quick.
     health_timeout: float = 3.0
     parse_timeout: float = 5.0

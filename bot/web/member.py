@@ -24,7 +24,7 @@ from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.html import page, render
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
 from bot.web.keys import CONFIG, RASA, RATE_LIMITS, SERVICES
-from bot.web.rasa import RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
+from bot.web.rasa import RasaBusy, RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
 from bot.web.ratelimit import too_many_requests
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,26 @@ def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
     """The apology a member sees when the assistant cannot answer (502 or 504)."""
     log.warning("Rasa unavailable: %s", exc)
     contact, citations = contact_citations(request)
-    slow = isinstance(exc, RasaTimeout)
-    apology = (
-        "I'm sorry, the assistant is taking too long to answer right now."
-        if slow
-        else "I'm sorry, the assistant is not available right now."
-    ) + " Please try again in a few minutes, or contact us directly.\n" + contact
+    if isinstance(exc, RasaBusy):
+        # Never sent to Rasa: the member only has to send it again.
+        error, opening = "assistant_busy", (
+            "I'm sorry, many members are chatting with me right now and your message was not sent. "
+            "Please send it again in a moment, or contact us directly.\n"
+        )
+    elif isinstance(exc, RasaTimeout):
+        error, opening = "assistant_timeout", (
+            "I'm sorry, the assistant is taking too long to answer right now. "
+            "Please try again in a few minutes, or contact us directly.\n"
+        )
+    else:
+        error, opening = "assistant_unavailable", (
+            "I'm sorry, the assistant is not available right now. "
+            "Please try again in a few minutes, or contact us directly.\n"
+        )
+    apology = opening + contact
     return json_error(
         exc.status,
-        "assistant_timeout" if slow else "assistant_unavailable",
+        error,
         apology,
         messages=[{"text": apology, "custom": {"type": "unavailable", "citations": citations}}],
     )

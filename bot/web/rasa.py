@@ -1,9 +1,18 @@
 """Our side of the Rasa server: the REST channel, the tracker, NLU parsing, health.
 
 One :class:`RasaClient` per app, sharing the app's aiohttp ClientSession. Failures are
-turned into :class:`RasaUnavailable` (HTTP 502 for the caller) or :class:`RasaTimeout`
-(504), never a traceback. :func:`transcript` turns tracker events into what a person
-reads: who said what, with buttons and our custom payloads.
+turned into :class:`RasaUnavailable` (HTTP 502 for the caller), :class:`RasaTimeout`
+(504) or :class:`RasaBusy` (503), never a traceback.
+
+Calls to Rasa pass an admission gate: at most ``max_in_flight`` at once, the others wait
+their turn first come, first served. Rasa works on one event loop and is CPU-bound, so
+letting fifty members' messages in at once does not make it faster: it interleaves them,
+and the unlucky ones (starved at every await) wait five times as long as the median and
+hit the timeout. A queue in front keeps the waits fair; past ``max_waiting`` queued calls
+a new one is turned away at once (503) instead of waiting in vain.
+
+:func:`transcript` turns tracker events into what a person reads: who said what, with
+buttons and our custom payloads.
 """
 
 from __future__ import annotations
@@ -35,6 +44,15 @@ class RasaTimeout(RasaUnavailable):
     """Rasa did not answer in time."""
 
     status = 504
+
+
+class RasaBusy(RasaUnavailable):
+    """Every slot towards Rasa stayed taken for the whole timeout: the call was never sent.
+
+    Unlike a timeout, Rasa has not seen the message, so the member can simply send it again.
+    """
+
+    status = 503
 
 
 class RasaNoReply(RasaUnavailable):
@@ -81,6 +99,8 @@ class RasaClient:
         timeout: float = 15.0,
         health_timeout: float = 3.0,
         parse_timeout: float = 5.0,
+        max_in_flight: int = 4,
+        max_waiting: int = 200,
     ) -> None:
         self.session = session
         self.rasa_url = rasa_url.rstrip("/")
@@ -88,11 +108,41 @@ class RasaClient:
         self.timeout = timeout
         self.health_timeout = health_timeout
         self.parse_timeout = parse_timeout
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.max_in_flight = max_in_flight
+        self.max_waiting = max_waiting
+        # asyncio.Semaphore wakes its waiters in the order they came (Python >= 3.11.1).
+        self._gate = asyncio.Semaphore(max_in_flight)
+        #: Calls waiting for a slot, and calls under way (for the health check and tests).
+        self.waiting = 0
+        self.in_flight = 0
 
     async def _request(self, method: str, url: str, timeout: float, payload: Any = None) -> Any:
+        """One call to Rasa through the gate; ``timeout`` covers the wait and the call."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self.in_flight >= self.max_in_flight and self.waiting >= self.max_waiting:
+            # Overloaded: say so at once rather than keep one more member waiting in vain.
+            raise RasaBusy(f"{self.waiting} calls already wait for Rasa ({self.max_in_flight} in flight)")
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._gate.acquire(), timeout)
+        except TimeoutError as exc:
+            raise RasaBusy(f"no free slot towards Rasa within {timeout:g} s ({self.max_in_flight} in flight)") from exc
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        try:
+            return await self._call(method, url, max(deadline - loop.time(), 0.001), timeout, payload)
+        finally:
+            self.in_flight -= 1
+            self._gate.release()
+
+    async def _call(self, method: str, url: str, remaining: float, timeout: float, payload: Any) -> Any:
         try:
             async with self.session.request(
-                method, url, json=payload, timeout=aiohttp.ClientTimeout(total=timeout)
+                method, url, json=payload, timeout=aiohttp.ClientTimeout(total=remaining)
             ) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"{url} answered HTTP {response.status}")

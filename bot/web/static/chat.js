@@ -286,8 +286,10 @@ async function sendMessage(text, shown) {
     } else {
       showError(problemText(res.status, data));
     }
-    // A typed message that was refused (too fast, unreadable) is given back to edit or resend.
-    if (!res.ok && res.status < 500 && !shown && !input.value) input.value = message;
+    // A typed message that was refused (too fast, unreadable) or never sent on (the
+    // assistant was too busy to take it) is given back to edit or resend.
+    const refused = res.status < 500 || (data && data.error === "assistant_busy");
+    if (!res.ok && refused && !shown && !input.value) input.value = message;
   } catch {
     showError("We could not reach the assistant. Please check your connection and try again.");
   } finally {
