@@ -99,7 +99,7 @@ class RasaClient:
         timeout: float = 15.0,
         health_timeout: float = 3.0,
         parse_timeout: float = 5.0,
-        max_in_flight: int = 4,
+        max_in_flight: int = 8,
         max_waiting: int = 200,
     ) -> None:
         self.session = session
