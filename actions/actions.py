@@ -96,7 +96,9 @@ class ActionAnswerQuestion(Action):
         _say(dispatcher, *replies.answer_messages(answer, get_services().facts, answer_id))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         known = INTENT_ANSWERS.get(intent or "")
-        if known and known.request_type and answer.band == "answer":
+        # Offer the matching request, but not in the middle of another form: the member
+        # is answering that form's questions and the offer would only confuse.
+        if known and known.request_type and answer.band == "answer" and not tracker.active_loop_name:
             dispatcher.utter_message(
                 text="Would you like to send us this request now?",
                 buttons=[
