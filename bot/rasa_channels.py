@@ -13,6 +13,8 @@ minutes while every other conversation waits. Here the body shape is checked fir
 server gives (the limit stated) and an empty one a prompt, without reaching the pipeline
 (which would otherwise guess an intent for an empty text). The size of a
 request body as a whole is capped by Sanic (SANIC_REQUEST_MAX_SIZE, set by bot/stack.py).
+
+Being the module Rasa loads first, it also installs bot.rasa_speedups (Rasa-only too).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
 
+from bot.rasa_speedups import install_speedups
 from bot.validation import MAX_MESSAGE_CHARS, too_long_reply
 
 logger = logging.getLogger(__name__)
+install_speedups()
 
 #: Longest conversation id accepted (ours are 16-64 characters; Rasa's own are UUIDs).
 MAX_SENDER_CHARS = 128

@@ -9,6 +9,7 @@ traceback, a reply for every message, and markup or SQL-looking text treated as 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -214,3 +215,54 @@ def test_socketio_channel_handles_bad_payloads(live_runner: StoryRunner) -> None
     assert "5,000 characters" in " ".join(steps[3]["replies"])
     assert any("member-support assistant" in text for text in steps[4]["replies"])
     assert _rasa_log(live_runner).count("Traceback") == before
+
+
+# --------------------------------------------------------------------------- bot.rasa_speedups
+
+SPEEDUP_CHECK = r"""
+import json
+import os
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from bot.rasa_speedups import install_speedups
+
+stock = RemoteAction._validate_action_result
+install_speedups()
+fast = RemoteAction._validate_action_result
+action = RemoteAction("action_answer_question", None)
+cases = [
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "email", "value": "a@b.c"}], "responses": [{"text": "hi"}]},
+    {},
+    {"events": "not a list"},
+    {"events": [{"name": "email"}]},
+    {"events": [{"event": 7}]},
+    {"responses": "not a list"},
+]
+results = []
+for case in cases:
+    pair = []
+    for check in (stock, fast):
+        try:
+            pair.append(["ok", check(action, case)])
+        except ValidationError as error:
+            pair.append(["invalid", error.message])
+    results.append(pair)
+print(json.dumps({"replaced": fast is not stock, "results": results}))
+"""
+
+
+def test_rasa_speedup_checks_action_responses_exactly_like_rasa():
+    """The validator built once accepts and rejects what Rasa's own check does, with its message."""
+    result = subprocess.run(
+        [str(ROOT / ".venv-rasa" / "bin" / "python"), "-c", SPEEDUP_CHECK],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["replaced"]
+    for stock, fast in data["results"]:
+        assert fast == stock
+    verdicts = [stock[0] for stock, _ in data["results"]]
+    assert verdicts.count("ok") >= 2 and verdicts.count("invalid") >= 2, verdicts
+    assert all("custom-actions" in stock[1] for stock, _ in data["results"] if stock[0] == "invalid")
