@@ -21,6 +21,8 @@ from pathlib import Path
 from bot.settings import ROOT
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+#: The tracker store endpoints.yml names (the embedded defaults: one Rasa server, SQLite).
+TRACKER_STORE_TYPE = "bot.rasa_tracker_store.CountedSQLTrackerStore"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MODEL = ROOT / "models" / "assistant.tar.gz"
 #: Rasa's logging config: masks personal data in every log line (bot/logmask.py, which
@@ -92,7 +94,7 @@ class Stack:
         path = self.var_dir / "endpoints.yml"
         path.write_text(
             f'action_endpoint:\n  url: "{self.action_url}/webhook"\n'
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.var_dir / 'tracker.db'}\n"
+            f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {self.var_dir / 'tracker.db'}\n"
         )
         return path
 
