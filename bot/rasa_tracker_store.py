@@ -15,8 +15,8 @@ a second save in the same turn, a tracker fetched with all sessions, a failed wr
 
 Caution, because Rasa falls back to a tracker store *in memory* with only a warning when
 it cannot import a custom type: tests/test_retention.py records real conversations and
-reads them back from the SQLite file, and tests/test_rasa_channel_input.py compares the
-stored events with Rasa's tracker turn by turn.
+reads them back from the SQLite file, and tests/test_rasa_tracker_store.py checks the
+stored events turn by turn.
 """
 
 from __future__ import annotations

@@ -18,11 +18,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from bot.settings import ROOT
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
-#: The tracker store endpoints.yml names (the embedded defaults: one Rasa server, SQLite).
-TRACKER_STORE_TYPE = "bot.rasa_tracker_store.CountedSQLTrackerStore"
+#: The tracker store type endpoints.yml names (the embedded defaults: one Rasa server,
+#: SQLite); the stacks started here use it too, with their own database file.
+TRACKER_STORE_TYPE = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]["type"]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MODEL = ROOT / "models" / "assistant.tar.gz"
 #: Rasa's logging config: masks personal data in every log line (bot/logmask.py, which

@@ -59,7 +59,7 @@ def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
 
 
 def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
-    """The apology a member sees when the assistant cannot answer (502 or 504)."""
+    """The apology a member sees when the assistant cannot answer (502, 503 or 504)."""
     log.warning("Rasa unavailable: %s", exc)
     contact, citations = contact_citations(request)
     if isinstance(exc, RasaBusy):

@@ -47,7 +47,8 @@ class RasaTimeout(RasaUnavailable):
 
 
 class RasaBusy(RasaUnavailable):
-    """Every slot towards Rasa stayed taken for the whole timeout: the call was never sent.
+    """The queue towards Rasa was full, or no slot freed up within the timeout: the call
+    was never sent.
 
     Unlike a timeout, Rasa has not seen the message, so the member can simply send it again.
     """
@@ -114,15 +115,14 @@ class RasaClient:
         self.max_waiting = max_waiting
         # asyncio.Semaphore wakes its waiters in the order they came (Python >= 3.11.1).
         self._gate = asyncio.Semaphore(max_in_flight)
-        #: Calls waiting for a slot, and calls under way (for the health check and tests).
+        #: Calls waiting for a slot (the ones under way are what the semaphore counts).
         self.waiting = 0
-        self.in_flight = 0
 
     async def _request(self, method: str, url: str, timeout: float, payload: Any = None) -> Any:
         """One call to Rasa through the gate; ``timeout`` covers the wait and the call."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        if self.in_flight >= self.max_in_flight and self.waiting >= self.max_waiting:
+        if self._gate.locked() and self.waiting >= self.max_waiting:
             # Overloaded: say so at once rather than keep one more member waiting in vain.
             raise RasaBusy(f"{self.waiting} calls already wait for Rasa ({self.max_in_flight} in flight)")
         self.waiting += 1
@@ -132,11 +132,9 @@ class RasaClient:
             raise RasaBusy(f"no free slot towards Rasa within {timeout:g} s ({self.max_in_flight} in flight)") from exc
         finally:
             self.waiting -= 1
-        self.in_flight += 1
         try:
             return await self._call(method, url, max(deadline - loop.time(), 0.001), timeout, payload)
         finally:
-            self.in_flight -= 1
             self._gate.release()
 
     async def _call(self, method: str, url: str, remaining: float, timeout: float, payload: Any) -> Any:
