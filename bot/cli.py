@@ -96,7 +96,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval evaluation report (reports/eval.md and a chart)."""
     from bot.evaluation import run_evaluation
 
-    return run_evaluation(settings, questions_path=args.questions, policyqa_path=args.policyqa)
+    return run_evaluation(
+        settings, questions_path=args.questions, policyqa_path=args.policyqa, holdout_path=args.holdout
+    )
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="retrieval evaluation report")
     p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
+    p.add_argument("--holdout", default=None, help="held-out labelled questions (default tests/eval/holdout.yml)")
     p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
     p.set_defaults(func=cmd_eval)
 

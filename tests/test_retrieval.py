@@ -50,3 +50,18 @@ def test_answers_carry_up_to_three_citations_best_first(retriever) -> None:
     scores = [c["score"] for c in data["citations"]]
     assert 1 <= len(scores) <= 3 and scores == sorted(scores, reverse=True)
     assert {"title", "section", "url", "text", "score"} <= set(data["citations"][0])
+
+
+def test_evaluation_sets_name_real_passages_and_cover_every_document(retriever) -> None:
+    """Both labelled sets stay usable: a renamed passage would silently count as a miss."""
+    from bot.evaluation import DEFAULT_HOLDOUT, DEFAULT_QUESTIONS, load_questions
+
+    known = {p.id for p in retriever.passages}
+    documents = {p.doc_id for p in retriever.passages}
+    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), (DEFAULT_HOLDOUT, 100, 25)):
+        questions, out_of_scope = load_questions(path)
+        labels = [pid for q in questions for pid in q["passages"]]
+        assert len(questions) >= least_in and len(out_of_scope) >= least_out, path
+        assert set(labels) <= known, (path, sorted(set(labels) - known)[:5])
+        assert {pid.split("#")[0] for pid in labels} == documents, path
+        assert not {q["q"] for q in questions} & set(out_of_scope), path
