@@ -35,7 +35,7 @@ KEYWORD_WEIGHT = 0.35
 KEYWORD_SATURATION = 6.0
 #: How much closeness to an out-of-scope example (beyond the best passage) costs.
 OOS_PENALTY = 1.0
-OOS_MARGIN = 0.15
+OOS_MARGIN = 0.05
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
