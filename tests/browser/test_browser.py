@@ -9,6 +9,9 @@ Screenshots go to reports/ (screenshot-member-chat.png, -mobile.png, screenshot-
 from __future__ import annotations
 
 import re
+import socket
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 
 from bot.requests import RequestStore
 from bot.settings import ROOT
-from bot.stack import MODEL, Stack, StackError
+from bot.stack import MODEL, PYTHON, Stack, StackError
 from bot.web.auth import make_entry
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -364,3 +367,62 @@ def test_anonymous_browser_cannot_reach_agent_pages_or_data(page, base):
     page.click("form.stack-form button[type=submit]")
     assert "wrong" in page.locator(".form-error").inner_text()
     assert "/agent/login" in page.url
+
+
+@pytest.fixture
+def busy_web(tmp_path, retriever) -> Iterator[str]:
+    """The web app alone, in front of a "Rasa" that accepts connections and never answers
+    (a real socket left unaccepted), with room for one call in flight and none waiting."""
+    hung = socket.create_server(("127.0.0.1", 0), backlog=16)
+    env = {
+        "BOT_DATABASE_URL": f"sqlite:///{tmp_path}/requests.db",
+        "BOT_RASA_MAX_IN_FLIGHT": "1",
+        "BOT_RASA_MAX_WAITING": "0",
+        "BOT_RASA_TIMEOUT": "30",
+    }
+    running = Stack(rasa_port=hung.getsockname()[1], action_port=5399, web_port=8306, var_dir=tmp_path, env=env)
+    try:
+        running._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", "8306"])
+        # Not wait_healthy: /healthz waits out its check of the silent Rasa (3 s).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{running.web_url}/", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the web app did not start; see {tmp_path / 'web.log'}")
+                time.sleep(0.5)
+        yield running.web_url
+    finally:
+        running.stop()
+        hung.close()
+
+
+def test_a_message_the_busy_assistant_could_not_take_is_given_back_to_resend(browser, busy_web):
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        holder = first.new_page()
+        holder.goto(f"{busy_web}/")
+        wait_ready(holder)
+        holder.fill("#chat-input", "how do I make a claim")
+        holder.press("#chat-input", "Enter")
+        holder.wait_for_function("() => !document.getElementById('chat-typing').hidden")
+        holder.wait_for_timeout(1000)  # its call to Rasa now holds the only slot
+
+        member = second.new_page()
+        member.goto(f"{busy_web}/")
+        wait_ready(member)
+        member.fill("#chat-input", "where is my activation code")
+        member.press("#chat-input", "Enter")
+        member.wait_for_function(
+            "() => document.querySelectorAll('#chat-log .msg.bot').length > 0"
+            " && document.getElementById('chat-typing').hidden",
+            timeout=10_000,
+        )
+        apology = member.locator("#chat-log .msg.bot").last.inner_text()
+        assert "your message was not sent" in apology
+        assert member.input_value("#chat-input") == "where is my activation code"
+    finally:
+        first.close()
+        second.close()
