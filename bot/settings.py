@@ -46,7 +46,7 @@ class Settings:
     # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
     # at or above `clarify_threshold` we offer the top options, below it we abstain.
     answer_threshold: float = 0.52
-    clarify_threshold: float = 0.42
+    clarify_threshold: float = 0.45
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).
