@@ -26,8 +26,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.policyqa_experiment import FOLDS, Policy, cross_validate, hybrid, load_policyqa, member_ranks, train_adapter
-from bot.retrieval import Retriever
+from bot.policyqa_experiment import (
+    FOLDS,
+    Policy,
+    cross_validate,
+    first_hit,
+    load_policyqa,
+    member_ranks,
+    train_adapter,
+)
+from bot.retrieval import Retriever, hybrid_score
 from bot.settings import ROOT, Settings
 
 MODES = ("hybrid", "dense", "keyword")
@@ -141,10 +149,9 @@ def evaluate_policyqa(policies: list[Policy]) -> dict:
         dense = policy.question_vectors @ policy.context_vectors.T
         for qi, relevant in enumerate(policy.relevant):
             kw = policy.keyword[qi]
-            by_mode = {"dense": dense[qi], "keyword": kw, "hybrid": hybrid(dense[qi], kw)}
+            by_mode = {"dense": dense[qi], "keyword": kw, "hybrid": hybrid_score(dense[qi], kw)}
             for mode, scores in by_mode.items():
-                order = np.argsort(-scores, kind="stable")[:10]
-                ranks[mode].append(next((r for r, i in enumerate(order, 1) if i in relevant), None))
+                ranks[mode].append(first_hit(scores, relevant))
     return {
         "policies": len(policies),
         "questions": len(ranks["dense"]),
@@ -152,14 +159,17 @@ def evaluate_policyqa(policies: list[Policy]) -> dict:
     }
 
 
-def adapter_experiment(retriever: Retriever, policies: list[Policy], member_sets: dict[str, list[dict]]) -> dict:
+def adapter_experiment(
+    retriever: Retriever, policies: list[Policy], member_sets: dict[str, tuple[list[dict], RankMetrics]]
+) -> dict:
     """The query-adapter experiment of bot/policyqa_experiment.py: PolicyQA cross-validated
-    by policy, and each member set with and without the adapter trained on all policies."""
+    by policy, and each member set (questions, shipped hybrid metrics) with the adapter
+    trained on all policies."""
     cross = {k: rank_metrics(v) for k, v in cross_validate(policies).items()}
     adapter = train_adapter(policies)
     members = {
-        name: (rank_metrics(member_ranks(retriever, qs, None)), rank_metrics(member_ranks(retriever, qs, adapter)))
-        for name, qs in member_sets.items()
+        name: (shipped, rank_metrics(member_ranks(retriever, questions, adapter)))
+        for name, (questions, shipped) in member_sets.items()
     }
     return {"cross_validated": cross, "members": members}
 
@@ -358,17 +368,19 @@ def run_evaluation(
     """Run everything, print a summary, write the report. Exit code 0."""
     started = time.perf_counter()
     retriever = Retriever.from_settings(settings)
-    result = evaluate_questions(retriever, *load_questions(Path(questions_path or DEFAULT_QUESTIONS)))
+    questions = load_questions(Path(questions_path or DEFAULT_QUESTIONS))
+    result = evaluate_questions(retriever, *questions)
     held_path = Path(holdout_path or DEFAULT_HOLDOUT)
-    holdout = evaluate_questions(retriever, *load_questions(held_path)) if held_path.is_file() else None
+    held = load_questions(held_path) if held_path.is_file() else None
+    holdout = evaluate_questions(retriever, *held) if held else None
     pqa_path = Path(policyqa_path) if policyqa_path else DEFAULT_POLICYQA
     policyqa = None
     if pqa_path.is_file():
         policies = load_policyqa(retriever, pqa_path)
         policyqa = evaluate_policyqa(policies)
-        member_sets = {"questions.yml": load_questions(Path(questions_path or DEFAULT_QUESTIONS))[0]}
-        if held_path.is_file():
-            member_sets["holdout.yml"] = load_questions(held_path)[0]
+        member_sets = {"questions.yml": (questions[0], result["modes"]["hybrid"])}
+        if held and holdout:
+            member_sets["holdout.yml"] = (held[0], holdout["modes"]["hybrid"])
         policyqa["adapter"] = adapter_experiment(retriever, policies, member_sets)
     report = write_report(result, holdout, policyqa, settings, time.perf_counter() - started)
     for name, res in (("member questions", result), ("held-out questions", holdout)):

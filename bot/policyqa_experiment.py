@@ -2,8 +2,9 @@
 what would it cost our members?
 
 PolicyQA's hit@3 target (0.55) is far above what the shipped retriever reaches on it
-(0.43; the plain model 0.41). Nothing general we tried got past 0.46 (see the README's
-evaluation notes). What does get there is supervision from PolicyQA itself: a linear
+(0.43; the plain model 0.41). Nothing general we tried got past 0.46 (sessions 1 and 4:
+sentence windows, max-sentence scoring, rank fusion, weight grids, a category prior from
+OPP-115's category descriptions). What does get there is supervision from PolicyQA itself: a linear
 *query adapter* (q' = q + qA, renormalised; a 384 x 384 matrix on top of the frozen
 model) trained so that each question lands near the paragraphs that answer it.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.knowledge.keywords import BM25
-from bot.retrieval import KEYWORD_SATURATION, KEYWORD_WEIGHT, Retriever, normalise_query
+from bot.retrieval import Retriever, hybrid_score, normalise_query
 
 #: Cross-validation folds (by policy), training epochs and learning rate of the adapter.
 FOLDS = 5
@@ -73,9 +74,10 @@ def load_policyqa(retriever: Retriever, path: Path) -> list[Policy]:
     return policies
 
 
-def hybrid(dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
-    """The shipped hybrid ranking score (bot/retrieval.py)."""
-    return dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
+def first_hit(scores: np.ndarray, relevant: set[int], k: int = 10) -> int | None:
+    """1-based rank of the best-scored relevant item among the top ``k``, or None."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return next((r for r, i in enumerate(order, 1) if i in relevant), None)
 
 
 def adapt(vectors: np.ndarray, adapter: np.ndarray | None) -> np.ndarray:
@@ -115,11 +117,7 @@ def train_adapter(policies: list[Policy], seed: int = 0) -> np.ndarray:
 def policy_ranks(policy: Policy, adapter: np.ndarray | None) -> list[int | None]:
     """Rank (1-based, None past 10) of the first answering paragraph, per question."""
     dense = adapt(policy.question_vectors, adapter) @ policy.context_vectors.T
-    ranks: list[int | None] = []
-    for qi, rel in enumerate(policy.relevant):
-        order = np.argsort(-hybrid(dense[qi], policy.keyword[qi]), kind="stable")[:10]
-        ranks.append(next((r for r, i in enumerate(order, 1) if i in rel), None))
-    return ranks
+    return [first_hit(hybrid_score(dense[qi], policy.keyword[qi]), rel) for qi, rel in enumerate(policy.relevant)]
 
 
 def cross_validate(policies: list[Policy], folds: int = FOLDS) -> dict[str, list[int | None]]:
@@ -145,6 +143,7 @@ def member_ranks(retriever: Retriever, questions: list[dict], adapter: np.ndarra
     index = retriever.index
     rows = index.dense.reconstruct_n(0, index.dense.ntotal)
     n = len(index.passages)
+    position = {p.id: i for i, p in enumerate(index.passages)}
     ranks: list[int | None] = []
     for q in questions:
         text = normalise_query(q["q"])
@@ -153,7 +152,6 @@ def member_ranks(retriever: Retriever, questions: list[dict], adapter: np.ndarra
         dense = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(dense, index.owners, scores.astype(np.float32))
         terms, weights = retriever._keyword_terms(text)
-        order = np.argsort(-hybrid(dense, retriever.bm25.scores(terms, weights)), kind="stable")[:10]
-        ids = [index.passages[i].id for i in order]
-        ranks.append(next((r for r, pid in enumerate(ids, 1) if pid in q["passages"]), None))
+        relevant = {position[pid] for pid in q["passages"]}
+        ranks.append(first_hit(hybrid_score(dense, retriever.bm25.scores(terms, weights)), relevant))
     return ranks

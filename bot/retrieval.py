@@ -112,6 +112,11 @@ def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
     return index.encoder.encode([str(e) for e in examples])
 
 
+def hybrid_score(dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
+    """The hybrid ranking score: cosine plus a saturated BM25 bonus."""
+    return dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
+
+
 def normalise_query(text: str) -> str:
     """Collapse white space and control characters; cut very long input."""
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
@@ -175,7 +180,7 @@ class Retriever:
         elif mode == "keyword":
             ranking = keyword
         else:
-            ranking = dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
+            ranking = hybrid_score(dense, keyword)
         order = np.argsort(-ranking, kind="stable")[:k]
         hits = [Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order]
         return hits, coverage, oos

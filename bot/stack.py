@@ -152,7 +152,9 @@ class Stack:
                 if proc.poll() is not None:
                     raise StackError(f"{name} exited with code {proc.returncode}; see {self.var_dir / (name + '.log')}")
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
+                    # Longer than the web app's own health check of Rasa (3 s), so a
+                    # web app in front of a slow Rasa still counts as up.
+                    with urllib.request.urlopen(url, timeout=5) as response:
                         if response.status == 200:
                             pending.pop(name)
                 except OSError:

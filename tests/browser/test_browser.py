@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -383,16 +381,7 @@ def busy_web(tmp_path, retriever) -> Iterator[str]:
     running = Stack(rasa_port=hung.getsockname()[1], action_port=5399, web_port=8306, var_dir=tmp_path, env=env)
     try:
         running._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", "8306"])
-        # Not wait_healthy: /healthz waits out its check of the silent Rasa (3 s).
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{running.web_url}/", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the web app did not start; see {tmp_path / 'web.log'}")
-                time.sleep(0.5)
+        running.wait_healthy(60, only=["web"])
         yield running.web_url
     finally:
         running.stop()
