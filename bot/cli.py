@@ -97,8 +97,30 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.evaluation import run_evaluation
 
     return run_evaluation(
-        settings, questions_path=args.questions, policyqa_path=args.policyqa, holdout_path=args.holdout
+        settings, questions_path=args.questions, policyqa_path=args.policyqa, holdout_paths=args.holdout
     )
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
+    from pathlib import Path
+
+    from bot.calibration import fit, write
+    from bot.evaluation import DEFAULT_QUESTIONS, load_questions
+    from bot.retrieval import CONFIDENCE_FILE, Retriever
+
+    path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
+    questions, out_of_scope = load_questions(path)
+    calibration = fit(Retriever.from_settings(settings), questions, out_of_scope)
+    target = settings.documents_dir / CONFIDENCE_FILE
+    write(calibration, target, source=path.name)
+    grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in calibration.cv_auroc.items())
+    print(f"fitted on {calibration.in_scope} in-scope and {calibration.out_of_scope} out-of-scope questions "
+          f"({path.name}); cross-validated AUROC {grid}; chose C={calibration.c:g} -> {target}")
+    print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
+          f"{calibration.answer_threshold} (now {settings.clarify_threshold} and {settings.answer_threshold}; "
+          "set them in bot/settings.py)")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -180,9 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="retrieval evaluation report")
     p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
-    p.add_argument("--holdout", default=None, help="held-out labelled questions (default tests/eval/holdout.yml)")
+    p.add_argument(
+        "--holdout", action="append", default=None,
+        help="held-out labelled questions, repeatable (default every tests/eval/holdout*.yml)",
+    )
     p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="refit the answer confidence on labelled questions")
+    p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="retrieval latency benchmark")
     p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")

@@ -40,7 +40,7 @@ from bot.settings import ROOT, Settings
 
 MODES = ("hybrid", "dense", "keyword")
 DEFAULT_QUESTIONS = ROOT / "tests" / "eval" / "questions.yml"
-DEFAULT_HOLDOUT = ROOT / "tests" / "eval" / "holdout.yml"
+EVAL_DIR = ROOT / "tests" / "eval"
 DEFAULT_POLICYQA = ROOT.parent / "shared" / "benchmarks" / "policyqa" / "dev.json"
 
 
@@ -80,6 +80,11 @@ def auroc(positives: list[float], negatives: list[float]) -> float:
     pos = np.asarray(positives)[:, None]
     neg = np.asarray(negatives)[None, :]
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def default_holdouts() -> list[Path]:
+    """Every held-out set (tests/eval/holdout*.yml), oldest first."""
+    return sorted(EVAL_DIR.glob("holdout*.yml"), key=lambda p: (len(p.name), p.name))
 
 
 def load_questions(path: Path) -> tuple[list[dict], list[str]]:
@@ -317,12 +322,10 @@ def _targets(sets: dict[str, dict]) -> list[str]:
 
 
 def write_report(
-    result: dict, holdout: dict | None, policyqa: dict | None, settings: Settings, seconds: float
+    result: dict, holdouts: dict[str, dict], policyqa: dict | None, settings: Settings, seconds: float
 ) -> Path:
     """Write reports/eval.md (and reports/eval.png) and return the report path."""
-    sets = {"questions.yml (tuned on)": result}
-    if holdout:
-        sets["holdout.yml (held out)"] = holdout
+    sets = {"questions.yml (tuned on)": result} | {f"{name} (held out)": r for name, r in holdouts.items()}
     lines = [
         "# Retrieval evaluation",
         "",
@@ -337,8 +340,8 @@ def write_report(
         "",
         *_member_section("Member questions (tests/eval/questions.yml)", result),
     ]
-    if holdout:
-        lines += _member_section("Held-out member questions (tests/eval/holdout.yml)", holdout)
+    for name, holdout in holdouts.items():
+        lines += _member_section(f"Held-out member questions (tests/eval/{name})", holdout)
     if policyqa:
         lines += [
             "## PolicyQA dev (external)",
@@ -363,29 +366,27 @@ def run_evaluation(
     settings: Settings,
     questions_path: str | None = None,
     policyqa_path: str | None = None,
-    holdout_path: str | None = None,
+    holdout_paths: list[str] | None = None,
 ) -> int:
     """Run everything, print a summary, write the report. Exit code 0."""
     started = time.perf_counter()
     retriever = Retriever.from_settings(settings)
     questions = load_questions(Path(questions_path or DEFAULT_QUESTIONS))
     result = evaluate_questions(retriever, *questions)
-    held_path = Path(holdout_path or DEFAULT_HOLDOUT)
-    held = load_questions(held_path) if held_path.is_file() else None
-    holdout = evaluate_questions(retriever, *held) if held else None
+    held_paths = [Path(h) for h in holdout_paths] if holdout_paths else default_holdouts()
+    held = {p.name: load_questions(p) for p in held_paths}
+    holdouts = {name: evaluate_questions(retriever, *sets) for name, sets in held.items()}
     pqa_path = Path(policyqa_path) if policyqa_path else DEFAULT_POLICYQA
     policyqa = None
     if pqa_path.is_file():
         policies = load_policyqa(retriever, pqa_path)
         policyqa = evaluate_policyqa(policies)
         member_sets = {"questions.yml": (questions[0], result["modes"]["hybrid"])}
-        if held and holdout:
-            member_sets["holdout.yml"] = (held[0], holdout["modes"]["hybrid"])
+        for name, (held_questions, _) in held.items():
+            member_sets[name] = (held_questions, holdouts[name]["modes"]["hybrid"])
         policyqa["adapter"] = adapter_experiment(retriever, policies, member_sets)
-    report = write_report(result, holdout, policyqa, settings, time.perf_counter() - started)
-    for name, res in (("member questions", result), ("held-out questions", holdout)):
-        if res is None:
-            continue
+    report = write_report(result, holdouts, policyqa, settings, time.perf_counter() - started)
+    for name, res in {"questions.yml": result, **holdouts}.items():
         for mode, m in res["modes"].items():
             print(f"{name:18} {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
         b = res["bands"]

@@ -1,13 +1,16 @@
 """Answer a member's question from our passages, with citations and a confidence band.
 
 Ranking is hybrid: the cosine similarity of the question and passage embeddings plus a
-saturated BM25 score over spelling-repaired, synonym-expanded terms. The confidence
-combines the best hybrid score with *coverage* (how much of the question our documents
-have words for), because the dense score alone does not separate questions we can
-answer from ones we cannot. Three bands follow from it:
+saturated BM25 score over spelling-repaired, synonym-expanded terms. The confidence is
+a probability that the question is one our documents answer, from a logistic model
+(:class:`ConfidenceModel`, fitted by `bot calibrate`) over the best passage's cosine and
+keyword scores, *coverage* (how much of the question our documents have words for) and
+the similarity to the nearest known out-of-scope question, because the dense score alone
+does not separate questions we can answer from ones we cannot. Three bands follow:
 
 * ``answer``: cite the best passage (its most relevant sentences when it is long);
-* ``clarify``: we are unsure; offer the top options and let the member pick;
+* ``clarify``: we are unsure, or the question is one word; offer the top options and let
+  the member pick;
 * ``abstain``: say we do not know and offer contact options.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -33,9 +37,10 @@ MAX_QUERY_CHARS = 1000
 #: Weight of the keyword score in the hybrid ranking, and its saturation constant.
 KEYWORD_WEIGHT = 0.35
 KEYWORD_SATURATION = 6.0
-#: How much closeness to an out-of-scope example (beyond the best passage) costs.
-OOS_PENALTY = 1.0
-OOS_MARGIN = 0.05
+#: The evidence the confidence weighs, in the order of ConfidenceModel.weights.
+CONFIDENCE_FEATURES = ("dense", "keyword", "coverage", "out_of_scope")
+#: Where the fitted confidence model lives, in the documents folder.
+CONFIDENCE_FILE = "confidence.yml"
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
@@ -103,6 +108,37 @@ class Answer:
         }
 
 
+def confidence_features(top: Hit, coverage: float, oos: float) -> np.ndarray:
+    """The evidence for ``top`` (see CONFIDENCE_FEATURES). With no out-of-scope examples
+    the similarity is -1; it is floored at 0 so that their absence earns no bonus."""
+    keyword = top.keyword / (top.keyword + KEYWORD_SATURATION)
+    return np.array([top.dense, keyword, coverage, max(0.0, oos)], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """A logistic model over :func:`confidence_features` (fitted by bot/calibration.py)."""
+
+    weights: tuple[float, ...]
+    intercept: float
+
+    def probability(self, features: np.ndarray) -> float:
+        """The probability that the question is one our documents answer."""
+        z = float(np.dot(self.weights, features)) + self.intercept
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+
+    @classmethod
+    def load(cls, path: Path) -> ConfidenceModel | None:
+        """The model in ``path``, or None if there is none yet (run `bot calibrate`)."""
+        if not path.is_file():
+            return None
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if tuple(data.get("features") or ()) != CONFIDENCE_FEATURES:
+            raise ValueError(f"{path} weighs {data.get('features')}, expected {list(CONFIDENCE_FEATURES)}: "
+                             "run `bot calibrate`")
+        return cls(weights=tuple(float(w) for w in data["weights"]), intercept=float(data["intercept"]))
+
+
 def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
     """Embeddings of the out-of-scope examples (an empty matrix if there are none)."""
     path = settings.documents_dir / "out_of_scope.yml"
@@ -133,6 +169,7 @@ class Retriever:
         self.settings = settings
         # Kinds of question we cannot answer (data/documents/out_of_scope.yml).
         self.out_of_scope = load_out_of_scope(settings, index)
+        self.confidence_model = ConfidenceModel.load(settings.documents_dir / CONFIDENCE_FILE)
         # Alternate questions join the keyword side too (document expansion).
         self.bm25 = BM25(" ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages)
 
@@ -188,19 +225,15 @@ class Retriever:
     # ------------------------------------------------------------------ answering
 
     def confidence(self, hits: list[Hit], coverage: float, oos: float = -1.0) -> float:
-        """How sure we are that the best hit answers the question, in [0, 1].
-
-        The hybrid evidence of the best passage, damped when the question uses words
-        our documents lack, and lowered when the question is closer to a known kind of
-        unanswerable question than to the passage.
-        """
+        """How sure we are that the best hit answers the question, in [0, 1]: the
+        calibrated probability that the question is one our documents answer."""
         if not hits:
             return 0.0
-        top = hits[0]
-        keyword_part = top.keyword / (top.keyword + KEYWORD_SATURATION)
-        raw = (0.65 * top.dense + 0.35 * keyword_part) * (0.7 + 0.3 * coverage)
-        raw -= OOS_PENALTY * max(0.0, oos - top.dense + OOS_MARGIN)
-        return float(max(0.0, min(1.0, raw)))
+        if self.confidence_model is None:
+            raise RuntimeError(
+                f"no {CONFIDENCE_FILE} in {self.settings.documents_dir}: run `bot calibrate` to fit the confidence"
+            )
+        return self.confidence_model.probability(confidence_features(hits[0], coverage, oos))
 
     def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer, clarify or abstain (see the module docstring)."""
@@ -209,7 +242,9 @@ class Retriever:
         conf = self.confidence(hits, coverage, oos)
         if not hits or conf < self.settings.clarify_threshold:
             band: Band = "abstain"
-        elif conf < self.settings.answer_threshold:
+        elif conf < self.settings.answer_threshold or len(query.split()) == 1:
+            # One word ("privacy", "cookies", "login") does not say what the member wants
+            # to know, however well it matches: offer the top options instead of guessing.
             band = "clarify"
         else:
             band = "answer"

@@ -44,9 +44,11 @@ class Settings:
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200
     # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
-    # at or above `clarify_threshold` we offer the top options, below it we abstain.
-    answer_threshold: float = 0.52
-    clarify_threshold: float = 0.45
+    # at or above `clarify_threshold` we offer the top options, below it we abstain. The
+    # confidence is a probability that the question is one our documents answer; these
+    # are the operating points `bot calibrate` suggests (bot/calibration.py's rule).
+    answer_threshold: float = 0.75
+    clarify_threshold: float = 0.55
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).

@@ -53,15 +53,25 @@ def test_answers_carry_up_to_three_citations_best_first(retriever) -> None:
 
 
 def test_evaluation_sets_name_real_passages_and_cover_every_document(retriever) -> None:
-    """Both labelled sets stay usable: a renamed passage would silently count as a miss."""
-    from bot.evaluation import DEFAULT_HOLDOUT, DEFAULT_QUESTIONS, load_questions
+    """Every labelled set stays usable: a renamed passage would silently count as a miss."""
+    from bot.evaluation import DEFAULT_QUESTIONS, default_holdouts, load_questions
 
     known = {p.id for p in retriever.passages}
     documents = {p.doc_id for p in retriever.passages}
-    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), (DEFAULT_HOLDOUT, 100, 25)):
+    assert default_holdouts(), "no tests/eval/holdout*.yml"
+    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), *((h, 100, 25) for h in default_holdouts())):
         questions, out_of_scope = load_questions(path)
         labels = [pid for q in questions for pid in q["passages"]]
         assert len(questions) >= least_in and len(out_of_scope) >= least_out, path
         assert set(labels) <= known, (path, sorted(set(labels) - known)[:5])
         assert {pid.split("#")[0] for pid in labels} == documents, path
         assert not {q["q"] for q in questions} & set(out_of_scope), path
+
+
+def test_one_word_question_gets_options_not_a_guess(retriever) -> None:
+    """"privacy" matches passages in four documents strongly; picking one would be a guess."""
+    for word in ("privacy", "cookies", "login"):
+        answer = retriever.answer(word)
+        assert answer.band == "clarify", (word, answer.band, answer.confidence)
+        assert len(answer.to_dict()["citations"]) == 3 and answer.to_dict()["answered"] is False
+    assert retriever.answer("cant log in").band == "answer"

@@ -1,0 +1,81 @@
+"""The calibrated answer confidence: the shipped model is the one `bot calibrate` fits
+today, it weighs the evidence the right way round, and a missing or stale file says what
+to run instead of answering with a made-up confidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.calibration import Calibration, fit, suggest_thresholds, write
+from bot.evaluation import DEFAULT_QUESTIONS, load_questions
+from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
+
+
+@pytest.fixture(scope="module")
+def refit(retriever: Retriever) -> Calibration:
+    return fit(retriever, *load_questions(DEFAULT_QUESTIONS))
+
+
+def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:
+    """Editing passage_questions.yml, out_of_scope.yml or the documents without
+    rerunning `bot calibrate` (and moving the thresholds it suggests) fails here."""
+    shipped = retriever.confidence_model
+    assert shipped is not None
+    assert np.allclose(shipped.weights, refit.model.weights, rtol=0.01, atol=0.01), (shipped, refit.model)
+    assert shipped.intercept == pytest.approx(refit.model.intercept, rel=0.01, abs=0.01)
+    assert (settings.clarify_threshold, settings.answer_threshold) == (
+        refit.clarify_threshold,
+        refit.answer_threshold,
+    )
+
+
+def test_more_evidence_raises_confidence_and_out_of_scope_likeness_lowers_it(refit: Calibration) -> None:
+    dense, keyword, coverage, out_of_scope = refit.model.weights
+    assert dense > 0 and keyword > 0 and coverage > 0 and out_of_scope < 0
+    model = refit.model
+    near_topic = np.array([0.6, 0.4, 1.0, 0.3])
+    assert model.probability(near_topic) > model.probability(near_topic - [0, 0, 0, -0.4])
+    assert model.probability(near_topic) < model.probability(near_topic + [0.2, 0, 0, 0])
+
+
+def test_member_questions_are_answered_and_near_topic_ones_we_cannot_answer_are_not(retriever: Retriever) -> None:
+    """Near-topic questions share words with the FAQ (plan, premium, app) but nothing in
+    our documents answers them."""
+    for question in ("my login isn't working, what can I do?", "how do I send you a claim"):
+        assert retriever.answer(question).band == "answer", question
+    for question in ("can I get a refund of my premium if I cancel", "what's the cigna stock ticker"):
+        assert retriever.answer(question).band == "abstain", question
+
+
+def test_suggested_thresholds_follow_the_rule() -> None:
+    """Clarify: the lowest two-decimal threshold that at least 95% of out-of-scope
+    questions fall below (a band starts *at* its threshold); answer: the same for 97.5%."""
+    probabilities = np.arange(40) / 40  # 0.0, 0.025, ... 0.975
+    clarify, answer = suggest_thresholds(probabilities)
+    assert (clarify, answer) == (0.93, 0.96)  # 0.925 is the 38th value, 0.95 the 39th
+    assert np.mean(probabilities < clarify) >= 0.95 > np.mean(probabilities < clarify - 0.01)
+    assert np.mean(probabilities < answer) >= 0.975 > np.mean(probabilities < answer - 0.01)
+
+
+def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
+    path = tmp_path / CONFIDENCE_FILE
+    write(refit, path, source="questions.yml")
+    assert ConfidenceModel.load(path) == refit.model
+    recorded = yaml.safe_load(path.read_text())["fitted"]
+    assert recorded["suggested_thresholds"] == {"clarify": refit.clarify_threshold, "answer": refit.answer_threshold}
+
+
+def test_missing_or_stale_model_says_to_run_calibrate(retriever: Retriever, tmp_path: Path) -> None:
+    assert ConfidenceModel.load(tmp_path / "absent.yml") is None
+    stale = tmp_path / CONFIDENCE_FILE
+    stale.write_text(yaml.safe_dump({"features": ["dense", "coverage"], "weights": [1, 1], "intercept": 0}))
+    with pytest.raises(ValueError, match="bot calibrate"):
+        ConfidenceModel.load(stale)
+    uncalibrated = Retriever(retriever.index, retriever.synonyms, retriever.settings)
+    uncalibrated.confidence_model = None
+    with pytest.raises(RuntimeError, match="bot calibrate"):
+        uncalibrated.answer("how do I make a claim")
