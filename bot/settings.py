@@ -48,7 +48,7 @@ class Settings:
     # confidence is a probability that the question is one our documents answer; these
     # are the operating points `bot calibrate` suggests (bot/calibration.py's rule).
     answer_threshold: float = 0.75
-    clarify_threshold: float = 0.55
+    clarify_threshold: float = 0.56
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).

@@ -75,3 +75,30 @@ def test_one_word_question_gets_options_not_a_guess(retriever) -> None:
         assert answer.band == "clarify", (word, answer.band, answer.confidence)
         assert len(answer.to_dict()["citations"]) == 3 and answer.to_dict()["answered"] is False
     assert retriever.answer("cant log in").band == "answer"
+
+
+def test_the_organisation_a_member_names_decides_whose_answer_comes_first(retriever) -> None:
+    """Both Cigna and International SOS say how they use data for marketing; the member's
+    words ("isos", "cigna") pick whose answer they get (without the names, a Cigna
+    passage ranks first for "isos")."""
+    question = "does {} use my data for marketing"
+    assert retriever.search(question.format("isos"), k=1)[0].passage.doc_id == "international-sos-privacy-and-cookies"
+    assert retriever.search(question.format("cigna"), k=1)[0].passage.doc_id.startswith("cigna-")
+    assert retriever.unnamed_passages(question.format("my insurer")) is None
+    assert retriever.unnamed_passages("is cigna part of international sos?") is None
+    unnamed = retriever.unnamed_passages("what cookies does Int'l SOS use")
+    assert unnamed is not None
+    assert {p.doc_id for p, out in zip(retriever.passages, unnamed, strict=True) if not out} == {
+        "international-sos-privacy-and-cookies"
+    }
+
+
+def test_members_abbreviations_count_as_words_we_know(retriever) -> None:
+    """"isos" was stemmed to "iso", an unknown word, so a plain question about International
+    SOS scored as if it were about something we have no text for."""
+    spelt = retriever.synonyms.spell_out("must i update ISOS details? whats the intl sos app")
+    assert spelt == "must i update International SOS details? whats the international sos app"
+    assert retriever.synonyms.spell_out("isosceles crisis") == "isosceles crisis"
+    question = "must i update isos details"
+    assert retriever.bm25.coverage(retriever.synonyms.spell_out(question), retriever.synonyms) == 1.0
+    assert retriever.answer(question).best.passage.doc_id == "international-sos-privacy-and-cookies"

@@ -25,6 +25,7 @@ class Document:
     kind: str  # "policy" or "faq"
     shape: str  # one of SHAPES: which parser reads it
     text: str
+    names: tuple[str, ...] = ()  # what members call its organisation ("isos"), lower case
 
     @property
     def sha256(self) -> str:
@@ -68,6 +69,7 @@ def load_documents(documents_dir: Path) -> list[Document]:
                 kind=entry.get("kind", "policy"),
                 shape=entry["shape"],
                 text=path.read_text(encoding="utf-8"),
+                names=tuple(str(n).lower() for n in entry.get("names") or ()),
             )
         )
     if not docs:

@@ -31,7 +31,8 @@ STOPWORDS = frozenset(
     while who whom why with won't would wouldn't you you're your yours yourself yourselves hi hello hey
     please thanks thank pls plz u ur im ive dont cant wont also just like get got want wanna need know
     tell say said will shall may might must one would can could ok okay yes yeah does anyone someone
-    something thing things way ways much many lot lots really kind sort us we our cigna""".split()
+    something thing things way ways much many lot lots really kind sort us we our cigna whats hows wheres
+    whos thats theres isnt doesnt didnt wasnt arent youre ill""".split()
 )
 
 
@@ -65,9 +66,17 @@ def terms(text: str) -> list[str]:
 class Synonyms:
     """Member words -> document words (data/documents/synonyms.yml)."""
 
-    def __init__(self, expansions: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, expansions: dict[str, list[str]] | None = None, abbreviations: dict[str, str] | None = None
+    ) -> None:
         self.expansions = {k.lower(): [v.lower() for v in vs] for k, vs in (expansions or {}).items()}
         self.phrases = sorted((k for k in self.expansions if " " in k), key=len, reverse=True)
+        self.abbreviations = {k.lower(): v for k, v in (abbreviations or {}).items()}
+        self._abbreviation = (
+            re.compile(r"(?<![\w'])(" + "|".join(map(re.escape, self.abbreviations)) + r")(?![\w'])", re.IGNORECASE)
+            if self.abbreviations
+            else None
+        )
 
     @classmethod
     def load(cls, path: Path) -> Synonyms:
@@ -75,7 +84,14 @@ class Synonyms:
         if not path.is_file():
             return cls()
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(data.get("expansions") or {})
+        return cls(data.get("expansions") or {}, data.get("abbreviations") or {})
+
+    def spell_out(self, text: str) -> str:
+        """The question with members' abbreviations written out ("isos" -> "International
+        SOS"): stemmed, "isos" would be "iso", a word none of our documents has."""
+        if self._abbreviation is None:
+            return text
+        return self._abbreviation.sub(lambda m: self.abbreviations[m.group(1).lower()], text)
 
     def expand(self, text: str) -> list[str]:
         """Extra document words for a query (not including the query's own words)."""
