@@ -105,21 +105,23 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.calibration import fit, write
-    from bot.evaluation import DEFAULT_QUESTIONS, load_questions
+    from bot.calibration import THRESHOLD_SETS, fit, write
+    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
     from bot.retrieval import CONFIDENCE_FILE, Retriever
 
     path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
     questions, out_of_scope = load_questions(path)
-    calibration = fit(Retriever.from_settings(settings), questions, out_of_scope)
+    pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
+    calibration = fit(Retriever.from_settings(settings), questions, out_of_scope, pooled)
     target = settings.documents_dir / CONFIDENCE_FILE
     write(calibration, target, source=path.name)
     grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in calibration.cv_auroc.items())
     print(f"fitted on {calibration.in_scope} in-scope and {calibration.out_of_scope} out-of-scope questions "
           f"({path.name}); cross-validated AUROC {grid}; chose C={calibration.c:g} -> {target}")
     print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
-          f"{calibration.answer_threshold} (now {settings.clarify_threshold} and {settings.answer_threshold}; "
-          "set them in bot/settings.py)")
+          f"{calibration.answer_threshold} (room on the worse target {calibration.answer_margin:+.3f} over "
+          f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions; now "
+          f"{settings.clarify_threshold} and {settings.answer_threshold}: set them in bot/settings.py)")
     return 0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bot.calibration import THRESHOLD_SETS
 from bot.policyqa_experiment import (
     FOLDS,
     Policy,
@@ -325,7 +326,10 @@ def write_report(
     result: dict, holdouts: dict[str, dict], policyqa: dict | None, settings: Settings, seconds: float
 ) -> Path:
     """Write reports/eval.md (and reports/eval.png) and return the report path."""
-    sets = {"questions.yml (tuned on)": result} | {f"{name} (held out)": r for name, r in holdouts.items()}
+    sets = {"questions.yml (tuned on)": result} | {
+        f"{name} ({'answer threshold pooled on it' if name in THRESHOLD_SETS else 'held out'})": r
+        for name, r in holdouts.items()
+    }
     lines = [
         "# Retrieval evaluation",
         "",

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from bot.calibration import Calibration, fit, suggest_thresholds, write
-from bot.evaluation import DEFAULT_QUESTIONS, load_questions
+from bot.calibration import THRESHOLD_SETS, Calibration, balanced_answer_threshold, clarify_threshold, fit, write
+from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
 from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 
 
 @pytest.fixture(scope="module")
 def refit(retriever: Retriever) -> Calibration:
-    return fit(retriever, *load_questions(DEFAULT_QUESTIONS))
+    pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
+    return fit(retriever, *load_questions(DEFAULT_QUESTIONS), pooled)
 
 
 def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:
@@ -51,14 +52,28 @@ def test_member_questions_are_answered_and_near_topic_ones_we_cannot_answer_are_
         assert retriever.answer(question).band == "abstain", question
 
 
-def test_suggested_thresholds_follow_the_rule() -> None:
-    """Clarify: the lowest two-decimal threshold that at least 95% of out-of-scope
-    questions fall below (a band starts *at* its threshold); answer: the same for 97.5%."""
+def test_clarify_threshold_abstains_on_95_percent_of_out_of_scope() -> None:
+    """The lowest two-decimal threshold that 95% of out-of-scope probabilities fall below
+    (a band starts *at* its threshold)."""
     probabilities = np.arange(40) / 40  # 0.0, 0.025, ... 0.975
-    clarify, answer = suggest_thresholds(probabilities)
-    assert (clarify, answer) == (0.93, 0.96)  # 0.925 is the 38th value, 0.95 the 39th
+    clarify = clarify_threshold(probabilities)
+    assert clarify == 0.93  # 0.925 is the 38th value
     assert np.mean(probabilities < clarify) >= 0.95 > np.mean(probabilities < clarify - 0.01)
-    assert np.mean(probabilities < answer) >= 0.975 > np.mean(probabilities < answer - 0.01)
+
+
+def test_answer_threshold_balances_the_two_targets() -> None:
+    """Out of scope not answered >= 0.90 and in scope answered >= 0.95: the threshold
+    that leaves the most room on the worse of the two."""
+    in_scope = np.r_[np.full(96, 0.99), np.full(4, 0.70)]
+    out_of_scope = np.r_[np.full(85, 0.10), np.full(15, 0.80)]
+    # Up to 0.80 only 85% of out-of-scope questions go unanswered; above 0.99 no member is
+    # answered; in between both targets hold, the members' side with 0.01 to spare.
+    threshold, room = balanced_answer_threshold(in_scope, out_of_scope, floor=0.5)
+    assert (threshold, round(room, 4)) == (0.81, 0.01)
+    assert balanced_answer_threshold(in_scope, out_of_scope, floor=0.9)[0] == 0.9
+    # Members' questions no better than the out-of-scope ones: no threshold meets both.
+    _, room = balanced_answer_threshold(np.full(10, 0.5), np.full(10, 0.5), floor=0.1)
+    assert room < 0
 
 
 def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
@@ -67,6 +82,7 @@ def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
     assert ConfidenceModel.load(path) == refit.model
     recorded = yaml.safe_load(path.read_text())["fitted"]
     assert recorded["suggested_thresholds"] == {"clarify": refit.clarify_threshold, "answer": refit.answer_threshold}
+    assert recorded["answer_threshold_pooled"]["sets"] == ["questions.yml", *THRESHOLD_SETS]
 
 
 def test_missing_or_stale_model_says_to_run_calibrate(retriever: Retriever, tmp_path: Path) -> None:
