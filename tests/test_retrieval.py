@@ -59,7 +59,7 @@ def test_evaluation_sets_name_real_passages_and_cover_every_document(retriever) 
     known = {p.id for p in retriever.passages}
     documents = {p.doc_id for p in retriever.passages}
     assert default_holdouts(), "no tests/eval/holdout*.yml"
-    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), *((h, 100, 25) for h in default_holdouts())):
+    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), *((h, 80, 25) for h in default_holdouts())):
         questions, out_of_scope = load_questions(path)
         labels = [pid for q in questions for pid in q["passages"]]
         assert len(questions) >= least_in and len(out_of_scope) >= least_out, path
