@@ -56,8 +56,10 @@ def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.Answer, impor
                 print(f"  - {hit.passage.doc_title} › {hit.passage.section_title}")
     elif answer.band == "clarify":
         print("I'm not sure I understood. Did you mean one of these?")
-        for n, hit in enumerate(answer.hits[:3], 1):
-            print(f"  {n}. {hit.passage.doc_title} › {hit.passage.section_title}")
+        from bot.replies import option_labels
+
+        for n, label in enumerate(option_labels(answer.hits[:3]), 1):
+            print(f"  {n}. {label}")
     else:
         print("Sorry, I don't know the answer to that from our documents.")
         print("You can contact us by email, by post or by phone, or ask to talk to a person.")

@@ -8,6 +8,8 @@ channels) come from :mod:`bot.facts`, quoted and cited.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from bot.facts import Fact, FactBook
 from bot.forms import REQUEST_TYPES, FormSpec
 from bot.retrieval import Answer, Hit
@@ -24,6 +26,28 @@ def source_line(hit: Hit) -> str:
     """Markdown "Source: Document › Section" linking to our copy of the passage."""
     p = hit.passage
     return f"Source: [{p.doc_title} › {p.section_title}]({p.local_url})"
+
+
+def option_labels(hits: list[Hit], lead_words: int = 8) -> list[str]:
+    """Titles for "is it about one of these?" options: section and document, plus the
+    passage's own words where two options would otherwise read alike (a long section
+    is several passages; the words they share, such as a list's introduction, are
+    skipped so that the labels differ)."""
+    plain = [f"{h.passage.section_title} ({h.passage.doc_title})" for h in hits]
+    repeated = Counter(plain)
+    labels = []
+    for title, hit in zip(plain, hits, strict=True):
+        if repeated[title] == 1:
+            labels.append(title)
+            continue
+        twins = [h.passage.text.replace("•", " ").split() for t, h in zip(plain, hits, strict=True) if t == title]
+        shared = 0
+        while all(len(w) > shared for w in twins) and len({w[shared] for w in twins}) == 1:
+            shared += 1
+        words = hit.passage.text.replace("•", " ").split()[shared:]
+        lead = " ".join(words[:lead_words]) + ("…" if len(words) > lead_words else "")
+        labels.append(f"{hit.passage.section_title}: “{lead}” ({hit.passage.doc_title})")
+    return labels
 
 
 def quote(*facts: Fact) -> str:
@@ -49,12 +73,10 @@ def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> l
             {"text": "Did this help?", "buttons": FEEDBACK_BUTTONS},
         ]
     if answer.band == "clarify":
+        options = answer.hits[:3]
         buttons = [
-            {
-                "title": f"{h.passage.section_title} ({h.passage.doc_title})",
-                "payload": '/ask_question{"passage_id":"' + h.passage.id + '"}',
-            }
-            for h in answer.hits[:3]
+            {"title": title, "payload": '/ask_question{"passage_id":"' + h.passage.id + '"}'}
+            for title, h in zip(option_labels(options), options, strict=True)
         ]
         return [
             {

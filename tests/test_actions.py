@@ -140,3 +140,16 @@ async def test_handoff_records_conversation(services) -> None:
     assert record.kind == "handoff" and record.conversation_id == tracker.sender_id
     assert "jane@example.com" not in str(record.data)  # stored masked
     assert "within two days" in messages[0]["text"]
+
+
+async def test_clarify_options_from_one_long_section_can_be_told_apart(services) -> None:
+    """Three passages of one section used to give three identical buttons."""
+    from actions.actions import ActionAnswerQuestion
+
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker("does isos use my data for marketing"))
+    options = [b for b in messages[0]["buttons"] if b["payload"].startswith("/ask_question")]
+    assert messages[0]["custom"]["type"] == "clarify" and len(options) == 3
+    sections = {b["title"].split(":")[0] for b in options}
+    assert len(sections) == 1, "the example should offer one section's passages"
+    assert len({b["title"] for b in options}) == 3, [b["title"] for b in options]
+    assert all("“" in b["title"] for b in options)
