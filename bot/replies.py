@@ -28,8 +28,8 @@ def source_line(hit: Hit) -> str:
     return f"Source: [{p.doc_title} › {p.section_title}]({p.local_url})"
 
 
-def option_labels(hits: list[Hit], lead_words: int = 8) -> list[str]:
-    """Titles for "is it about one of these?" options: section and document, plus the
+def option_labels(hits: list[Hit], lead_words: int = 8, show_document: bool = True) -> list[str]:
+    """Titles for "is it about one of these?" options: section (and document), plus the
     passage's own words where two options would otherwise read alike (a long section
     is several passages; the words they share, such as a list's introduction, are
     skipped so that the labels differ)."""
@@ -37,8 +37,9 @@ def option_labels(hits: list[Hit], lead_words: int = 8) -> list[str]:
     repeated = Counter(plain)
     labels = []
     for title, hit in zip(plain, hits, strict=True):
+        document = f" ({hit.passage.doc_title})" if show_document else ""
         if repeated[title] == 1:
-            labels.append(title)
+            labels.append(hit.passage.section_title + document)
             continue
         twins = [h.passage.text.replace("•", " ").split() for t, h in zip(plain, hits, strict=True) if t == title]
         shared = 0
@@ -46,7 +47,7 @@ def option_labels(hits: list[Hit], lead_words: int = 8) -> list[str]:
             shared += 1
         words = hit.passage.text.replace("•", " ").split()[shared:]
         lead = " ".join(words[:lead_words]) + ("…" if len(words) > lead_words else "")
-        labels.append(f"{hit.passage.section_title}: “{lead}” ({hit.passage.doc_title})")
+        labels.append(f"{hit.passage.section_title}: “{lead}”{document}")
     return labels
 
 
@@ -74,13 +75,15 @@ def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> l
         ]
     if answer.band == "clarify":
         options = answer.hits[:3]
+        one_document = len({h.passage.doc_id for h in options}) == 1
         buttons = [
             {"title": title, "payload": '/ask_question{"passage_id":"' + h.passage.id + '"}'}
-            for title, h in zip(option_labels(options), options, strict=True)
+            for title, h in zip(option_labels(options, show_document=not one_document), options, strict=True)
         ]
+        where = f" in the {options[0].passage.doc_title}" if one_document else ""
         return [
             {
-                "text": "I'm not completely sure what you mean. Is it about one of these?",
+                "text": f"I'm not completely sure what you mean. Is it about one of these{where}?",
                 "buttons": [*buttons, HANDOFF_BUTTON],
                 "json_message": {
                     "type": "clarify",

@@ -153,3 +153,4 @@ async def test_clarify_options_from_one_long_section_can_be_told_apart(services)
     assert len(sections) == 1, "the example should offer one section's passages"
     assert len({b["title"] for b in options}) == 3, [b["title"] for b in options]
     assert all("“" in b["title"] for b in options)
+    assert messages[0]["text"].endswith("in the International SOS Privacy & Cookies Statement?")
