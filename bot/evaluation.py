@@ -40,8 +40,8 @@ from bot.retrieval import Retriever, hybrid_score
 from bot.settings import ROOT, Settings
 
 MODES = ("hybrid", "dense", "keyword")
-DEFAULT_QUESTIONS = ROOT / "tests" / "eval" / "questions.yml"
 EVAL_DIR = ROOT / "tests" / "eval"
+DEFAULT_QUESTIONS = EVAL_DIR / "questions.yml"
 DEFAULT_POLICYQA = ROOT.parent / "shared" / "benchmarks" / "policyqa" / "dev.json"
 
 

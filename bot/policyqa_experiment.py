@@ -157,7 +157,7 @@ def member_ranks(retriever: Retriever, questions: list[dict], adapter: np.ndarra
         scores = np.concatenate([rows[:n] @ adapt(plain, adapter)[0], rows[n:] @ plain[0]])
         dense = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(dense, index.owners, scores.astype(np.float32))
-        terms, weights = retriever._keyword_terms(retriever.synonyms.spell_out(text))
+        terms, weights = retriever._keyword_terms(text)
         relevant = {position[pid] for pid in q["passages"]}
         ranks.append(first_hit(retriever.hybrid_ranking(text, dense, retriever.bm25.scores(terms, weights)), relevant))
     return ranks

@@ -33,20 +33,21 @@ def option_labels(hits: list[Hit], lead_words: int = 8, show_document: bool = Tr
     passage's own words where two options would otherwise read alike (a long section
     is several passages; the words they share, such as a list's introduction, are
     skipped so that the labels differ)."""
-    plain = [f"{h.passage.section_title} ({h.passage.doc_title})" for h in hits]
-    repeated = Counter(plain)
+    keys = [(h.passage.section_title, h.passage.doc_id) for h in hits]
+    words = [h.passage.text.replace("•", " ").split() for h in hits]
+    repeated = Counter(keys)
     labels = []
-    for title, hit in zip(plain, hits, strict=True):
+    for key, own, hit in zip(keys, words, hits, strict=True):
         document = f" ({hit.passage.doc_title})" if show_document else ""
-        if repeated[title] == 1:
+        if repeated[key] == 1:
             labels.append(hit.passage.section_title + document)
             continue
-        twins = [h.passage.text.replace("•", " ").split() for t, h in zip(plain, hits, strict=True) if t == title]
+        twins = [w for k, w in zip(keys, words, strict=True) if k == key]
         shared = 0
         while all(len(w) > shared for w in twins) and len({w[shared] for w in twins}) == 1:
             shared += 1
-        words = hit.passage.text.replace("•", " ").split()[shared:]
-        lead = " ".join(words[:lead_words]) + ("…" if len(words) > lead_words else "")
+        rest = own[shared:]
+        lead = " ".join(rest[:lead_words]) + ("…" if len(rest) > lead_words else "")
         labels.append(f"{hit.passage.section_title}: “{lead}”{document}")
     return labels
 

@@ -166,7 +166,7 @@ class BM25:
         so "founded" does not pass for "found") or is member shorthand that the
         synonym list maps to passage words ("isos", "pw").
         """
-        raw = set(terms(text))
+        raw = set(terms(synonyms.spell_out(text) if synonyms else text))
         if not raw:
             return 0.0
         total = known = 0.0
