@@ -127,6 +127,34 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
+    """Refit the query adapter (data/documents/query_adapter.npz) on PolicyQA and our
+    alternate questions; then run `bot calibrate`, since the scores it weighs move."""
+    import dataclasses
+    import time
+    from pathlib import Path
+
+    from bot.evaluation import DEFAULT_POLICYQA
+    from bot.knowledge.adapter import ADAPTER_FILE, QueryAdapter, fit_adapter
+    from bot.policyqa import load_policyqa, training_set
+    from bot.retrieval import Retriever
+
+    path = Path(args.policyqa) if args.policyqa else DEFAULT_POLICYQA
+    if not path.is_file():
+        print(f"bot adapt needs PolicyQA's dev.json: {path} not found (pass --policyqa PATH)", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    retriever = Retriever.from_settings(dataclasses.replace(settings, query_adapter=False))
+    policies = load_policyqa(retriever, path)
+    matrix = fit_adapter(training_set(policies, retriever.index))
+    target = settings.documents_dir / ADAPTER_FILE
+    QueryAdapter(matrix=matrix, model=settings.embedding_model).save(target)
+    print(f"fitted on {sum(len(p.questions) for p in policies)} PolicyQA questions and "
+          f"{retriever.index.dense.ntotal - len(retriever.passages)} alternate questions in "
+          f"{time.perf_counter() - started:.0f} s -> {target}; now run `bot calibrate`")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval latency (reports/bench-retrieval.md); with --e2e also the end-to-end and
     load benchmarks on live stacks (reports/bench.md and bench.png)."""
@@ -216,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="refit the answer confidence on labelled questions")
     p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("adapt", help="refit the query adapter on PolicyQA and our alternate questions")
+    p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
+    p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("bench", help="retrieval latency benchmark")
     p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")

@@ -43,13 +43,17 @@ class Settings:
     # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200
+    # Match questions against passage text through the query adapter `bot adapt` fits
+    # for the model (data/documents/query_adapter.npz; bot/knowledge/adapter.py). Turn
+    # it off (BOT_QUERY_ADAPTER=0) for a model it was not fitted for, until you refit it.
+    query_adapter: bool = True
     # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
     # at or above `clarify_threshold` we offer the top options, below it we abstain. The
     # confidence is a probability that the question is one our documents answer; these
     # are the operating points `bot calibrate` suggests (bot/calibration.py's rules: the
     # answer threshold balances issue 2's two targets over six hundred labelled questions).
-    answer_threshold: float = 0.85
-    clarify_threshold: float = 0.56
+    answer_threshold: float = 0.83
+    clarify_threshold: float = 0.76
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).

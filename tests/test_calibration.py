@@ -52,13 +52,15 @@ def test_member_questions_are_answered_and_near_topic_ones_we_cannot_answer_are_
         assert retriever.answer(question).band == "abstain", question
 
 
-def test_clarify_threshold_abstains_on_95_percent_of_out_of_scope() -> None:
-    """The lowest two-decimal threshold that 95% of out-of-scope probabilities fall below
-    (a band starts *at* its threshold)."""
-    probabilities = np.arange(40) / 40  # 0.0, 0.025, ... 0.975
-    clarify = clarify_threshold(probabilities)
-    assert clarify == 0.93  # 0.925 is the 38th value
-    assert np.mean(probabilities < clarify) >= 0.95 > np.mean(probabilities < clarify - 0.01)
+def test_clarify_threshold_abstains_on_at_most_2_percent_of_in_scope() -> None:
+    """The highest two-decimal threshold that 98% of in-scope probabilities reach (a band
+    starts *at* its threshold), never above the answer threshold."""
+    probabilities = np.arange(100) / 100  # 0.00, 0.01, ... 0.99
+    clarify = clarify_threshold(probabilities, ceiling=0.9)
+    assert clarify == 0.02
+    assert np.mean(probabilities >= clarify) >= 0.98 > np.mean(probabilities >= clarify + 0.01)
+    confident = np.r_[np.full(99, 0.95), 0.1]
+    assert clarify_threshold(confident, ceiling=0.8) == 0.8
 
 
 def test_answer_threshold_balances_the_two_targets() -> None:

@@ -208,13 +208,27 @@ class KnowledgeIndex:
     manifest: dict
     questions: dict[str, list[str]]
 
-    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+    def dense_scores(self, query_vector: np.ndarray, text_vector: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarity of the query to every passage (best of its rows).
 
-        Exact search over all rows: with a few hundred rows this takes well under a
-        millisecond, and approximate search would only add recall loss.
+        ``text_vector``, when given, is matched against the passage-text rows instead of
+        ``query_vector`` (the adapted question, bot/knowledge/adapter.py); alternate
+        questions are always matched with the question as embedded. Exact search over
+        all rows: with a thousand rows this takes well under a millisecond, and
+        approximate search would only add recall loss.
         """
-        scores, rows = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), self.dense.ntotal)
+        queries = query_vector.reshape(1, -1)
+        if text_vector is not None:
+            queries = np.vstack([queries, text_vector.reshape(1, -1)])
+        scores, rows = self.dense.search(queries.astype(np.float32), self.dense.ntotal)
+        if text_vector is not None:
+            # Rows below len(passages) are passage texts: take those from the second query.
+            by_row = np.empty((2, self.dense.ntotal), dtype=np.float32)
+            by_row[0, rows[0]] = scores[0]
+            by_row[1, rows[1]] = scores[1]
+            text_rows = np.arange(self.dense.ntotal) < len(self.passages)
+            scores = np.where(text_rows, by_row[1], by_row[0])[None, :]
+            rows = np.arange(self.dense.ntotal)[None, :]
         best = np.full(len(self.passages), -1.0, dtype=np.float32)
         np.maximum.at(best, self.owners[rows[0]], scores[0])
         return best
