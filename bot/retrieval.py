@@ -12,6 +12,10 @@ does not separate questions we can answer from ones we cannot. Three bands follo
 * ``clarify``: we are unsure, or the question is one word; offer the top options and let
   the member pick;
 * ``abstain``: say we do not know and offer contact options.
+
+A confident answer whose passage lacks the kind of fact the question asks for (a price,
+a count, a date: bot/answer_types.py) is not given: the other options are offered if
+one of them states it, else we abstain.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Literal
 import numpy as np
 import yaml
 
+from bot.answer_types import missing_types
 from bot.knowledge.adapter import ADAPTER_FILE, QueryAdapter
 from bot.knowledge.chunker import Passage
 from bot.knowledge.documents import load_documents
@@ -293,6 +298,11 @@ class Retriever:
             band = "clarify"
         else:
             band = "answer"
+        if band == "answer" and missing_types(query, hits[0].passage.text):
+            # On topic but without the price, count, date... asked for (bot/answer_types.py):
+            # offer the other options if one of them states it, else say we do not know.
+            stated = any(not missing_types(query, h.passage.text) for h in hits[1:3])
+            band = "clarify" if stated else "abstain"
         text = best_sentences(hits[0].passage, query) if band == "answer" else ""
         return Answer(question=question, band=band, confidence=conf, text=text, hits=hits[:k])
 
