@@ -10,10 +10,12 @@ Question-answering systems call this the expected answer type. We check the few 
 members ask for by wording, and only in one direction: a question that asks for a
 price gets no answer from a passage that mentions no price, fee or charge at all.
 
+Also: a limit or maximum, an e-mail address, which languages, "is it free".
+
 Phone numbers are not checked: "what's your phone number" is answered by the FAQ's
 "see your member card", which holds no digits. Nor are "how often" questions
-("regularly" answers them). Found on held-out set 6's misses (session 7) and measured
-on the other sets: see reports/eval.md.
+("regularly" answers them). Found on held-out sets 4 to 7's misses (session 7) and
+measured on the other sets and on a fresh one: see reports/eval.md.
 """
 
 from __future__ import annotations
@@ -38,10 +40,17 @@ ANSWER_TYPES = (
         "price",
         re.compile(r"\bhow much\b.*\b(?:cost|costs|charge|charges)\b"
                    r"|\b(?:what|any|is there an?|the) (?:fee|fees|price|cost)\b"
-                   r"|\bcharge (?:a|me|for|anything)\b|\b(?:fee|price|cost) (?:of|for)\b", re.I),
+                   r"|\bcharge (?:a|me|for|anything)\b|\b(?:fee|price|cost) (?:of|for)\b"
+                   r"|\bis (?:it|the \w+(?: \w+)?) free\b|\bfree to (?:download|use|install)\b", re.I),
         re.compile(r"\b(?:free|fee|fees|charge|charges|charged|cost|costs|price|prices|payable)\b|[€$£]", re.I),
     ),
     AnswerType("count", re.compile(r"(?<!about )\bhow many\b", re.I), re.compile(_NUMBER, re.I)),
+    AnswerType(
+        "limit",
+        re.compile(r"\b(?:max|maximum|minimum)\b|\b(?:the|an age|annual|yearly) (?:limit|cap|ceiling)\b"
+                   r"|\blimit (?:for|per)\b", re.I),
+        re.compile(_NUMBER + r"|[€$£]|\b(?:limit|limits|maximum|minimum|up to)\b", re.I),
+    ),
     AnswerType(
         "duration",
         re.compile(r"\bhow long\b|\bhow (?:quickly|soon)\b", re.I),
@@ -57,9 +66,22 @@ ANSWER_TYPES = (
     ),
     AnswerType("fax number", re.compile(r"\bfax\b", re.I), re.compile(r"\bfax\b", re.I)),
     AnswerType(
+        "e-mail address",
+        re.compile(r"\bwhat(?:'s| is) (?:the|your|their|its)\b[^?]*\be-?mail address\b"
+                   r"|\be-?mail address (?:of|for)\b", re.I),
+        re.compile(r"\S@\S"),
+    ),
+    AnswerType(
+        "language",
+        re.compile(r"\b(?:which|what) languages?\b|\bavailable in (?:english|french|german|spanish|dutch|italian|"
+                   r"portuguese|chinese|arabic|japanese|russian|turkish|polish|other languages)\b", re.I),
+        re.compile(r"\blanguages?\b|\b(?:English|French|German|Spanish|Dutch|Italian|Portuguese|Chinese|Arabic)\b"),
+    ),
+    AnswerType(
         "person's name",
         re.compile(r"\bname of (?:the|your|their|its)\b.*\b(?:officer|manager|director|ceo|head|president|"
-                   r"chief|controller)\b|\bofficer'?s name\b", re.I),
+                   r"chief|controller|counsel|dpo|founder|chair|chairman|owner)\b|\bofficer'?s name\b"
+                   r"|\b(?:full name|need a name|their names?|his name|her name)\b", re.I),
         # Our documents name roles, not people; a person would come with a title or an initial.
         re.compile(r"\b(?:Mr|Mrs|Ms|Dr)\.? [A-Z]|\b[A-Z][a-z]+ [A-Z]\. [A-Z][a-z]+"),
     ),

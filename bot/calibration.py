@@ -25,7 +25,7 @@ served by options to pick from than by contact details, so the clarify band keep
 is probably answerable. (It used to abstain on 95% of questions.yml's 50 out-of-scope
 questions: the third-highest of 50 scores, which moved from 0.56 to 0.81 when the query
 adapter came in, and then abstained on members' questions such as "does isos use my
-data for marketing".) ``tests/eval/holdout-5.yml`` to ``holdout-7.yml`` play no part in
+data for marketing".) ``tests/eval/holdout-5.yml`` to ``holdout-8.yml`` play no part in
 the thresholds (`make eval` reports them; their headers say what else they were used for).
 """
 

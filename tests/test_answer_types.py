@@ -20,7 +20,14 @@ from bot.retrieval import Retriever
         ("when was this notice last updated", ["date"]),
         ("what is your fax number", ["fax number"]),
         ("what's the name of the data protection officer", ["person's name"]),
+        ("is the app free to download", ["price"]),
+        ("what's the maximum you pay for a hospital room", ["limit"]),
+        ("what is the e-mail address of the claims team", ["e-mail address"]),
+        ("which languages is the app in", ["language"]),
+        ("I need the full name of your privacy officer", ["person's name"]),
         ("how do I send a claim", []),
+        ("will you pass my email address on to other companies", []),  # mentions one, asks for none
+        ("can I limit how my data is used", []),
         ("how can I find out when the notice was last updated", []),  # asks for a way, not the date
         ("where can i see how much my plan pays back", []),
         ("what is your phone number", []),  # "see your member card" answers it
