@@ -269,12 +269,20 @@ def _targets(sets: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _set_role(name: str, names: list[str]) -> str:
+    """What a held-out set has been used for: the thresholds, or only the newest is clean
+    (older sets were read once they had been scored; their headers say for what)."""
+    if name in THRESHOLD_SETS:
+        return "thresholds pooled on it"
+    return "held out, clean" if name == names[-1] else "held out, then read: see its header"
+
+
 def write_report(
     result: dict, holdouts: dict[str, dict], policyqa: dict | None, settings: Settings, seconds: float
 ) -> Path:
     """Write reports/eval.md (and reports/eval.png) and return the report path."""
     sets = {"questions.yml (tuned on)": result} | {
-        f"{name} ({'answer threshold pooled on it' if name in THRESHOLD_SETS else 'held out'})": r
+        f"{name} ({_set_role(name, list(holdouts))})": r
         for name, r in holdouts.items()
     }
     lines = [
