@@ -217,20 +217,16 @@ class KnowledgeIndex:
         all rows: with a thousand rows this takes well under a millisecond, and
         approximate search would only add recall loss.
         """
-        queries = query_vector.reshape(1, -1)
-        if text_vector is not None:
-            queries = np.vstack([queries, text_vector.reshape(1, -1)])
-        scores, rows = self.dense.search(queries.astype(np.float32), self.dense.ntotal)
-        if text_vector is not None:
-            # Rows below len(passages) are passage texts: take those from the second query.
-            by_row = np.empty((2, self.dense.ntotal), dtype=np.float32)
-            by_row[0, rows[0]] = scores[0]
-            by_row[1, rows[1]] = scores[1]
-            text_rows = np.arange(self.dense.ntotal) < len(self.passages)
-            scores = np.where(text_rows, by_row[1], by_row[0])[None, :]
-            rows = np.arange(self.dense.ntotal)[None, :]
+        adapted = text_vector is not None
+        queries = np.vstack([query_vector, text_vector] if adapted else [query_vector]).astype(np.float32)
+        scores, rows = self.dense.search(queries, self.dense.ntotal)
         best = np.full(len(self.passages), -1.0, dtype=np.float32)
-        np.maximum.at(best, self.owners[rows[0]], scores[0])
+        texts = len(self.passages)  # rows below this are passage texts, the rest alternate questions
+        for i, (query_scores, query_rows) in enumerate(zip(scores, rows, strict=True)):
+            if adapted:  # the plain question for alternate questions, the adapted one for texts
+                keep = query_rows < texts if i == 1 else query_rows >= texts
+                query_scores, query_rows = query_scores[keep], query_rows[keep]
+            np.maximum.at(best, self.owners[query_rows], query_scores)
         return best
 
 
