@@ -42,12 +42,6 @@ SENDER = "0f8fad5b-d9cb-469f-a165-70867728950e"
 MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def agent_entry() -> str:
     return make_entry("alice", PASSWORD)
@@ -64,10 +58,20 @@ def _settings(settings, tmp_path, agent_entry, rasa_url: str, **extra):
     )
 
 
+@pytest.fixture(scope="session")
+def closed_port():
+    """A port bound but never listened on: connections are refused, and no other server
+    (such as the aiohttp test server picking an ephemeral port) can take it meanwhile,
+    which a port that was merely free a moment ago does not guarantee."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
 @pytest.fixture
-def web_settings(settings, tmp_path, agent_entry):
+def web_settings(settings, tmp_path, agent_entry, closed_port):
     """Settings whose Rasa and action server URLs point at a closed port."""
-    return _settings(settings, tmp_path, agent_entry, f"http://127.0.0.1:{free_port()}")
+    return _settings(settings, tmp_path, agent_entry, f"http://127.0.0.1:{closed_port}")
 
 
 @pytest.fixture
