@@ -102,6 +102,21 @@ def test_the_exported_query_encoder_gives_the_models_vectors(small: Settings) ->
         assert int(np.argmax(onnx_index.dense_scores(fast))) == int(np.argmax(torch_index.dense_scores(reference)))
     batch = onnx_index.encoder.encode(QUESTIONS)  # padded to the longest: same rows as one by one
     assert np.abs(batch - torch_index.encoder.encode(QUESTIONS)).max() < 1e-4
+    # The token rows the answer reader reads come from the same forward pass, and match too.
+    for question in QUESTIONS:
+        (vector, tokens), (_, reference_tokens) = (
+            onnx_index.encoder.encode_with_tokens(question), torch_index.encoder.encode_with_tokens(question))
+        assert np.abs(vector - onnx_index.encoder.encode_one(question)).max() < 1e-6
+        assert tokens.shape == reference_tokens.shape and tokens.shape[1] == 384
+        assert np.abs(tokens - reference_tokens).max() < 1e-3, question
+
+
+def test_every_passage_has_its_token_rows(small: Settings) -> None:
+    build_index(small, progress=False)
+    index = load_index(small)
+    assert len(index.passage_tokens) == len(index.passages)
+    for passage, tokens in zip(index.passages, index.passage_tokens, strict=True):
+        assert tokens.shape[1] == 384 and len(tokens) >= 3, passage.id  # [CLS] ... [SEP]
 
 
 def test_a_missing_or_damaged_query_encoder_says_run_make_index(small: Settings) -> None:

@@ -79,6 +79,16 @@ class Embedder:
         """Embed a single query (1 x dimension)."""
         return self.encode([text])
 
+    def encode_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Embed a single query and return its token rows ([CLS] and [SEP] included)."""
+        return self.encode([text]), self.token_embeddings([text])[0]
+
+    def token_embeddings(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """The model's last-layer token rows of each text (read by the answer reader)."""
+        rows = self.model.encode(texts, batch_size=batch_size, output_value="token_embeddings",
+                                 convert_to_numpy=False, show_progress_bar=False)
+        return [np.asarray(r.detach().cpu().numpy(), dtype=np.float32) for r in rows]
+
     def count_tokens(self, text: str) -> int:
         """Word pieces the model would read (for checks against its window)."""
         return len(self.model.tokenizer(text)["input_ids"])

@@ -36,9 +36,12 @@ from bot.settings import Settings
 PASSAGES_FILE = "passages.jsonl"
 FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
+#: Every passage's token embeddings (float16, concatenated, with offsets): the answer
+#: reader (bot/knowledge/reader.py) reads the passage we would cite.
+PASSAGE_TOKENS_FILE = "passage_tokens.npz"
 MANIFEST_FILE = "manifest.json"
 #: The built files; the manifest records a SHA-256 of each.
-ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE)
+ARTEFACT_FILES = (PASSAGES_FILE, FAISS_FILE, OWNERS_FILE, PASSAGE_TOKENS_FILE)
 #: Built as well when the servers embed questions with ONNX Runtime (the default), so
 #: that a model which does not export can still be indexed with BOT_QUERY_ENCODER=torch.
 QUERY_ENCODER_FILES = (ONNX_FILE, TOKENIZER_FILE)
@@ -51,8 +54,9 @@ def artefact_files(settings: Settings) -> tuple[str, ...]:
 
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
-#: Bump when parsing or chunking changes, so old indexes are rebuilt.
-CHUNKER_VERSION = 3
+#: Bump when parsing, chunking or the built files change, so old indexes are rebuilt
+#: (4: passage token embeddings and the query encoder's token output, session 8).
+CHUNKER_VERSION = 4
 
 
 def load_passage_questions(documents_dir: Path) -> dict[str, list[str]]:
@@ -163,6 +167,7 @@ def build_index(settings: Settings, force: bool = False, progress: bool = True) 
         for p in passages:
             fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
     faiss.write_index(index, str(tmp[FAISS_FILE]))
+    save_passage_tokens(embedder.token_embeddings([p.text for p in passages]), tmp[PASSAGE_TOKENS_FILE])
     export = {}
     if ONNX_FILE in names:
         difference = export_query_encoder(embedder, tmp[ONNX_FILE], tmp[TOKENIZER_FILE])
@@ -194,6 +199,8 @@ class Encoder(Protocol):
 
     def encode_one(self, text: str) -> np.ndarray: ...
 
+    def encode_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 @dataclass
 class KnowledgeIndex:
@@ -207,6 +214,7 @@ class KnowledgeIndex:
     encoder: Encoder
     manifest: dict
     questions: dict[str, list[str]]
+    passage_tokens: list[np.ndarray]  # per passage: token rows of its text (float16)
 
     def dense_scores(self, query_vector: np.ndarray, text_vector: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarity of the query to every passage (best of its rows).
@@ -246,6 +254,7 @@ def load_index(settings: Settings) -> KnowledgeIndex:
         ]
         dense = faiss.read_index(str(settings.index_dir / FAISS_FILE))
         owners = np.load(settings.index_dir / OWNERS_FILE)
+        passage_tokens = load_passage_tokens(settings.index_dir / PASSAGE_TOKENS_FILE)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexMismatchError(f"the index in {settings.index_dir} is corrupt ({exc}): run `make index`") from exc
     if (
@@ -253,6 +262,7 @@ def load_index(settings: Settings) -> KnowledgeIndex:
         or dense.ntotal != len(owners)
         or len(owners) != len(passages) + manifest.get("question_count", 0)
         or (len(owners) and int(owners.max()) >= len(passages))
+        or len(passage_tokens) != len(passages)
     ):
         raise IndexMismatchError(
             f"the index in {settings.index_dir} is incomplete ({len(passages)} passages, "
@@ -271,7 +281,22 @@ def load_index(settings: Settings) -> KnowledgeIndex:
         encoder=encoder,
         manifest=manifest,
         questions=load_passage_questions(settings.documents_dir),
+        passage_tokens=passage_tokens,
     )
+
+
+def save_passage_tokens(tokens: list[np.ndarray], path: Path) -> None:
+    """Write per-passage token rows as one float16 matrix and their offsets."""
+    offsets = np.cumsum([0] + [len(t) for t in tokens]).astype(np.int64)
+    with path.open("wb") as fh:
+        np.savez(fh, tokens=np.concatenate(tokens).astype(np.float16), offsets=offsets)
+
+
+def load_passage_tokens(path: Path) -> list[np.ndarray]:
+    """Per-passage token rows written by :func:`save_passage_tokens`."""
+    with np.load(path) as data:
+        tokens, offsets = data["tokens"], data["offsets"]
+    return [tokens[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 def _load_encoder(settings: Settings, manifest: dict) -> Encoder:

@@ -67,7 +67,8 @@ def export_query_encoder(embedder: Embedder, path: Path, tokenizer_path: Path) -
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1)
+            # The token rows too: the answer reader (bot/knowledge/reader.py) reads them.
+            return torch.nn.functional.normalize(pooled, dim=1), hidden
 
     sample = embedder.model.tokenizer(["an example question"], return_tensors="pt")
     if "token_type_ids" not in sample:
@@ -84,8 +85,8 @@ def export_query_encoder(embedder: Embedder, path: Path, tokenizer_path: Path) -
             tuple(sample[name] for name in _INPUTS),
             str(tmp),
             input_names=list(_INPUTS),
-            output_names=["embedding"],
-            dynamic_axes={**axes, "embedding": {0: "batch"}},
+            output_names=["embedding", "tokens"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"}},
             opset_version=17,
             dynamo=False,
         )
@@ -146,3 +147,15 @@ class OnnxQueryEncoder:
     def encode_one(self, text: str) -> np.ndarray:
         """Embed a single query (1 x dimension)."""
         return self.encode([text])
+
+    def encode_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Embed a single query (1 x dimension) and return its token rows (tokens x
+        dimension, [CLS] and [SEP] included) from the same forward pass."""
+        e = self.tokenizer.encode(text)
+        feeds = {
+            "input_ids": np.array([e.ids], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids], dtype=np.int64),
+        }
+        vector, tokens = self.session.run(None, feeds)
+        return np.asarray(vector, dtype=np.float32), np.asarray(tokens[0], dtype=np.float32)
