@@ -1,5 +1,6 @@
 """Fit the answer confidence (`bot calibrate`): a logistic model over the retrieval
-evidence, learnt from the labelled member questions of ``tests/eval/questions.yml``.
+evidence, learnt from the labelled member questions of ``tests/eval/questions.yml`` and
+the held-out sets named in :data:`THRESHOLD_SETS` (pooled since session 8).
 
 Why learnt: the hand-set formula it replaces subtracted the out-of-scope similarity only
 once it came within a margin of the best passage's, and so let near-topic questions we
@@ -9,8 +10,10 @@ probability that the question is one our documents answer, which makes the thres
 ``bot/settings.py`` mean the same thing after a refit.
 
 The evidence (:data:`bot.retrieval.CONFIDENCE_FEATURES`), for the best passage: its
-cosine similarity, its saturated keyword score, the question's coverage, and the
-question's similarity to the nearest out-of-scope example.
+cosine similarity, its saturated keyword score, the question's coverage, the
+question's similarity to the nearest out-of-scope example, and the answer reader's
+score (bot/knowledge/reader.py). The reader is trained on these same questions, so for
+them the confidence weighs its out-of-fold score (:func:`question_features`).
 
 The regularisation strength is chosen by cross-validation on the same questions. The
 answer threshold (:func:`balanced_answer_threshold`)
@@ -25,8 +28,9 @@ served by options to pick from than by contact details, so the clarify band keep
 is probably answerable. (It used to abstain on 95% of questions.yml's 50 out-of-scope
 questions: the third-highest of 50 scores, which moved from 0.56 to 0.81 when the query
 adapter came in, and then abstained on members' questions such as "does isos use my
-data for marketing".) ``tests/eval/holdout-5.yml`` to ``holdout-8.yml`` play no part in
-the thresholds (`make eval` reports them; their headers say what else they were used for).
+data for marketing".) ``tests/eval/holdout-5.yml`` to ``holdout-9.yml`` play no part in
+the fit or the thresholds (`make eval` reports them; their headers say what else they
+were used for: 5 to 8 chose the answer reader's design in session 8).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.retrieval import CONFIDENCE_FEATURES, ConfidenceModel, Retriever, confidence_features, normalise_query
+from bot.knowledge.reader import Example
+from bot.retrieval import CONFIDENCE_FEATURES, ConfidenceModel, Retriever, normalise_query
 
 #: Inverse regularisation strengths tried by cross-validation.
 C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -68,9 +73,16 @@ class Calibration:
 
 
 def question_features(retriever: Retriever, question: str) -> np.ndarray:
-    """The confidence evidence for ``question``'s best passage."""
-    hits, coverage, oos = retriever._search(normalise_query(question), 1, "hybrid")
-    return confidence_features(hits[0], coverage, oos)
+    """The confidence evidence for ``question``'s best passage. The reader's score is
+    the out-of-fold one when the reader was trained on this question (see
+    bot/knowledge/reader.py): the confidence must weigh the reader as it does on
+    questions it has never seen."""
+    query = normalise_query(question)
+    hits, evidence = retriever._search(query, 1, "hybrid")
+    features = retriever.features(hits, evidence)
+    if query in retriever.reader.out_of_fold:
+        features[-1] = retriever.reader.out_of_fold[query]
+    return features
 
 
 def fit(
@@ -111,6 +123,18 @@ def fit(
         model, best_c, cv_auroc, int(y.sum()), int((y == 0).sum()), clarify, answer, margin,
         (len(pooled_in), len(pooled_out)),
     )
+
+
+def labelled_questions(first: list[dict], first_out: list[str], sets: list[tuple[list[dict], list[str]]]
+                       ) -> tuple[list[dict], list[str]]:
+    """One labelled set and ``sets`` pooled: all in-scope, all out-of-scope questions.
+    The confidence is fitted on the pool, not questions.yml alone: the answer reader's
+    out-of-fold scores make every pooled question a fair example, and the wider fit held
+    out-of-scope questions back better on holdout-5 to -8 (session 8)."""
+    questions, out_of_scope = list(first), list(first_out)
+    for extra_in, extra_out in sets:
+        questions, out_of_scope = questions + extra_in, out_of_scope + extra_out
+    return questions, out_of_scope
 
 
 def clarify_threshold(in_scope: np.ndarray, ceiling: float) -> float:
@@ -169,3 +193,52 @@ def write(calibration: Calibration, path: Path, source: str) -> None:
         },
     }
     path.write_text(header + yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+
+
+def reader_examples(
+    retriever: Retriever,
+    pooled: list[tuple[list[dict], list[str]]],
+    unanswerable: list[str],
+    folds: int,
+    seed: int = 0,
+) -> list[Example]:
+    """The answer reader's training examples (see bot/knowledge/reader.py).
+
+    ``pooled``: labelled sets (in-scope questions with their passages, out-of-scope
+    questions); each of their questions is put in one of ``folds`` folds, for the
+    out-of-fold scores the confidence is fitted on. An in-scope question is paired with
+    the passage we would cite when that one answers it, else its first labelled passage.
+    """
+    rng = np.random.default_rng(seed)
+    position = {p.id: i for i, p in enumerate(retriever.passages)}
+    by_document: dict[str, list[int]] = {}
+    for i, p in enumerate(retriever.passages):
+        by_document.setdefault(p.doc_id, []).append(i)
+    examples: list[Example] = []
+
+    def searched(question: str) -> tuple[str, str, np.ndarray]:
+        query = normalise_query(question)
+        hits, evidence = retriever._search(query, 1, "hybrid")
+        return query, hits[0].passage.id, evidence.tokens
+
+    for questions, out_of_scope in pooled:
+        for q in questions:
+            key, top, tokens = searched(q["q"])
+            target = top if top in q["passages"] else q["passages"][0]
+            examples.append(Example(key, tokens, position[target], 1.0, int(rng.integers(folds))))
+        for q in out_of_scope:
+            key, top, tokens = searched(q)
+            examples.append(Example(key, tokens, position[top], 0.0, int(rng.integers(folds))))
+    for q in unanswerable:
+        _, top, tokens = searched(q)
+        examples.append(Example("", tokens, position[top], 0.0))
+    encoder, synonyms = retriever.index.encoder, retriever.synonyms
+    for passage_id, questions in retriever.index.questions.items():
+        own = position[passage_id]
+        others = [i for i in by_document[retriever.passages[own].doc_id] if i != own]
+        for q in questions:
+            tokens = encoder.encode_with_tokens(synonyms.spell_out(normalise_query(q)))[1]
+            examples.append(Example("", tokens, own, 1.0))
+            if others:  # the same question against another passage of its document
+                examples.append(Example("", tokens, int(rng.choice(others)), 0.0))
+    return examples

@@ -107,19 +107,21 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.calibration import THRESHOLD_SETS, fit, write
+    from bot.calibration import THRESHOLD_SETS, fit, labelled_questions, write
     from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
     from bot.retrieval import CONFIDENCE_FILE, Retriever
 
     path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
     questions, out_of_scope = load_questions(path)
     pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    calibration = fit(Retriever.from_settings(settings), questions, out_of_scope, pooled)
+    questions, out_of_scope = labelled_questions(questions, out_of_scope, pooled)
+    calibration = fit(Retriever.from_settings(settings, fitting=True), questions, out_of_scope)
     target = settings.documents_dir / CONFIDENCE_FILE
-    write(calibration, target, source=path.name)
+    write(calibration, target, source=" + ".join([path.name, *THRESHOLD_SETS]))
     grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in calibration.cv_auroc.items())
     print(f"fitted on {calibration.in_scope} in-scope and {calibration.out_of_scope} out-of-scope questions "
-          f"({path.name}); cross-validated AUROC {grid}; chose C={calibration.c:g} -> {target}")
+          f"({', '.join([path.name, *THRESHOLD_SETS])}); cross-validated AUROC {grid}; "
+          f"chose C={calibration.c:g} -> {target}")
     print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
           f"{calibration.answer_threshold} (room on the worse target {calibration.answer_margin:+.3f} over "
           f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions; now "
@@ -151,6 +153,32 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     QueryAdapter(matrix=matrix, model=settings.embedding_model).save(target)
     print(f"fitted on {sum(len(p.questions) for p in policies)} PolicyQA questions and "
           f"{retriever.index.dense.ntotal - len(retriever.passages)} alternate questions in "
+          f"{time.perf_counter() - started:.0f} s -> {target}; now run `bot calibrate`")
+    return 0
+
+
+def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
+    """Refit the answer reader (data/documents/answer_reader.npz) on the pooled labelled
+    questions, our alternate questions and unanswerable.yml; then run `bot calibrate`."""
+    import time
+
+    import yaml
+
+    from bot.calibration import THRESHOLD_SETS, reader_examples
+    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
+    from bot.knowledge.reader import FOLDS, READER_FILE, UNANSWERABLE_FILE, fit_reader
+    from bot.retrieval import Retriever
+
+    started = time.perf_counter()
+    retriever = Retriever.from_settings(settings, fitting=True)
+    pooled = [load_questions(DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
+    path = settings.documents_dir / UNANSWERABLE_FILE
+    unanswerable = [str(e) for e in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", [])]
+    examples = reader_examples(retriever, pooled, unanswerable, FOLDS)
+    reader = fit_reader(examples, retriever.index.passage_tokens, settings.embedding_model)
+    target = settings.documents_dir / READER_FILE
+    reader.save(target)
+    print(f"fitted on {len(examples)} question-passage pairs ({len(reader.out_of_fold)} scored out of fold) in "
           f"{time.perf_counter() - started:.0f} s -> {target}; now run `bot calibrate`")
     return 0
 
@@ -248,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("adapt", help="refit the query adapter on PolicyQA and our alternate questions")
     p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("reader", help="refit the answer reader on labelled and unanswerable questions")
+    p.set_defaults(func=cmd_reader)
 
     p = sub.add_parser("bench", help="retrieval latency benchmark")
     p.add_argument("--queries", type=int, default=300, help="timed queries after warm-up")

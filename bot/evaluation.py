@@ -270,11 +270,12 @@ def _targets(sets: dict[str, dict]) -> list[str]:
 
 
 def _set_role(name: str, names: list[str]) -> str:
-    """What a held-out set has been used for: the thresholds, or only the newest is clean
-    (older sets were read once they had been scored; their headers say for what)."""
+    """What a held-out set has been used for: training the confidence and the answer
+    reader (so its figures are in-sample), or held out (older ones were read once they
+    had been scored; their headers say for what)."""
     if name in THRESHOLD_SETS:
-        return "thresholds pooled on it"
-    return "held out, clean" if name == names[-1] else "held out, then read: see its header"
+        return "confidence and answer reader trained on it: in-sample"
+    return "held out, newest: see its header" if name == names[-1] else "held out, then read: see its header"
 
 
 def write_report(

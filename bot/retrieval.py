@@ -34,6 +34,7 @@ from bot.knowledge.chunker import Passage
 from bot.knowledge.documents import load_documents
 from bot.knowledge.index import KnowledgeIndex, load_index
 from bot.knowledge.keywords import BM25, Synonyms, terms
+from bot.knowledge.reader import READER_FILE, AnswerReader, strip_special
 from bot.settings import Settings
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -52,7 +53,7 @@ KEYWORD_SATURATION = 15.0
 #: 0.15 to 1.0 rank alike; 0.2 still lets a much better match from another one win.
 ORGANISATION_PENALTY = 0.2
 #: The evidence the confidence weighs, in the order of ConfidenceModel.weights.
-CONFIDENCE_FEATURES = ("dense", "keyword", "coverage", "out_of_scope")
+CONFIDENCE_FEATURES = ("dense", "keyword", "coverage", "out_of_scope", "reader")
 #: Where the fitted confidence model lives, in the documents folder.
 CONFIDENCE_FILE = "confidence.yml"
 #: Passages longer than this many words are shortened to their best sentences.
@@ -122,11 +123,22 @@ class Answer:
         }
 
 
-def confidence_features(top: Hit, coverage: float, oos: float) -> np.ndarray:
+@dataclass(frozen=True)
+class Evidence:
+    """What we know about the question itself, besides its hits: how much of it our
+    documents have words for, its similarity to the nearest out-of-scope example, and
+    its token embeddings (for the answer reader)."""
+
+    coverage: float
+    oos: float
+    tokens: np.ndarray
+
+
+def confidence_features(top: Hit, coverage: float, oos: float, reader: float) -> np.ndarray:
     """The evidence for ``top`` (see CONFIDENCE_FEATURES). With no out-of-scope examples
     the similarity is -1; it is floored at 0 so that their absence earns no bonus."""
     keyword = top.keyword / (top.keyword + KEYWORD_SATURATION)
-    return np.array([top.dense, keyword, coverage, max(0.0, oos)], dtype=np.float64)
+    return np.array([top.dense, keyword, coverage, max(0.0, oos), reader], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -177,19 +189,27 @@ def normalise_query(text: str) -> str:
 class Retriever:
     """Search and answer over a loaded :class:`KnowledgeIndex`."""
 
-    def __init__(self, index: KnowledgeIndex, synonyms: Synonyms, settings: Settings) -> None:
+    def __init__(self, index: KnowledgeIndex, synonyms: Synonyms, settings: Settings, fitting: bool = False) -> None:
         self.index = index
         self.synonyms = synonyms
         self.settings = settings
         # Kinds of question we cannot answer (data/documents/out_of_scope.yml).
         self.out_of_scope = load_out_of_scope(settings, index)
-        self.confidence_model = ConfidenceModel.load(settings.documents_dir / CONFIDENCE_FILE)
+        # `fitting`: `bot reader` and `bot calibrate` refit what the confidence weighs, so
+        # a confidence file for other evidence must not stop them.
+        self.confidence_model = None if fitting else ConfidenceModel.load(settings.documents_dir / CONFIDENCE_FILE)
         # Moves questions toward the passage text that answers them (bot/knowledge/adapter.py).
         self.adapter = (
             QueryAdapter.load(settings.documents_dir / ADAPTER_FILE, settings.embedding_model)
             if settings.query_adapter
             else None
         )
+        # Reads whether the passage we would cite states what is asked (bot/knowledge/reader.py);
+        # None until `bot reader` has fitted one (answering then says to run it).
+        reader_path = settings.documents_dir / READER_FILE
+        self.reader = AnswerReader.load(reader_path, settings.embedding_model) if reader_path.is_file() else None
+        self._passage_projected = [self.reader.project(strip_special(t.astype(np.float32)))
+                                   for t in index.passage_tokens] if self.reader else []
         # Which documents a question names, by the names members use for their organisation.
         self._document_names = {
             d.id: re.compile(r"\b(?:" + "|".join(re.escape(n) for n in d.names) + r")\b", re.IGNORECASE)
@@ -197,15 +217,16 @@ class Retriever:
             if d.names
         }
         self._passage_documents = np.array([p.doc_id for p in index.passages])
+        self._passage_position = {p.id: i for i, p in enumerate(index.passages)}
         # Alternate questions join the keyword side too (document expansion).
         self.bm25 = BM25(" ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Retriever:
+    def from_settings(cls, settings: Settings, fitting: bool = False) -> Retriever:
         """Load the verified index and the synonym list named by the settings."""
         index = load_index(settings)
         synonyms = Synonyms.load(settings.documents_dir / "synonyms.yml")
-        return cls(index, synonyms, settings)
+        return cls(index, synonyms, settings, fitting)
 
     @property
     def passages(self) -> list[Passage]:
@@ -221,21 +242,20 @@ class Retriever:
             weights.setdefault(t, 0.5)  # expansions count, but less than the member's words
         return list(weights), weights
 
-    def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """Dense cosine and raw BM25 for every passage, the question's coverage, and
-        its similarity to the nearest out-of-scope example."""
+    def _scores(self, query: str) -> tuple[np.ndarray, np.ndarray, Evidence]:
+        """Dense cosine and raw BM25 for every passage, and the question's own evidence."""
         query = self.synonyms.spell_out(query)  # "isos" -> "International SOS", for every side
         # The model does not know our abbreviations ("does isos use my data for marketing":
         # cosine 0.44 against 0.85 written out). Embedding them written out ranks
         # questions.yml alike now that the query adapter is in (without it, hit@1 fell
         # 0.903 -> 0.893) and lets the confidence tell more members from out-of-scope
         # questions (pooled room on the worse target +0.003 -> +0.008, session 7).
-        vector = self.index.encoder.encode_one(query)
+        vector, tokens = self.index.encoder.encode_with_tokens(query)
         dense = self.index.dense_scores(vector, self.adapter.apply(vector) if self.adapter else None)
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
         all_terms, weights = self._keyword_terms(query)
         keyword = self.bm25.scores(all_terms, weights)
-        return dense, keyword, self.bm25.coverage(query, self.synonyms), oos
+        return dense, keyword, Evidence(self.bm25.coverage(query, self.synonyms), oos, tokens)
 
     def unnamed_passages(self, query: str) -> np.ndarray | None:
         """Mask of the passages whose organisation the question leaves out when it names
@@ -258,10 +278,10 @@ class Retriever:
         """The ``k`` best passages for ``query`` under ``mode``, best first."""
         return self._search(normalise_query(query), k, mode)[0]
 
-    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], float, float]:
+    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], Evidence]:
         if not query:
-            return [], 0.0, -1.0
-        dense, keyword, coverage, oos = self._scores(query)
+            return [], Evidence(0.0, -1.0, np.zeros((0, self.index.encoder.dimension), dtype=np.float32))
+        dense, keyword, evidence = self._scores(query)
         if mode == "dense":
             ranking = dense
         elif mode == "keyword":
@@ -270,11 +290,25 @@ class Retriever:
             ranking = self.hybrid_ranking(query, dense, keyword)
         order = np.argsort(-ranking, kind="stable")[:k]
         hits = [Hit(self.index.passages[i], float(ranking[i]), float(dense[i]), float(keyword[i])) for i in order]
-        return hits, coverage, oos
+        return hits, evidence
 
     # ------------------------------------------------------------------ answering
 
-    def confidence(self, hits: list[Hit], coverage: float, oos: float = -1.0) -> float:
+    def reader_score(self, hit: Hit, evidence: Evidence) -> float:
+        """The answer reader's score for ``hit``'s passage answering the question."""
+        if self.reader is None:
+            raise RuntimeError(
+                f"no {READER_FILE} in {self.settings.documents_dir}: run `bot reader`, then `bot calibrate`"
+            )
+        position = self._passage_position[hit.passage.id]
+        return self.reader.score(evidence.tokens, self.index.passage_tokens[position],
+                                 self._passage_projected[position])
+
+    def features(self, hits: list[Hit], evidence: Evidence) -> np.ndarray:
+        """The confidence evidence for the best hit (see CONFIDENCE_FEATURES)."""
+        return confidence_features(hits[0], evidence.coverage, evidence.oos, self.reader_score(hits[0], evidence))
+
+    def confidence(self, hits: list[Hit], evidence: Evidence) -> float:
         """How sure we are that the best hit answers the question, in [0, 1]: the
         calibrated probability that the question is one our documents answer."""
         if not hits:
@@ -283,13 +317,13 @@ class Retriever:
             raise RuntimeError(
                 f"no {CONFIDENCE_FILE} in {self.settings.documents_dir}: run `bot calibrate` to fit the confidence"
             )
-        return self.confidence_model.probability(confidence_features(hits[0], coverage, oos))
+        return self.confidence_model.probability(self.features(hits, evidence))
 
     def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer, clarify or abstain (see the module docstring)."""
         query = normalise_query(question)
-        hits, coverage, oos = self._search(query, max(k, 3), mode)
-        conf = self.confidence(hits, coverage, oos)
+        hits, evidence = self._search(query, max(k, 3), mode)
+        conf = self.confidence(hits, evidence)
         if not hits or conf < self.settings.clarify_threshold:
             band: Band = "abstain"
         elif conf < self.settings.answer_threshold or len(query.split()) == 1:

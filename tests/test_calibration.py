@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from bot.calibration import THRESHOLD_SETS, Calibration, balanced_answer_threshold, clarify_threshold, fit, write
+from bot.calibration import (
+    THRESHOLD_SETS,
+    Calibration,
+    balanced_answer_threshold,
+    clarify_threshold,
+    fit,
+    labelled_questions,
+    write,
+)
 from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
 from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 
@@ -18,7 +26,7 @@ from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 @pytest.fixture(scope="module")
 def refit(retriever: Retriever) -> Calibration:
     pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    return fit(retriever, *load_questions(DEFAULT_QUESTIONS), pooled)
+    return fit(retriever, *labelled_questions(*load_questions(DEFAULT_QUESTIONS), pooled))
 
 
 def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:
@@ -35,12 +43,13 @@ def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retri
 
 
 def test_more_evidence_raises_confidence_and_out_of_scope_likeness_lowers_it(refit: Calibration) -> None:
-    dense, keyword, coverage, out_of_scope = refit.model.weights
-    assert dense > 0 and keyword > 0 and coverage > 0 and out_of_scope < 0
+    dense, keyword, coverage, out_of_scope, reader = refit.model.weights
+    assert dense > 0 and keyword > 0 and coverage > 0 and out_of_scope < 0 and reader > 0
     model = refit.model
-    near_topic = np.array([0.6, 0.4, 1.0, 0.3])
-    assert model.probability(near_topic) > model.probability(near_topic - [0, 0, 0, -0.4])
-    assert model.probability(near_topic) < model.probability(near_topic + [0.2, 0, 0, 0])
+    near_topic = np.array([0.6, 0.4, 1.0, 0.3, 0.0])
+    assert model.probability(near_topic) > model.probability(near_topic - [0, 0, 0, -0.4, 0])
+    assert model.probability(near_topic) < model.probability(near_topic + [0.2, 0, 0, 0, 0])
+    assert model.probability(near_topic) < model.probability(near_topic + [0, 0, 0, 0, 3.0])
 
 
 def test_member_questions_are_answered_and_near_topic_ones_we_cannot_answer_are_not(retriever: Retriever) -> None:

@@ -103,12 +103,12 @@ def suggestions(retriever: Retriever, message: str, k: int = 5) -> list[dict[str
 
     Runs one search; each hit's confidence is the retriever's own confidence formula
     applied as if that hit were the best one (same question coverage and out-of-scope
-    closeness), so agents see the same scale the bot uses for its bands.
+    closeness, the answer reader reading that hit's passage), so agents see the same scale the bot uses for its bands.
     """
     query = normalise_query(message)
     # _search returns the evidence the public confidence() formula needs; one embedding pass.
-    hits, coverage, oos = retriever._search(query, k, "hybrid")
-    return [_suggestion(h, retriever.confidence([h], coverage, oos), retriever.settings) for h in hits]
+    hits, evidence = retriever._search(query, k, "hybrid")
+    return [_suggestion(h, retriever.confidence([h], evidence), retriever.settings) for h in hits]
 
 
 def copy_text(suggestion: dict[str, Any]) -> str:
