@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.knowledge.reader import Example
+from bot.knowledge.reader import Example, training_inputs_digest
 from bot.retrieval import CONFIDENCE_FEATURES, ConfidenceModel, Retriever, normalise_query
 
 #: Inverse regularisation strengths tried by cross-validation.
@@ -242,3 +242,10 @@ def reader_examples(
             if others:  # the same question against another passage of its document
                 examples.append(Example("", tokens, int(rng.choice(others)), 0.0))
     return examples
+
+
+def reader_inputs_digest(retriever: Retriever, pooled: list[tuple[list[dict], list[str]]],
+                         unanswerable: list[str]) -> str:
+    """The digest of everything :func:`reader_examples` reads (see training_inputs_digest)."""
+    return training_inputs_digest([p.text for p in retriever.passages], pooled, unanswerable,
+                                  retriever.index.questions)

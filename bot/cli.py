@@ -164,7 +164,7 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
 
     import yaml
 
-    from bot.calibration import THRESHOLD_SETS, reader_examples
+    from bot.calibration import THRESHOLD_SETS, reader_examples, reader_inputs_digest
     from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
     from bot.knowledge.reader import FOLDS, READER_FILE, UNANSWERABLE_FILE, fit_reader
     from bot.retrieval import Retriever
@@ -175,7 +175,8 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
     path = settings.documents_dir / UNANSWERABLE_FILE
     unanswerable = [str(e) for e in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", [])]
     examples = reader_examples(retriever, pooled, unanswerable, FOLDS)
-    reader = fit_reader(examples, retriever.index.passage_tokens, settings.embedding_model)
+    inputs = reader_inputs_digest(retriever, pooled, unanswerable)
+    reader = fit_reader(examples, retriever.index.passage_tokens, settings.embedding_model, inputs=inputs)
     target = settings.documents_dir / READER_FILE
     reader.save(target)
     print(f"fitted on {len(examples)} question-passage pairs ({len(reader.out_of_fold)} scored out of fold) in "

@@ -82,3 +82,19 @@ def test_the_shipped_reader_prefers_a_questions_own_passage(retriever) -> None:
             wins += mine > theirs
             total += 1
     assert total > 40 and wins / total >= 0.9
+
+
+def test_the_shipped_reader_was_trained_on_todays_documents_and_questions(retriever, settings) -> None:
+    """Editing the documents, passage_questions.yml, unanswerable.yml or the pooled
+    labelled sets without rerunning `bot reader` (then `bot calibrate`) fails here."""
+    import yaml
+
+    from bot.calibration import THRESHOLD_SETS, reader_inputs_digest
+    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
+    from bot.knowledge.reader import UNANSWERABLE_FILE
+
+    pooled = [load_questions(DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
+    path = settings.documents_dir / UNANSWERABLE_FILE
+    unanswerable = [str(e) for e in yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]]
+    assert len(unanswerable) >= 500
+    assert retriever.reader.inputs == reader_inputs_digest(retriever, pooled, unanswerable), "run `bot reader`"

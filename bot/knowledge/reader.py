@@ -78,6 +78,7 @@ class AnswerReader:
     weights: dict[str, np.ndarray]
     model: str
     out_of_fold: dict[str, float]  # normalised question -> score by a reader that never saw it
+    inputs: str = ""  # training_inputs_digest() of what it was trained on
 
     def project(self, tokens: np.ndarray) -> np.ndarray:
         """tanh(W x + b) of token rows (CLS/SEP already dropped)."""
@@ -108,7 +109,8 @@ class AnswerReader:
         questions = sorted(self.out_of_fold)
         with path.open("wb") as fh:
             np.savez_compressed(
-                fh, model=np.array(self.model), oof_questions=np.array(questions, dtype=str),
+                fh, model=np.array(self.model), inputs=np.array(self.inputs),
+                oof_questions=np.array(questions, dtype=str),
                 oof_scores=np.array([self.out_of_fold[q] for q in questions], dtype=np.float32),
                 **{k: v.astype(np.float32) for k, v in self.weights.items()},
             )
@@ -118,9 +120,11 @@ class AnswerReader:
         """Read a reader; refuse one fitted for another model (another token space)."""
         try:
             with np.load(path) as data:
-                weights = {k: data[k] for k in data.files if k not in ("model", "oof_questions", "oof_scores")}
+                meta = ("model", "inputs", "oof_questions", "oof_scores")
+                weights = {k: data[k] for k in data.files if k not in meta}
                 reader = cls(weights=weights, model=str(data["model"]), out_of_fold=dict(
-                    zip((str(q) for q in data["oof_questions"]), (float(s) for s in data["oof_scores"]), strict=True)))
+                    zip((str(q) for q in data["oof_questions"]), (float(s) for s in data["oof_scores"]), strict=True)),
+                    inputs=str(data["inputs"]) if "inputs" in data.files else "")
         except (OSError, ValueError, KeyError) as exc:
             raise ReaderError(f"no usable answer reader at {path} ({exc}): run `bot reader`") from exc
         if reader.model != model:
@@ -130,6 +134,17 @@ class AnswerReader:
 
 
 # ---------------------------------------------------------------------- training
+
+
+def training_inputs_digest(passage_texts: list[str], *labelled: object) -> str:
+    """A SHA-256 of what the reader learns from (passage texts, and the parsed question
+    files, so that editing a comment does not ask for a refit): a test compares it with
+    the shipped reader's, so changed documents or questions fail until `bot reader` runs."""
+    import hashlib
+    import json
+
+    payload = json.dumps([passage_texts, *labelled], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -205,7 +220,7 @@ def fit_one(examples: list[Example], passages: list[np.ndarray], seed: int = 0,
 
 
 def fit_reader(examples: list[Example], passages: list[np.ndarray], model: str,
-               folds: int = FOLDS, epochs: int = EPOCHS) -> AnswerReader:
+               folds: int = FOLDS, epochs: int = EPOCHS, inputs: str = "") -> AnswerReader:
     """The reader on all examples, with out-of-fold scores for the examples in folds."""
     out_of_fold: dict[str, float] = {}
     for fold in range(folds):
@@ -216,4 +231,4 @@ def fit_reader(examples: list[Example], passages: list[np.ndarray], model: str,
                               model, {})
         for e in held:
             out_of_fold[e.key] = reader.score(e.tokens, passages[e.passage])
-    return AnswerReader(fit_one(examples, passages, seed=folds, epochs=epochs), model, out_of_fold)
+    return AnswerReader(fit_one(examples, passages, seed=folds, epochs=epochs), model, out_of_fold, inputs)
