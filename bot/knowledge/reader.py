@@ -84,15 +84,22 @@ class AnswerReader:
         """tanh(W x + b) of token rows (CLS/SEP already dropped)."""
         return np.tanh(tokens @ self.weights["proj_w"].T + self.weights["proj_b"])
 
-    def score(self, question_tokens: np.ndarray, passage_tokens: np.ndarray,
-              passage_projected: np.ndarray | None = None) -> float:
-        """The reader's logit that the passage answers the question (higher: answers).
+    def prepare(self, passage_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What scoring needs of a passage, computed once per passage (the retriever does
+        it at start): its unit-length token rows and their projection."""
+        p = strip_special(passage_tokens.astype(np.float32))
+        return _unit(p), self.project(p)
 
-        ``passage_projected``: the passage's projected tokens, if already computed."""
-        q, p = strip_special(question_tokens.astype(np.float32)), strip_special(passage_tokens.astype(np.float32))
-        cos = (_unit(q) @ _unit(p).T).max(axis=1, keepdims=True)
+    def score(self, question_tokens: np.ndarray, passage_tokens: np.ndarray) -> float:
+        """The reader's logit that the passage answers the question (higher: answers)."""
+        return self.score_prepared(question_tokens, self.prepare(passage_tokens))
+
+    def score_prepared(self, question_tokens: np.ndarray, passage: tuple[np.ndarray, np.ndarray]) -> float:
+        """:meth:`score` for a passage already through :meth:`prepare`."""
+        unit_passage, pp = passage
+        q = strip_special(question_tokens.astype(np.float32))
+        cos = (_unit(q) @ unit_passage.T).max(axis=1, keepdims=True)
         qp = self.project(q)
-        pp = self.project(p) if passage_projected is None else passage_projected
         logits = qp @ pp.T / np.sqrt(qp.shape[1]) * ATTENTION_SCALE
         attention = np.exp(logits - logits.max(axis=1, keepdims=True))
         aligned = (attention / attention.sum(axis=1, keepdims=True)) @ pp
