@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.knowledge.reader import Example, training_inputs_digest
+from bot.knowledge.reader import UNANSWERABLE_FILE, Example, training_inputs_digest
 from bot.retrieval import CONFIDENCE_FEATURES, ConfidenceModel, Retriever, normalise_query
 
 #: Inverse regularisation strengths tried by cross-validation.
@@ -125,16 +125,26 @@ def fit(
     )
 
 
-def labelled_questions(first: list[dict], first_out: list[str], sets: list[tuple[list[dict], list[str]]]
-                       ) -> tuple[list[dict], list[str]]:
-    """One labelled set and ``sets`` pooled: all in-scope, all out-of-scope questions.
-    The confidence is fitted on the pool, not questions.yml alone: the answer reader's
-    out-of-fold scores make every pooled question a fair example, and the wider fit held
-    out-of-scope questions back better on holdout-5 to -8 (session 8)."""
-    questions, out_of_scope = list(first), list(first_out)
-    for extra_in, extra_out in sets:
-        questions, out_of_scope = questions + extra_in, out_of_scope + extra_out
-    return questions, out_of_scope
+def labelled_sets(questions: Path | None = None) -> list[tuple[list[dict], list[str]]]:
+    """``questions`` (default tests/eval/questions.yml) and the held-out sets of
+    THRESHOLD_SETS, each as loaded: what the confidence and the answer reader are fitted on."""
+    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions  # bot.evaluation imports this module
+
+    return [load_questions(questions or DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / n) for n in THRESHOLD_SETS]
+
+
+def labelled_questions(sets: list[tuple[list[dict], list[str]]]) -> tuple[list[dict], list[str]]:
+    """``sets`` pooled: all in-scope, all out-of-scope questions. The confidence is fitted
+    on the pool, not questions.yml alone: the answer reader's out-of-fold scores make
+    every pooled question a fair example, and the wider fit held out-of-scope questions
+    back better on holdout-5 to -8 (session 8)."""
+    return [q for qs, _ in sets for q in qs], [q for _, out in sets for q in out]
+
+
+def unanswerable_questions(documents_dir: Path) -> list[str]:
+    """The near-topic questions our documents do not answer (the reader's negatives)."""
+    path = documents_dir / UNANSWERABLE_FILE
+    return [str(e) for e in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", [])]
 
 
 def clarify_threshold(in_scope: np.ndarray, ceiling: float) -> float:

@@ -107,14 +107,12 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.calibration import THRESHOLD_SETS, fit, labelled_questions, write
-    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
+    from bot.calibration import THRESHOLD_SETS, fit, labelled_questions, labelled_sets, write
+    from bot.evaluation import DEFAULT_QUESTIONS
     from bot.retrieval import CONFIDENCE_FILE, Retriever
 
     path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
-    questions, out_of_scope = load_questions(path)
-    pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    questions, out_of_scope = labelled_questions(questions, out_of_scope, pooled)
+    questions, out_of_scope = labelled_questions(labelled_sets(path))
     calibration = fit(Retriever.from_settings(settings, fitting=True), questions, out_of_scope)
     target = settings.documents_dir / CONFIDENCE_FILE
     write(calibration, target, source=" + ".join([path.name, *THRESHOLD_SETS]))
@@ -162,18 +160,13 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
     questions, our alternate questions and unanswerable.yml; then run `bot calibrate`."""
     import time
 
-    import yaml
-
-    from bot.calibration import THRESHOLD_SETS, reader_examples, reader_inputs_digest
-    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
-    from bot.knowledge.reader import FOLDS, READER_FILE, UNANSWERABLE_FILE, fit_reader
+    from bot.calibration import labelled_sets, reader_examples, reader_inputs_digest, unanswerable_questions
+    from bot.knowledge.reader import FOLDS, READER_FILE, fit_reader
     from bot.retrieval import Retriever
 
     started = time.perf_counter()
     retriever = Retriever.from_settings(settings, fitting=True)
-    pooled = [load_questions(DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    path = settings.documents_dir / UNANSWERABLE_FILE
-    unanswerable = [str(e) for e in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("examples", [])]
+    pooled, unanswerable = labelled_sets(), unanswerable_questions(settings.documents_dir)
     examples = reader_examples(retriever, pooled, unanswerable, FOLDS)
     inputs = reader_inputs_digest(retriever, pooled, unanswerable)
     reader = fit_reader(examples, retriever.index.passage_tokens, settings.embedding_model, inputs=inputs)

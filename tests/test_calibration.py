@@ -17,16 +17,15 @@ from bot.calibration import (
     clarify_threshold,
     fit,
     labelled_questions,
+    labelled_sets,
     write,
 )
-from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
 from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 
 
 @pytest.fixture(scope="module")
 def refit(retriever: Retriever) -> Calibration:
-    pooled = [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    return fit(retriever, *labelled_questions(*load_questions(DEFAULT_QUESTIONS), pooled))
+    return fit(retriever, *labelled_questions(labelled_sets()))
 
 
 def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:

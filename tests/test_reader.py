@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.knowledge.reader import READER_FILE, AnswerReader, Example, ReaderError, _module, fit_one
+from bot.knowledge.reader import READER_FILE, AnswerReader, Example, ReaderError, _module, fit_one, numpy_weights
 from bot.retrieval import normalise_query
 
 
@@ -17,9 +17,7 @@ def _random_reader(seed: int = 0) -> tuple[AnswerReader, object]:
 
     torch.manual_seed(seed)
     module = _module(384).eval()
-    weights = {n.replace(".weight", "_w").replace(".bias", "_b"): p.detach().numpy().copy()
-               for n, p in module.named_parameters()}
-    return AnswerReader(weights, "some-model", {}), module
+    return AnswerReader(numpy_weights(module), "some-model", {}), module
 
 
 def test_numpy_scoring_equals_the_trained_pytorch_model() -> None:
@@ -87,14 +85,8 @@ def test_the_shipped_reader_prefers_a_questions_own_passage(retriever) -> None:
 def test_the_shipped_reader_was_trained_on_todays_documents_and_questions(retriever, settings) -> None:
     """Editing the documents, passage_questions.yml, unanswerable.yml or the pooled
     labelled sets without rerunning `bot reader` (then `bot calibrate`) fails here."""
-    import yaml
+    from bot.calibration import labelled_sets, reader_inputs_digest, unanswerable_questions
 
-    from bot.calibration import THRESHOLD_SETS, reader_inputs_digest
-    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions
-    from bot.knowledge.reader import UNANSWERABLE_FILE
-
-    pooled = [load_questions(DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / name) for name in THRESHOLD_SETS]
-    path = settings.documents_dir / UNANSWERABLE_FILE
-    unanswerable = [str(e) for e in yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]]
+    unanswerable = unanswerable_questions(settings.documents_dir)
     assert len(unanswerable) >= 500
-    assert retriever.reader.inputs == reader_inputs_digest(retriever, pooled, unanswerable), "run `bot reader`"
+    assert retriever.reader.inputs == reader_inputs_digest(retriever, labelled_sets(), unanswerable), "run `bot reader`"

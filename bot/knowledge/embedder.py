@@ -80,8 +80,11 @@ class Embedder:
         return self.encode([text])
 
     def encode_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Embed a single query and return its token rows ([CLS] and [SEP] included)."""
-        return self.encode([text]), self.token_embeddings([text])[0]
+        """Embed a single query and return its token rows ([CLS] and [SEP] included),
+        from one forward pass (the model's pipeline normalises the sentence embedding)."""
+        out = self.model.encode([text], output_value=None, convert_to_numpy=False, show_progress_bar=False)[0]
+        vector = out["sentence_embedding"].detach().cpu().numpy().astype(np.float32)[None, :]
+        return vector, out["token_embeddings"].detach().cpu().numpy().astype(np.float32)
 
     def token_embeddings(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
         """The model's last-layer token rows of each text (read by the answer reader)."""

@@ -181,7 +181,7 @@ def _module(dimension: int):  # noqa: ANN202 - torch imported lazily
             self.hidden_dropout = nn.Dropout(0.2)
 
         def forward(self, q, p):  # noqa: ANN001, ANN202
-            q, p = (q[1:-1] if len(q) > 2 else q), (p[1:-1] if len(p) > 2 else p)
+            q, p = strip_special(q), strip_special(p)
             cos = (nn.functional.normalize(q, dim=1) @ nn.functional.normalize(p, dim=1).T).max(1).values[:, None]
             qp = self.dropout(torch.tanh(self.proj(q)))
             pp = torch.tanh(self.proj(p))
@@ -220,6 +220,11 @@ def fit_one(examples: list[Example], passages: list[np.ndarray], seed: int = 0,
                 loss = loss + weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.tensor(label))
             (loss / BATCH).backward()
             optimiser.step()
+    return numpy_weights(module)
+
+
+def numpy_weights(module) -> dict[str, np.ndarray]:  # noqa: ANN001 - a _module(), torch imported lazily
+    """The PyTorch twin's parameters under the names :class:`AnswerReader` reads."""
     return {
         name.replace(".weight", "_w").replace(".bias", "_b"): param.detach().numpy().copy()
         for name, param in module.named_parameters()

@@ -103,7 +103,8 @@ def suggestions(retriever: Retriever, message: str, k: int = 5) -> list[dict[str
 
     Runs one search; each hit's confidence is the retriever's own confidence formula
     applied as if that hit were the best one (same question coverage and out-of-scope
-    closeness, the answer reader reading that hit's passage), so agents see the same scale the bot uses for its bands.
+    closeness, the answer reader reading that hit's passage), so agents see the same
+    scale the bot uses for its bands.
     """
     query = normalise_query(message)
     # _search returns the evidence the public confidence() formula needs; one embedding pass.
