@@ -107,22 +107,31 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.calibration import THRESHOLD_SETS, fit, labelled_questions, labelled_sets, write
+    from bot.calibration import (
+        CALIBRATION_SETS,
+        TRAINING_SETS,
+        calibration_sets,
+        fit,
+        labelled_questions,
+        labelled_sets,
+        write,
+    )
     from bot.evaluation import DEFAULT_QUESTIONS
     from bot.retrieval import CONFIDENCE_FILE, Retriever
 
     path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
     questions, out_of_scope = labelled_questions(labelled_sets(path))
-    calibration = fit(Retriever.from_settings(settings, fitting=True), questions, out_of_scope)
+    calibration = fit(Retriever.from_settings(settings, fitting=True), questions, out_of_scope, calibration_sets())
     target = settings.documents_dir / CONFIDENCE_FILE
-    write(calibration, target, source=" + ".join([path.name, *THRESHOLD_SETS]))
+    write(calibration, target, source=" + ".join([path.name, *TRAINING_SETS]))
     grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in calibration.cv_auroc.items())
     print(f"fitted on {calibration.in_scope} in-scope and {calibration.out_of_scope} out-of-scope questions "
-          f"({', '.join([path.name, *THRESHOLD_SETS])}); cross-validated AUROC {grid}; "
+          f"({', '.join([path.name, *TRAINING_SETS])}); cross-validated AUROC {grid}; "
           f"chose C={calibration.c:g} -> {target}")
     print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
           f"{calibration.answer_threshold} (room on the worse target {calibration.answer_margin:+.3f} over "
-          f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions; now "
+          f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions of "
+          f"{', '.join(CALIBRATION_SETS)}; now "
           f"{settings.clarify_threshold} and {settings.answer_threshold}: set them in bot/settings.py)")
     return 0
 

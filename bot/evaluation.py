@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.calibration import THRESHOLD_SETS
+from bot.calibration import CALIBRATION_SETS, TRAINING_SETS
 from bot.knowledge.index import KnowledgeIndex
 from bot.policyqa import FOLDS, Policy, cross_validate, first_hit, load_policyqa
 from bot.retrieval import Retriever, hybrid_score
@@ -272,10 +272,13 @@ def _targets(sets: dict[str, dict]) -> list[str]:
 
 def _set_role(name: str, names: list[str]) -> str:
     """What a held-out set has been used for: training the confidence and the answer
-    reader (so its figures are in-sample), or held out (older ones were read once they
+    reader (so its figures are in-sample), setting the thresholds (never trained on, but
+    its figures decided where the bands start), or held out (older ones were read once they
     had been scored; their headers say for what)."""
-    if name in THRESHOLD_SETS:
+    if name in TRAINING_SETS:
         return "confidence and answer reader trained on it: in-sample"
+    if name in CALIBRATION_SETS:
+        return "thresholds set on it (not trained on)"
     return "held out, newest: see its header" if name == names[-1] else "held out, then read: see its header"
 
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from bot.calibration import (
-    THRESHOLD_SETS,
+    CALIBRATION_SETS,
     Calibration,
     balanced_answer_threshold,
+    calibration_sets,
     clarify_threshold,
     fit,
     labelled_questions,
@@ -25,7 +26,7 @@ from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 
 @pytest.fixture(scope="module")
 def refit(retriever: Retriever) -> Calibration:
-    return fit(retriever, *labelled_questions(labelled_sets()))
+    return fit(retriever, *labelled_questions(labelled_sets()), calibration_sets())
 
 
 def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:
@@ -92,7 +93,19 @@ def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
     assert ConfidenceModel.load(path) == refit.model
     recorded = yaml.safe_load(path.read_text())["fitted"]
     assert recorded["suggested_thresholds"] == {"clarify": refit.clarify_threshold, "answer": refit.answer_threshold}
-    assert recorded["answer_threshold_pooled"]["sets"] == ["questions.yml", *THRESHOLD_SETS]
+    assert recorded["thresholds_set_on"]["sets"] == list(CALIBRATION_SETS)
+
+
+def test_thresholds_are_never_set_on_questions_the_reader_was_trained_on(retriever: Retriever,
+                                                                          refit: Calibration) -> None:
+    """Their reader scores are out-of-fold ones, which the shipped reader does not give:
+    training questions in a calibration set are left out of the thresholds' pool."""
+    questions, out_of_scope = labelled_questions(labelled_sets())
+    leaked = fit(retriever, questions, out_of_scope, [(questions[:5], out_of_scope[:5]), *calibration_sets()])
+    assert leaked.pooled == refit.pooled
+    assert refit.pooled[0] < sum(len(qs) for qs, _ in calibration_sets())
+    with pytest.raises(ValueError, match="not trained on"):
+        fit(retriever, questions, out_of_scope, [(questions, out_of_scope)])
 
 
 def test_missing_or_stale_model_says_to_run_calibrate(retriever: Retriever, tmp_path: Path) -> None:
