@@ -354,6 +354,13 @@ def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answ
     return Answer(question=question, band="answer", confidence=1.0, text=best_sentences(passage, question), hits=[hit])
 
 
+def states_what_is_asked(question: str, passage: Passage) -> bool:
+    """False when ``question`` asks for a price, count, date... (bot/answer_types.py) that
+    ``passage`` does not state: a verified intent answer must not stand in for it ("how
+    much does a guarantee of payment cost" is not answered by how to request one)."""
+    return not missing_types(normalise_query(question), passage.text)
+
+
 def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     """The passage itself when short, else its sentences that share most terms with the
     question (kept in document order, with a list's introducing sentence)."""

@@ -158,3 +158,36 @@ async def test_clarify_options_from_one_long_section_can_be_told_apart(services)
     assert len({b["title"] for b in options}) == 3, [b["title"] for b in options]
     assert all("“" in b["title"] for b in options)
     assert messages[0]["text"].endswith("in the International SOS Privacy & Cookies Statement?")
+
+
+async def test_a_confident_intent_stands_in_for_an_unsure_retrieval(services) -> None:
+    """One word does not say what the member wants, so retrieval only offers options; the
+    intent classifier is sure, so its verified passage answers."""
+    from actions.actions import ActionAnswerQuestion
+
+    assert services.retriever.answer("gop").band != "answer"
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker("gop", "gop_info", confidence=0.95))
+    payload = messages[0]["custom"]
+    assert payload["type"] == "answer" and payload["citations"][0]["id"].endswith("claiming-expenses-3")
+
+
+async def test_a_confident_intent_does_not_answer_a_fact_its_passage_lacks(services) -> None:
+    """On topic is not answered: the guarantee-of-payment passage says how to ask for one,
+    not what it costs, so the member is told we do not know."""
+    from actions.actions import ActionAnswerQuestion
+
+    question = "how much does a guarantee of payment cost?"
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "gop_info", confidence=0.95))
+    assert messages[0]["custom"]["type"] == "abstain"
+    assert "couldn't find that in our documents" in messages[0]["text"]
+
+
+async def test_a_confident_intent_does_not_answer_a_longer_question_retrieval_cannot(services) -> None:
+    """The intent only says the topic is reimbursement; a question of that length is one
+    retrieval can judge, and our documents do not say what a plan covers."""
+    from actions.actions import ActionAnswerQuestion
+
+    question = "does my plan cover IVF treatment?"
+    assert services.retriever.answer(question).band != "answer"
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "claim_reimbursement", confidence=0.95))
+    assert messages[0]["custom"]["type"] != "answer"
