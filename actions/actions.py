@@ -27,7 +27,7 @@ from bot.intents import load_intent_answers
 from bot.knowledge.index import IndexMismatchError
 from bot.privacy import install_log_masking, mask_text
 from bot.requests import RequestStoreError
-from bot.retrieval import Answer, passage_answer, states_what_is_asked
+from bot.retrieval import Answer, normalise_query, passage_answer, states_what_is_asked
 from bot.services import check_index, get_services
 from bot.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
 
@@ -46,13 +46,6 @@ if os.environ.get("SANIC_WORKER_NAME"):
 INTENT_ANSWERS = load_intent_answers()
 #: Intent confidence above which a verified intent answer may replace an unsure retrieval.
 INTENT_CONFIDENCE = 0.7
-#: ... and only for messages this short ("claims?", "forgot my password"): in a longer
-#: one retrieval can tell whether our documents answer it, and the intent only says what
-#: the topic is. Session 9, live chat on holdout-9 and -10: with no length limit, 26 of
-#: their 120 out-of-scope questions got an answer ("does my plan cover IVF" the
-#: reimbursement passage), against 9 with it, as many as retrieval alone; their in-scope
-#: questions were answered as often (149 of 160) either way.
-INTENT_FALLBACK_WORDS = 4
 
 
 def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
@@ -78,12 +71,18 @@ class ActionAnswerQuestion(Action):
         known = INTENT_ANSWERS.get(intent or "")
         question = known.question if known and (not text or text.startswith("/")) else text
         answer = retriever.answer(question)
-        short = len(text.split()) <= INTENT_FALLBACK_WORDS or text.startswith("/")
-        if answer.band != "answer" and known and confidence >= INTENT_CONFIDENCE and short:
+        if answer.band != "answer" and known and confidence >= INTENT_CONFIDENCE:
             fallback = passage_answer(retriever, known.passage, question) if known.passage else None
             fallback = fallback or retriever.answer(known.question)
-            # The intent says what the topic is, not that its passage holds what was asked.
-            if not fallback.best or states_what_is_asked(question, fallback.best.passage):
+            # The intent says what the topic is, not that its passage holds what was asked:
+            # only a message in words members use for the intent, asking for no price,
+            # date or count the passage lacks, gets the intent's answer.
+            passage = fallback.best.passage if fallback.best else None
+            payload = text.startswith("/")
+            if payload or (
+                known.asks_nothing_else(normalise_query(text), passage.text if passage else "")
+                and (passage is None or states_what_is_asked(question, passage))
+            ):
                 answer = fallback
         return answer
 

@@ -21,6 +21,7 @@ one of them states it, else we abstain.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -180,8 +181,22 @@ def hybrid_score(dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
     return dense + KEYWORD_WEIGHT * keyword / (keyword + KEYWORD_SATURATION)
 
 
+# Markup and terminal colour codes pasted around a question carry no meaning for it.
+_MARKUP = re.compile(r"<(script|style)\b.*?</\1\s*>|</?[a-z][^<>]{0,300}>", re.IGNORECASE | re.DOTALL)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+#: Emoji and other pictographs (So), skin-tone modifiers (Sk), joiners and variation
+#: selectors (Cf, U+FE0F), private-use and stray surrogates: no word our documents could
+#: match, and the model reads each as an unknown token that only blurs the question.
+_NOT_WORDS = frozenset({"So", "Sk", "Cf", "Co", "Cs"})
+
+
 def normalise_query(text: str) -> str:
-    """Collapse white space and control characters; cut very long input."""
+    """Drop HTML tags (with script and style contents), terminal colour codes and emoji,
+    collapse white space and control characters; cut very long input."""
+    text = _MARKUP.sub(" ", _ANSI.sub(" ", text))
+    text = "".join(" " if c == "\ufe0f" or unicodedata.category(c) in _NOT_WORDS else c for c in text)
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
     return text[:MAX_QUERY_CHARS]

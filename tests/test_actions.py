@@ -182,12 +182,24 @@ async def test_a_confident_intent_does_not_answer_a_fact_its_passage_lacks(servi
     assert "couldn't find that in our documents" in messages[0]["text"]
 
 
-async def test_a_confident_intent_does_not_answer_a_longer_question_retrieval_cannot(services) -> None:
-    """The intent only says the topic is reimbursement; a question of that length is one
-    retrieval can judge, and our documents do not say what a plan covers."""
+async def test_a_confident_intent_does_not_answer_a_word_it_has_never_seen(services) -> None:
+    """The intent only says the topic is reimbursement; "IVF" is in none of its examples
+    nor its passage, and our documents do not say what a plan covers."""
     from actions.actions import ActionAnswerQuestion
 
     question = "does my plan cover IVF treatment?"
     assert services.retriever.answer(question).band != "answer"
     messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "claim_reimbursement", confidence=0.95))
     assert messages[0]["custom"]["type"] != "answer"
+
+
+async def test_a_confident_intent_answers_a_long_question_in_its_own_words(services) -> None:
+    """Our documents say little about sending a claim, so retrieval on the member's words
+    is unsure; every word is one members use for claim_submit, so its answer stands."""
+    from actions.actions import ActionAnswerQuestion
+
+    question = "how do I send you a claim for my doctor's bill?"
+    assert services.retriever.answer(question).band != "answer"
+    messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "claim_submit", confidence=0.95))
+    payload = messages[0]["custom"]
+    assert payload["type"] == "answer" and payload["citations"][0]["section"] == "Claiming expenses"

@@ -47,20 +47,30 @@ def test_a_very_long_message_is_answered_with_the_limit(live_runner: StoryRunner
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "clean"),
     [
-        "how do I\x00 submit\x07 a claim\x1b[31m?",
-        "😀 how do I submit a claim? 🏥",
-        "<script>alert(1)</script> how do I submit a claim",
-        "<img src=x onerror=alert(1)> how do I submit a claim",
+        ("how do I\x00 submit\x07 a claim\x1b[31m?", "how do I submit a claim?"),
+        ("😀 how do I submit a claim? 🏥", "how do I submit a claim?"),
+        ("<script>alert(1)</script> how do I submit a claim", "how do I submit a claim"),
+        ("<img src=x onerror=alert(1)> how do I submit a claim", "how do I submit a claim"),
     ],
     ids=["control-characters", "emoji", "script-tag", "img-onerror"],
 )
-def test_noise_around_a_real_question_still_gets_the_cited_answer(live_runner: StoryRunner, message: str) -> None:
-    messages = live_runner.send(_sender("noise"), message)
-    citations = [c for m in messages for c in ((m.get("custom") or {}).get("citations") or [])]
-    assert citations and citations[0]["section"] == "Claiming expenses", messages
-    assert "<script>" not in _texts(messages) and "onerror" not in _texts(messages)
+def test_noise_around_a_real_question_still_gets_the_cited_answer(
+    live_runner: StoryRunner, message: str, clean: str
+) -> None:
+    """Control codes, emoji and pasted markup change nothing: the member gets the cited
+    answer the question without them gets, from the claims part of the member FAQ."""
+
+    def reply(text: str) -> tuple[str, list[dict]]:
+        messages = live_runner.send(_sender("noise"), text)
+        custom = next((m["custom"] for m in messages if (m.get("custom") or {}).get("type")), {})
+        assert "<script>" not in _texts(messages) and "onerror" not in _texts(messages)
+        return custom.get("type", ""), custom.get("citations") or []
+
+    kind, citations = reply(message)
+    assert (kind, [c["id"] for c in citations[:1]]) == ((k := reply(clean))[0], [c["id"] for c in k[1][:1]])
+    assert kind == "answer" and citations[0]["section"] in ("Claiming expenses", "The settlement of your claim")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bot.intents import load_intent_answers
+from bot.retrieval import normalise_query
+
 
 def test_faq_question_is_answered_with_its_citation(retriever) -> None:
     answer = retriever.answer("i never received my activation code, where is it?")
@@ -102,3 +107,27 @@ def test_members_abbreviations_count_as_words_we_know(retriever) -> None:
     question = "must i update isos details"
     assert retriever.bm25.coverage(retriever.synonyms.spell_out(question), retriever.synonyms) == 1.0
     assert retriever.answer(question).best.passage.doc_id == "international-sos-privacy-and-cookies"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("<script>alert(1)</script> how do I submit a claim", "how do I submit a claim"),
+        ("<img src=x onerror=alert(1)> how do I submit a claim", "how do I submit a claim"),
+        ("how do I\x00 submit\x07 a claim\x1b[31m?", "how do I submit a claim ?"),
+        ("😀 how do I submit a claim? 🏥", "how do I submit a claim?"),
+        ("👍🏽❤️ thanks", "thanks"),
+        ("is 3 < 5 days > normal?", "is 3 < 5 days > normal?"),
+        ("¿Cómo presento una reclamación?", "¿Cómo presento una reclamación?"),
+    ],
+)
+def test_queries_lose_markup_and_control_codes_but_not_comparisons(raw: str, clean: str) -> None:
+    assert normalise_query(raw) == clean
+
+
+def test_an_intent_covers_only_words_members_use_for_it() -> None:
+    answers = load_intent_answers()
+    assert answers["claim_submit"].asks_nothing_else("how do I send you a claim for my doctor's bill?")
+    assert not answers["claim_reimbursement"].asks_nothing_else("does my plan cover IVF treatment?")
+    # ...or words of the passage it answers with.
+    assert answers["gop_info"].asks_nothing_else("gop for a hospitalisation", "planned hospitalisation")
