@@ -78,11 +78,10 @@ class ActionAnswerQuestion(Action):
             # only a message in words members use for the intent, asking for no price,
             # date or count the passage lacks, gets the intent's answer.
             passage = fallback.best.passage if fallback.best else None
-            payload = text.startswith("/")
-            if payload or (
-                known.asks_nothing_else(normalise_query(text), passage.text if passage else "")
-                and (passage is None or states_what_is_asked(question, passage))
-            ):
+            own_words = text.startswith("/") or known.asks_nothing_else(
+                normalise_query(text), passage.text if passage else ""
+            )
+            if own_words and (passage is None or states_what_is_asked(question, passage)):
                 answer = fallback
         return answer
 
