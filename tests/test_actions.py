@@ -198,7 +198,7 @@ async def test_a_confident_intent_answers_a_long_question_in_its_own_words(servi
     is unsure; every word is one members use for claim_submit, so its answer stands."""
     from actions.actions import ActionAnswerQuestion
 
-    question = "how do I send you a claim for my doctor's bill?"
+    question = "where do i send my receipts and invoices for a claim?"
     assert services.retriever.answer(question).band != "answer"
     messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "claim_submit", confidence=0.95))
     payload = messages[0]["custom"]
