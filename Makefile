@@ -33,7 +33,7 @@ train: setup
 
 ## stories: replay tests/stories against a freshly started live stack -> reports/stories.md
 stories: setup index train
-	$(VENV)/python -m bot.stories
+	$(VENV)/python -m bot.evaluation.stories
 
 ## ask: interactive question prompt on the retriever alone
 ask: setup index

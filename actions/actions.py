@@ -21,15 +21,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import replies
-from bot.forms import ALL_FORM_SLOTS, FORMS, MAX_FAILURES, FormSpec
-from bot.intents import load_intent_answers
+from bot.dialogue import replies
+from bot.dialogue.forms import ALL_FORM_SLOTS, FORMS, MAX_FAILURES, FormSpec
+from bot.dialogue.intents import load_intent_answers
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
 from bot.knowledge.index import IndexMismatchError
-from bot.privacy import install_log_masking, mask_text
+from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
 from bot.retrieval import Answer, normalise_query, passage_answer, states_what_is_asked
 from bot.services import check_index, get_services
-from bot.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
 
 logger = logging.getLogger(__name__)
 install_log_masking(["rasa_sdk", __name__])
@@ -289,7 +289,7 @@ def _previous_value(tracker: Tracker, slot: str) -> Any:
 
 
 class _ValidateForm:
-    """Validate each slot with bot.forms; re-ask politely; after repeated failures offer a person.
+    """Validate each slot with bot.dialogue.forms; re-ask politely; after repeated failures offer a person.
 
     A mixin for FormValidationAction subclasses (see _SubmitForm for why).
     """

@@ -44,7 +44,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.Answer, imported lazily
+def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.retriever.Answer, imported lazily
     width = 88
     if answer.band == "answer":
         print(textwrap.fill(answer.text, width) if "\n" not in answer.text else answer.text)
@@ -56,7 +56,7 @@ def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.Answer, impor
                 print(f"  - {hit.passage.doc_title} › {hit.passage.section_title}")
     elif answer.band == "clarify":
         print("I'm not sure I understood. Did you mean one of these?")
-        from bot.replies import option_labels
+        from bot.dialogue.replies import option_labels
 
         for n, label in enumerate(option_labels(answer.hits[:3]), 1):
             print(f"  {n}. {label}")
@@ -96,7 +96,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval evaluation report (reports/eval.md and a chart)."""
-    from bot.evaluation import run_evaluation
+    from bot.evaluation.scoring import run_evaluation
 
     return run_evaluation(
         settings, questions_path=args.questions, policyqa_path=args.policyqa, holdout_paths=args.holdout
@@ -107,7 +107,10 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.calibration import (
+    from bot.evaluation.scoring import DEFAULT_QUESTIONS
+    from bot.retrieval import Retriever
+    from bot.retrieval.confidence import CONFIDENCE_FILE
+    from bot.training.calibration import (
         CALIBRATION_SETS,
         TRAINING_SETS,
         calibration_sets,
@@ -116,8 +119,6 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         labelled_sets,
         write,
     )
-    from bot.evaluation import DEFAULT_QUESTIONS
-    from bot.retrieval import CONFIDENCE_FILE, Retriever
 
     path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
     questions, out_of_scope = labelled_questions(labelled_sets(path))
@@ -143,10 +144,11 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     import time
     from pathlib import Path
 
-    from bot.evaluation import DEFAULT_POLICYQA
-    from bot.knowledge.adapter import ADAPTER_FILE, QueryAdapter, fit_adapter
-    from bot.policyqa import load_policyqa, training_set
+    from bot.evaluation.policyqa import load_policyqa, training_set
+    from bot.evaluation.scoring import DEFAULT_POLICYQA
     from bot.retrieval import Retriever
+    from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
+    from bot.training.adapter import fit_adapter
 
     path = Path(args.policyqa) if args.policyqa else DEFAULT_POLICYQA
     if not path.is_file():
@@ -169,9 +171,10 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
     questions, our alternate questions and unanswerable.yml; then run `bot calibrate`."""
     import time
 
-    from bot.calibration import labelled_sets, reader_examples, reader_inputs_digest, unanswerable_questions
-    from bot.knowledge.reader import FOLDS, READER_FILE, fit_reader
     from bot.retrieval import Retriever
+    from bot.retrieval.reader import READER_FILE
+    from bot.training.calibration import labelled_sets, reader_examples, reader_inputs_digest, unanswerable_questions
+    from bot.training.reader import FOLDS, fit_reader
 
     started = time.perf_counter()
     retriever = Retriever.from_settings(settings, fitting=True)
@@ -189,7 +192,7 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval latency (reports/bench-retrieval.md); with --e2e also the end-to-end and
     load benchmarks on live stacks (reports/bench.md and bench.png)."""
-    from bot.bench import run_retrieval_bench, run_stack_bench
+    from bot.devtools.bench import run_retrieval_bench, run_stack_bench
 
     code = run_retrieval_bench(settings, queries=args.queries)
     if args.e2e:
@@ -199,7 +202,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     """Retention purge or a member's erasure; prints counts only, never personal values."""
-    from bot.retention import RetentionError, erase, purge
+    from bot.privacy.retention import RetentionError, erase, purge
 
     try:
         if args.retention_command == "purge":

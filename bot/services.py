@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.facts import FactBook
+from bot.dialogue.facts import FactBook
 from bot.knowledge.index import IndexMismatchError, stale_reasons
 from bot.requests import RequestStore
 from bot.retrieval import Retriever

@@ -44,13 +44,13 @@ class Settings:
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200
     # Match questions against passage text through the query adapter `bot adapt` fits
-    # for the model (data/documents/query_adapter.npz; bot/knowledge/adapter.py). Turn
+    # for the model (data/documents/query_adapter.npz; bot/retrieval/adapter.py). Turn
     # it off (BOT_QUERY_ADAPTER=0) for a model it was not fitted for, until you refit it.
     query_adapter: bool = True
-    # Confidence bands (see bot/retrieval.py): at or above `answer_threshold` we answer,
+    # Confidence bands (see bot/retrieval/retriever.py): at or above `answer_threshold` we answer,
     # at or above `clarify_threshold` we offer the top options, below it we abstain. The
     # confidence is a probability that the question is one our documents answer; these
-    # are the operating points `bot calibrate` suggests (bot/calibration.py's rules: the
+    # are the operating points `bot calibrate` suggests (bot/training/calibration.py's rules: the
     # answer threshold balances issue 2's two targets over 545 labelled questions the
     # confidence was never trained on, holdout-9 to -12; the clarify threshold keeps 98%
     # of their in-scope questions from abstaining). Between the two, members get the top
@@ -91,7 +91,7 @@ class Settings:
     parse_timeout: float = 5.0
     privacy_notice_url: str = "/documents/cigna-ihs-data-protection-notice"
     max_body_bytes: int = 131072
-    # Scale-out on loopback (bot/scaleout.py): the PostgreSQL server on which each run
+    # Scale-out on loopback (bot/devtools/scaleout.py): the PostgreSQL server on which each run
     # creates (and drops) its own tracker and request databases, logging in to this
     # database first, and the Redis whose database holds Rasa's conversation locks.
     scaleout_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -18,4 +18,4 @@ if [ ! -s var/agents.txt ]; then
   echo "run: created agent account 'agent' (password in var/dev-agent-password.txt)"
 fi
 set -a; . var/secrets.env; set +a
-exec .venv/bin/python -m bot.stack
+exec .venv/bin/python -m bot.devtools.stack

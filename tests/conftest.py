@@ -14,9 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from bot.devtools.stack import MODEL, Stack  # noqa: E402
+from bot.evaluation.stories import StoryRunner  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.stack import MODEL, Stack  # noqa: E402
-from bot.stories import StoryRunner  # noqa: E402
 
 
 @pytest.fixture(scope="session")

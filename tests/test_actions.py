@@ -32,7 +32,7 @@ def _tracker(text: str = "", intent: str = "ask_question", confidence: float = 0
 def services(request, settings, retriever, tmp_path, monkeypatch):
     """Real services on a fresh database of each kind, patched into the actions module."""
     import actions.actions as module
-    from bot.facts import FactBook
+    from bot.dialogue.facts import FactBook
 
     sqlite = f"sqlite:///{tmp_path}/requests.db"
     url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
@@ -147,7 +147,7 @@ async def test_clarify_options_from_one_long_section_can_be_told_apart(services)
     band the calibration puts this question in, its options are what clarify shows."""
     import dataclasses
 
-    from bot import replies
+    from bot.dialogue import replies
 
     answer = services.retriever.answer("isos cookies")
     messages = replies.answer_messages(dataclasses.replace(answer, band="clarify"), services.facts, None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer_types import asked_types, missing_types
 from bot.retrieval import Retriever
+from bot.retrieval.answer_types import asked_types, missing_types
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from bot.calibration import (
+from bot.retrieval import Retriever
+from bot.retrieval.confidence import CONFIDENCE_FILE, ConfidenceModel
+from bot.training.calibration import (
     CALIBRATION_SETS,
     Calibration,
     balanced_answer_threshold,
@@ -21,7 +23,6 @@ from bot.calibration import (
     labelled_sets,
     write,
 )
-from bot.retrieval import CONFIDENCE_FILE, ConfidenceModel, Retriever
 
 
 @pytest.fixture(scope="module")

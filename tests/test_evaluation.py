@@ -1,10 +1,10 @@
-"""The evaluation report's pooled figures (bot/evaluation.py)."""
+"""The evaluation report's pooled figures (bot/evaluation/scoring.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.evaluation import RankMetrics, pooled
+from bot.evaluation.scoring import RankMetrics, pooled
 
 
 def _result(n: int, hit1: float, in_scope: dict[str, int], out_of_scope: dict[str, int]) -> dict:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.devtools.stack import MODEL, PYTHON, Stack, StackError
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import ROOT, Settings
-from bot.stack import MODEL, PYTHON, Stack, StackError
 
 pytestmark = pytest.mark.stack
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.logmask import PiiMaskingFilter, install_record_factory, mask_record
+from bot.devtools.stack import MODEL, RASA_LOGGING, Stack
+from bot.privacy.logmask import PiiMaskingFilter, install_record_factory, mask_record
 from bot.settings import ROOT
-from bot.stack import MODEL, RASA_LOGGING, Stack
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 
@@ -204,7 +204,7 @@ def test_rasa_logging_config_masks_every_path_in_rasas_environment(tmp_path: Pat
     output = out.stdout + out.stderr
     assert out.returncode == 0, output
     # Only the stdlib-only masking code was imported from our package.
-    assert "modules ['bot', 'bot.logmask', 'bot.validation']" in output
+    assert "modules ['bot', 'bot.dialogue', 'bot.dialogue.validation', 'bot.privacy', 'bot.privacy.logmask']" in output
     assert not [value for value in (EMAIL, MEMBER_ID, CARD) if value in output], output
     for masked in (
         "Received user message 'm***@e***.org' ***519",
@@ -221,7 +221,7 @@ def test_record_factory_reaches_handlers_created_afterwards() -> None:
     code = textwrap.dedent(
         f"""
         import logging, sys
-        from bot.logmask import install_record_factory
+        from bot.privacy.logmask import install_record_factory
         install_record_factory(); install_record_factory()
         logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
         logging.getLogger("x").info("reach me at %s", {EMAIL!r})

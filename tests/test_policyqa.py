@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.knowledge.adapter import ADAPTER_FILE, AdapterError, QueryAdapter, TrainingSet, adapt, fit_adapter
-from bot.policyqa import Policy, policy_ranks, training_set
+from bot.evaluation.policyqa import Policy, policy_ranks, training_set
 from bot.retrieval import Retriever
+from bot.retrieval.adapter import ADAPTER_FILE, AdapterError, QueryAdapter, adapt
+from bot.training.adapter import TrainingSet, fit_adapter
 
 
 def _synthetic_policies(rng: np.random.Generator, rotation: np.ndarray, count: int) -> list[Policy]:

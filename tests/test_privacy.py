@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.privacy import (
+from bot.privacy.masking import (
     PiiMaskingFilter,
     install_log_masking,
     mask_date,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.stories import StoryRunner
-from bot.validation import MAX_MESSAGE_CHARS
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.evaluation.stories import StoryRunner
 
 pytestmark = pytest.mark.stack
 
@@ -105,7 +105,7 @@ def test_sql_looking_form_values_are_refused_or_stored_as_text(live_runner: Stor
 
 
 # --------------------------------------------------------------- the channel's own checks
-# credentials.yml puts bot/rasa_channels.py in front of Rasa's REST and socket.io channels.
+# credentials.yml puts bot/rasa_plugins/channels.py in front of Rasa's REST and socket.io channels.
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -229,14 +229,14 @@ def test_socketio_channel_handles_bad_payloads(live_runner: StoryRunner) -> None
     assert _rasa_log(live_runner).count("Traceback") == before
 
 
-# --------------------------------------------------------------------------- bot.rasa_speedups
+# --------------------------------------------------------------------------- bot.rasa_plugins.speedups
 
 SPEEDUP_CHECK = r"""
 import json
 import os
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
-from bot.rasa_speedups import install_speedups
+from bot.rasa_plugins.speedups import install_speedups
 
 stock = RemoteAction._validate_action_result
 install_speedups()

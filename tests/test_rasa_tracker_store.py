@@ -1,4 +1,4 @@
-"""bot.rasa_tracker_store on the live Rasa server: what lands in the SQLite file.
+"""bot.rasa_plugins.tracker_store on the live Rasa server: what lands in the SQLite file.
 
 The store skips Rasa's recount of stored events at every save, trusting the count its
 retrieve saw. If that were ever wrong, events would be written twice or not at all;
@@ -13,8 +13,8 @@ import json
 import sqlite3
 import uuid
 
-from bot.stack import TRACKER_STORE_TYPE
-from bot.stories import StoryRunner, _http
+from bot.devtools.stack import TRACKER_STORE_TYPE
+from bot.evaluation.stories import StoryRunner, _http
 
 
 def _stored_rows(runner: StoryRunner, sender: str) -> list[str]:

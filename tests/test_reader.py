@@ -1,4 +1,4 @@
-"""The answer reader (bot/knowledge/reader.py): NumPy scoring equals the PyTorch model it
+"""The answer reader (bot/retrieval/reader.py): NumPy scoring equals the PyTorch model it
 was trained as, the file refuses another model, and the shipped reader reads passages."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.knowledge.reader import READER_FILE, AnswerReader, Example, ReaderError, _module, fit_one, numpy_weights
 from bot.retrieval import normalise_query
+from bot.retrieval.reader import READER_FILE, AnswerReader, ReaderError
+from bot.training.reader import Example, _module, fit_one, numpy_weights
 
 
 def _random_reader(seed: int = 0) -> tuple[AnswerReader, object]:
@@ -85,7 +86,7 @@ def test_the_shipped_reader_prefers_a_questions_own_passage(retriever) -> None:
 def test_the_shipped_reader_was_trained_on_todays_documents_and_questions(retriever, settings) -> None:
     """Editing the documents, passage_questions.yml, unanswerable.yml or the pooled
     labelled sets without rerunning `bot reader` (then `bot calibrate`) fails here."""
-    from bot.calibration import labelled_sets, reader_inputs_digest, unanswerable_questions
+    from bot.training.calibration import labelled_sets, reader_inputs_digest, unanswerable_questions
 
     unanswerable = unanswerable_questions(settings.documents_dir)
     assert len(unanswerable) >= 500

@@ -24,11 +24,11 @@ from sqlalchemy import MetaData, String, cast, create_engine, func, insert, sele
 from sqlalchemy.engine import Engine
 
 from bot.cli import main
+from bot.devtools.stack import MODEL, Stack
+from bot.privacy.retention import EVENTS, RetentionReport, TrackerDatabase, erase, purge
 from bot.requests import RequestStore
 from bot.requests.models import Answer, Base, Request
-from bot.retention import EVENTS, RetentionReport, TrackerDatabase, erase, purge
 from bot.settings import Settings
-from bot.stack import MODEL, Stack
 
 SECRET = "retention-test-secret"
 ALICE = {"name": "Alice Martin", "email": "alice.martin@example.com", "member_id": "AM204817", "born": "02/05/1979"}

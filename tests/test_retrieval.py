@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intents import load_intent_answers
+from bot.dialogue.intents import load_intent_answers
 from bot.retrieval import normalise_query
 
 
@@ -27,6 +27,22 @@ def test_unrelated_question_is_abstained(retriever) -> None:
         answer = retriever.answer(q)
         assert answer.band == "abstain", (q, answer.confidence)
         assert answer.to_dict()["answered"] is False and answer.to_dict()["answer"] == ""
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["i never received my activation code, where is it?", "cookies", "what's the weather like in Antwerp tomorrow",
+     "how much does a guarantee of payment cost?"],
+)
+def test_agent_candidates_take_the_bots_own_band(retriever, question: str) -> None:
+    """The candidate an agent sees for the passage the bot would cite has the bot's own
+    confidence and band (one decision, not a second formula); candidates go most
+    confident first."""
+    answer = retriever.answer(question)
+    candidates = retriever.candidates(question, k=5)
+    assert [c.confidence for c in candidates] == sorted((c.confidence for c in candidates), reverse=True)
+    same = next(c for c in candidates if c.best.passage.id == answer.best.passage.id)
+    assert (same.band, same.confidence) == (answer.band, answer.confidence)
 
 
 def test_exact_member_term_finds_its_passage(retriever) -> None:
@@ -59,7 +75,7 @@ def test_answers_carry_up_to_three_citations_best_first(retriever) -> None:
 
 def test_evaluation_sets_name_real_passages_and_cover_every_document(retriever) -> None:
     """Every labelled set stays usable: a renamed passage would silently count as a miss."""
-    from bot.evaluation import DEFAULT_QUESTIONS, default_holdouts, load_questions
+    from bot.evaluation.scoring import DEFAULT_QUESTIONS, default_holdouts, load_questions
 
     known = {p.id for p in retriever.passages}
     documents = {p.doc_id for p in retriever.passages}

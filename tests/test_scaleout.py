@@ -1,5 +1,5 @@
 """Scale-out on loopback: 2 Rasa servers on a shared PostgreSQL tracker store and Redis
-lock store, 2 action servers, nginx in front (bot/scaleout.py, the layout of deploy/).
+lock store, 2 action servers, nginx in front (bot/devtools/scaleout.py, the layout of deploy/).
 
 Many members talk at once and nginx spreads each member's turns over both Rasa servers;
 every turn must still get its own reply, in order, and every conversation must be stored
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.scaleout import DEPLOY, ENDPOINTS, Postgres, Redis, ScaledStack, find_nginx, render_nginx_conf
+from bot.devtools.scaleout import DEPLOY, ENDPOINTS, Postgres, Redis, ScaledStack, find_nginx, render_nginx_conf
 from bot.settings import ROOT, Settings
 
 CONVERSATIONS = 30
@@ -310,7 +310,7 @@ def test_endpoints_file_is_filled_in_production_and_on_loopback() -> None:
     assert endpoints["lock_store"]["type"] == "redis"
     needed = _placeholders(ENDPOINTS.read_text())
     stack = ScaledStack()
-    assert needed == set(stack._endpoint_env()), "bot/scaleout.py must set every placeholder"
+    assert needed == set(stack._endpoint_env()), "bot/devtools/scaleout.py must set every placeholder"
     compose = _compose()
     for name in ("rasa-1", "rasa-2"):
         env = compose["services"][name]["environment"]
@@ -367,17 +367,39 @@ def test_loopback_nginx_routes_like_the_production_one(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
 
 
+def _module_of(dotted: str) -> str | None:
+    """The module a dotted name (``bot.pkg.module.Class``) lives in: its longest prefix
+    that is a file of ours, or None."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 1, -1):
+        if (ROOT / Path(*parts[:end])).with_suffix(".py").is_file():
+            return ".".join(parts[:end])
+    return None
+
+
 def test_compose_mounts_every_module_of_ours_that_rasa_imports() -> None:
     """credentials.yml and rasa-logging.yml name modules of ours; the Rasa image has
-    none of our code, so each one (and what it imports from bot) must be mounted."""
-    named = set(re.findall(r"\bbot\.(\w+)", (ROOT / "credentials.yml").read_text()))
-    named |= set(re.findall(r"\bbot\.(\w+)", (ROOT / "rasa-logging.yml").read_text()))
-    assert {"rasa_channels", "logmask"} <= named
-    for name in list(named):
-        named |= set(re.findall(r"^from bot\.(\w+) import", (ROOT / "bot" / f"{name}.py").read_text(), re.M))
+    none of our code, so each one, what it imports from bot, and the packages they sit
+    in must be mounted (a file, or its folder)."""
+    text = (ROOT / "credentials.yml").read_text() + (ROOT / "rasa-logging.yml").read_text()
+    named = {m for m in map(_module_of, re.findall(r"\bbot(?:\.\w+)+", text)) if m}
+    assert {"bot.rasa_plugins.channels", "bot.privacy.logmask"} <= named
+    todo, modules = list(named), set()
+    while todo:
+        module = todo.pop()
+        if module in modules:
+            continue
+        modules.add(module)
+        source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        todo += re.findall(r"^from (bot(?:\.\w+)+) import", source, re.M)
+    files = {m.replace(".", "/") + ".py" for m in modules}
+    files |= {str(Path(f).parent / "__init__.py") for f in files}
+    files |= {"bot/__init__.py"}
     services = _compose()["services"]
     for service in (s for s in services if s.startswith("rasa-")):
         assert services[service]["environment"]["PYTHONPATH"] == "/app/botlib"
-        volumes = services[service]["volumes"]
-        for name in sorted(named | {"__init__"}):
-            assert f"../bot/{name}.py:/app/botlib/bot/{name}.py:ro" in volumes, (service, name)
+        mounts = {v.split(":")[0].removeprefix("../"): v.split(":")[1] for v in services[service]["volumes"]}
+        for name in sorted(files):
+            mounted = [src for src in mounts if name == src or name.startswith(src + "/")]
+            assert mounted, (service, name)
+            assert mounts[mounted[0]] == "/app/botlib/" + mounted[0], (service, name)

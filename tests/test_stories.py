@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.stories import STORY_DIR, StoryRunner, load_stories
+from bot.evaluation.stories import STORY_DIR, StoryRunner, load_stories
 
 STORIES = load_stories([STORY_DIR])
 

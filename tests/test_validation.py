@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.validation import (
+from bot.dialogue.validation import (
     MAX_MESSAGE_CHARS,
     Cost,
     ValidationError,

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from bot.facts import FactBook
+from bot.dialogue.facts import FactBook
 from bot.requests import RequestStore
 from bot.services import Services
 from bot.web import create_app
@@ -807,7 +807,9 @@ async def test_suggest_returns_top_passages(client, agent):
         assert 0.0 <= s["confidence"] <= 1.0
         assert s["local_url"].startswith("/documents/")
     assert suggestions[0]["passage_id"].startswith("cigna-health-benefits-member-faq#")
-    assert [s["score"] for s in suggestions] == sorted((s["score"] for s in suggestions), reverse=True)
+    # Most confident first: the percentage agents read goes down the list.
+    assert [s["confidence"] for s in suggestions] == sorted((s["confidence"] for s in suggestions), reverse=True)
+    assert {s["band"] for s in suggestions} <= {"answer", "clarify", "abstain"}
 
 
 async def test_suggest_needs_csrf_and_valid_input(client, agent):

@@ -26,11 +26,11 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.facts import FactBook
+from bot.dialogue.facts import FactBook
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.requests import RequestStore
 from bot.services import Services
 from bot.settings import Settings
-from bot.validation import MAX_MESSAGE_CHARS
 from bot.web import create_app
 from bot.web.api import check_message, patch_fields
 from bot.web.auth import make_entry
@@ -1036,7 +1036,7 @@ def test_a_client_never_gets_more_than_burst_plus_refill(per_minute: int, burst:
 @pytest.fixture(scope="module")
 def live_rasa(tmp_path_factory, retriever) -> Iterator[str]:
     """The real Rasa server (5605) calling the real action server (5655); its URL."""
-    from bot.stack import MODEL, Stack, StackError
+    from bot.devtools.stack import MODEL, Stack, StackError
 
     if not MODEL.is_file():
         pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")

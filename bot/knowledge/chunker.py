@@ -17,7 +17,9 @@ from bot.knowledge.documents import Document
 from bot.knowledge.parsers import Block, parse
 
 _WORD = re.compile(r"\w+|[^\w\s]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(])")
+#: A sentence ends at ". ", "! " or "? " before a capital, quote, bracket or list bullet,
+#: and at a line break (list items stand on their own lines).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
 
 #: Paragraphs shorter than this are merged with their neighbour in the same section.
 MIN_PASSAGE_TOKENS = 40
@@ -67,6 +69,21 @@ class Passage:
         """What we embed: the section title gives short passages their context."""
         return f"{self.section_title}. {self.text}" if self.section else self.text
 
+    def citation(self, text: str | None = None, score: float | None = None) -> dict:
+        """The citation object every reply, `bot ask --jsonl` and the agents' suggestions
+        carry: where the quoted ``text`` (default: the whole passage) comes from."""
+        cited = {
+            "id": self.id,
+            "title": self.doc_title,
+            "section": self.section_title,
+            "url": self.url,
+            "local_url": self.local_url,
+            "text": self.text if text is None else text,
+        }
+        if score is not None:
+            cited["score"] = round(float(score), 4)
+        return cited
+
     def to_dict(self) -> dict:
         """JSON-ready form for the passage store."""
         data = asdict(self)
@@ -79,8 +96,9 @@ class Passage:
         return cls(**{**data, "section": tuple(data["section"])})
 
 
-def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+def split_sentences(text: str) -> list[str]:
+    """The sentences (and list items) of ``text``, stripped, in order."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def _split_long(text: str, budget: int, count: Callable[[str], int]) -> list[str]:
@@ -89,7 +107,7 @@ def _split_long(text: str, budget: int, count: Callable[[str], int]) -> list[str
         return [text]
     parts: list[str] = []
     cur = ""
-    for sentence in _sentences(text):
+    for sentence in split_sentences(text):
         candidate = f"{cur} {sentence}".strip()
         if cur and count(candidate) > budget:
             parts.append(cur)

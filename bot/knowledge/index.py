@@ -37,7 +37,7 @@ PASSAGES_FILE = "passages.jsonl"
 FAISS_FILE = "dense.faiss"
 OWNERS_FILE = "owners.npy"
 #: Every passage's token embeddings (float16, concatenated, with offsets): the answer
-#: reader (bot/knowledge/reader.py) reads the passage we would cite.
+#: reader (bot/retrieval/reader.py) reads the passage we would cite.
 PASSAGE_TOKENS_FILE = "passage_tokens.npz"
 MANIFEST_FILE = "manifest.json"
 #: The built files; the manifest records a SHA-256 of each.
@@ -220,7 +220,7 @@ class KnowledgeIndex:
         """Cosine similarity of the query to every passage (best of its rows).
 
         ``text_vector``, when given, is matched against the passage-text rows instead of
-        ``query_vector`` (the adapted question, bot/knowledge/adapter.py); alternate
+        ``query_vector`` (the adapted question, bot/retrieval/adapter.py); alternate
         questions are always matched with the question as embedded. Exact search over
         all rows: with a thousand rows this takes well under a millisecond, and
         approximate search would only add recall loss.

@@ -67,7 +67,7 @@ def export_query_encoder(embedder: Embedder, path: Path, tokenizer_path: Path) -
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            # The token rows too: the answer reader (bot/knowledge/reader.py) reads them.
+            # The token rows too: the answer reader (bot/retrieval/reader.py) reads them.
             return torch.nn.functional.normalize(pooled, dim=1), hidden
 
     sample = embedder.model.tokenizer(["an example question"], return_tensors="pt")

@@ -13,7 +13,7 @@ Design points, each because a member or a regulator depends on it:
   erasure request (GDPR art. 17) finds all of that member's requests with an index
   lookup instead of a scan through JSON, and the hash does not itself reveal the
   identifier.
-* The answer log keeps only the *masked* question (:func:`bot.privacy.mask_text`).
+* The answer log keeps only the *masked* question (:func:`bot.privacy.masking.mask_text`).
 * Callers get plain dataclasses, never ORM objects bound to a closed session.
 
 Works on SQLite (the default file under ``var/``) and PostgreSQL.
@@ -41,9 +41,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from bot.privacy import mask_email, mask_member_id, mask_name, mask_phone, mask_text
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, normalise_member_id, strip_control_chars
+from bot.privacy.masking import mask_email, mask_member_id, mask_name, mask_phone, mask_text
 from bot.requests.models import BANDS, KINDS, STATUSES, Answer, Base, Request, RequestEvent, RequestNote
-from bot.validation import MAX_MESSAGE_CHARS, normalise_member_id, strip_control_chars
 
 if TYPE_CHECKING:
     from bot.settings import Settings

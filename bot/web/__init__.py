@@ -1,6 +1,6 @@
 """The web app: member help page with the chat widget, source documents, agent console, JSON API.
 
-Start it with ``python -m bot.web --port 8080`` (``bot.stack`` does); build it in code
+Start it with ``python -m bot.web --port 8080`` (``bot.devtools.stack`` does); build it in code
 with :func:`bot.web.app.create_app`.
 """
 

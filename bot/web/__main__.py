@@ -9,7 +9,7 @@ import sys
 from aiohttp import web
 
 from bot.knowledge.index import IndexMismatchError
-from bot.privacy import install_log_masking
+from bot.privacy.masking import install_log_masking
 from bot.services import check_index
 from bot.settings import Settings
 from bot.web.app import create_app

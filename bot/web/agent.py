@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.requests import KINDS, STATUSES
-from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.api import apply_changes, check_message, list_filters, patch_fields, suggest_for
 from bot.web.auth import csrf_matches, verify_password
 from bot.web.html import Markup, esc, fragment, join, markdown_lite, page, render

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.requests import KINDS, STATUSES, RequestNotFoundError, RequestStoreError
-from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, shorten, string_field
 from bot.web.keys import RASA, RETRIEVER_POOL, SERVICES
 from bot.web.rasa import RasaUnavailable, transcript

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot.validation import strip_control_chars
+from bot.dialogue.validation import strip_control_chars
 from bot.web.keys import CONFIG
 
 
@@ -91,7 +91,7 @@ def string_field(data: dict[str, Any], name: str, *, required: bool = True) -> s
 def clean_text(value: str) -> str:
     """``value`` as text people typed: no control characters, NFC, newlines as ``\\n``, trimmed.
 
-    The same rules as the form validators (:func:`bot.validation.strip_control_chars`):
+    The same rules as the form validators (:func:`bot.dialogue.validation.strip_control_chars`):
     control, bidi-override and lone surrogate characters go, tabs and odd line breaks
     become spaces; emoji, their joiners and every script are kept (members type them).
     """

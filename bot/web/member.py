@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.requests import RequestStoreError
-from bot.validation import MAX_MESSAGE_CHARS
 from bot.web.html import page, render
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
 from bot.web.keys import CONFIG, RASA, RATE_LIMITS, SERVICES

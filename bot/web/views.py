@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.requests import KINDS, RequestRecord
 from bot.requests.store import LABELS
-from bot.retrieval import Hit, Retriever, normalise_query
+from bot.retrieval import Retriever
 
 STATUS_LABELS = {"new": "New", "in_progress": "In progress", "done": "Done"}
 KIND_LABELS = {kind: LABELS.get(kind, kind.replace("_", " ").capitalize()) for kind in KINDS}
@@ -76,40 +76,20 @@ def request_detail(record: RequestRecord, now: datetime | None = None) -> dict[s
     }
 
 
-def _suggestion(hit: Hit, confidence: float, settings: Any) -> dict[str, Any]:
-    p = hit.passage
-    band = (
-        "answer"
-        if confidence >= settings.answer_threshold
-        else "clarify"
-        if confidence >= settings.clarify_threshold
-        else "abstain"
-    )
-    return {
-        "passage_id": p.id,
-        "title": p.doc_title,
-        "section": p.section_title,
-        "url": p.url,
-        "local_url": p.local_url,
-        "text": p.text,
-        "score": round(float(hit.score), 4),
-        "confidence": round(float(confidence), 4),
-        "band": band,
-    }
-
-
 def suggestions(retriever: Retriever, message: str, k: int = 5) -> list[dict[str, Any]]:
-    """The ``k`` best passages for an agent, each with the confidence it would have as the answer.
-
-    Runs one search; each hit's confidence is the retriever's own confidence formula
-    applied as if that hit were the best one (same question coverage and out-of-scope
-    closeness, the answer reader reading that hit's passage), so agents see the same
-    scale the bot uses for its bands.
-    """
-    query = normalise_query(message)
-    # _search returns the evidence the public confidence() formula needs; one embedding pass.
-    hits, evidence = retriever._search(query, k, "hybrid")
-    return [_suggestion(h, retriever.confidence([h], evidence), retriever.settings) for h in hits]
+    """The ``k`` best passages for an agent, most confident first: each with the
+    confidence and band it would have as the bot's answer (Retriever.candidates, the
+    same decision the chat acts on)."""
+    return [
+        {
+            **answer.best.citation(),
+            "passage_id": answer.best.passage.id,
+            "confidence": round(float(answer.confidence), 4),
+            "band": answer.band,
+        }
+        for answer in retriever.candidates(message, k)
+        if answer.best
+    ]
 
 
 def copy_text(suggestion: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """The member chat and the agent console in a real browser against the real stack.
 
 Debian's Chromium (/usr/bin/chromium, never a Playwright download) driven by Playwright
-for Python; the stack is bot.stack.Stack with the trained Rasa model, the action server
+for Python; the stack is bot.devtools.stack.Stack with the trained Rasa model, the action server
 and the web app on private ports, a throw-away request database and one test agent.
 Screenshots go to reports/ (screenshot-member-chat.png, -mobile.png, screenshot-agent-console.png).
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.devtools.stack import MODEL, PYTHON, Stack, StackError
 from bot.requests import RequestStore
 from bot.settings import ROOT
-from bot.stack import MODEL, PYTHON, Stack, StackError
 from bot.web.auth import make_entry
 
 CHROMIUM = Path("/usr/bin/chromium")

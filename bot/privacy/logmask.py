@@ -7,10 +7,10 @@ quote the offending value. Logs live longer and are read by more people than the
 request itself, so nothing personal may reach them in clear.
 
 This module holds the one set of patterns for that, and it imports nothing but the
-standard library and :mod:`bot.validation` (also standard library only, and the owner
+standard library and :mod:`bot.dialogue.validation` (also standard library only, and the owner
 of the member id format), so the Rasa server can load it from its own environment
 (``.venv-rasa``) through ``PYTHONPATH`` without our heavy dependencies.
-:mod:`bot.privacy` re-exports the maskers for the rest of the package.
+:mod:`bot.privacy.masking` re-exports the maskers for the rest of the package.
 
 * :func:`mask_text` finds and masks such values inside free text; it errs on the side
   of masking (a 6-digit amount may be masked as if it were a member id) and guarantees
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from bot.validation import MONTHS, is_member_id
+from bot.dialogue.validation import MONTHS, is_member_id
 
 __all__ = [
     "PiiMaskingFilter",
@@ -279,7 +279,7 @@ def install_record_factory() -> None:
 
 
 def mask_all_records() -> PiiMaskingFilter:
-    """``dictConfig`` filter factory (``(): bot.logmask.mask_all_records``): mask everything.
+    """``dictConfig`` filter factory (``(): bot.privacy.logmask.mask_all_records``): mask everything.
 
     Installs :func:`install_record_factory` as a side effect, because a logging config
     file can only declare filters, formatters and handlers, and handler filters alone

@@ -1,6 +1,6 @@
 """Rasa 3.6 speed-ups that change nothing but the CPU time a turn takes.
 
-Loaded into the Rasa server by :mod:`bot.rasa_channels` (which ``credentials.yml``
+Loaded into the Rasa server by :mod:`bot.rasa_plugins.channels` (which ``credentials.yml``
 names), so it needs nothing but what Rasa's own environment has.
 
 Profiling the Rasa server under 20 concurrent conversations (py-spy) showed a tenth of

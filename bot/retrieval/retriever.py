@@ -14,7 +14,7 @@ does not separate questions we can answer from ones we cannot. Three bands follo
 * ``abstain``: say we do not know and offer contact options.
 
 A confident answer whose passage lacks the kind of fact the question asks for (a price,
-a count, a date: bot/answer_types.py) is not given: the other options are offered if
+a count, a date: bot/retrieval/answer_types.py) is not given: the other options are offered if
 one of them states it, else we abstain.
 """
 
@@ -23,24 +23,30 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import yaml
 from threadpoolctl import threadpool_limits
 
-from bot.answer_types import missing_types
-from bot.knowledge.adapter import ADAPTER_FILE, QueryAdapter
-from bot.knowledge.chunker import Passage
+from bot.knowledge.chunker import Passage, split_sentences
 from bot.knowledge.documents import load_documents
 from bot.knowledge.index import KnowledgeIndex, load_index
-from bot.knowledge.keywords import BM25, Synonyms, terms
-from bot.knowledge.reader import READER_FILE, AnswerReader
+from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
+from bot.retrieval.answer_types import missing_types
+from bot.retrieval.confidence import (
+    CONFIDENCE_FILE,
+    KEYWORD_SATURATION,
+    Band,
+    ConfidenceModel,
+    confidence_features,
+    decide_band,
+)
+from bot.retrieval.keywords import BM25, Synonyms, terms
+from bot.retrieval.reader import READER_FILE, AnswerReader
 from bot.settings import Settings
 
 Mode = Literal["hybrid", "dense", "keyword"]
-Band = Literal["answer", "clarify", "abstain"]
 
 #: Questions longer than this are cut before embedding (the model reads 256 pieces).
 MAX_QUERY_CHARS = 1000
@@ -49,18 +55,12 @@ MAX_QUERY_CHARS = 1000
 #: from (0.35, 10) to (0.8, 30); (0.35, 6), the choice without it, cost questions.yml
 #: hit@1 0.005 and PolicyQA hit@3 0.009.
 KEYWORD_WEIGHT = 0.5
-KEYWORD_SATURATION = 15.0
 #: What a passage loses in the hybrid ranking when the question names organisations
 #: (documents.yml `names`) other than its document's: chosen on questions.yml, where
 #: 0.15 to 1.0 rank alike; 0.2 still lets a much better match from another one win.
 ORGANISATION_PENALTY = 0.2
-#: The evidence the confidence weighs, in the order of ConfidenceModel.weights.
-CONFIDENCE_FEATURES = ("dense", "keyword", "coverage", "out_of_scope", "reader")
-#: Where the fitted confidence model lives, in the documents folder.
-CONFIDENCE_FILE = "confidence.yml"
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,7 @@ class Hit:
 
     def citation(self, text: str | None = None) -> dict:
         """The citation object of the JSON contract (``bot ask --jsonl``)."""
-        return {
-            "id": self.passage.id,
-            "title": self.passage.doc_title,
-            "section": self.passage.section_title,
-            "url": self.passage.url,
-            "local_url": self.passage.local_url,
-            "text": text if text is not None else self.passage.text,
-            "score": round(float(self.score), 4),
-        }
+        return self.passage.citation(text, self.score)
 
 
 @dataclass
@@ -121,7 +113,7 @@ class Answer:
             "band": self.band,
             "confidence": round(float(self.confidence), 4),
             "answer": self.text if self.answered else "",
-            "citations": citations if self.band != "abstain" else citations[:3],
+            "citations": citations,
         }
 
 
@@ -134,37 +126,6 @@ class Evidence:
     coverage: float
     oos: float
     tokens: np.ndarray
-
-
-def confidence_features(top: Hit, coverage: float, oos: float, reader: float) -> np.ndarray:
-    """The evidence for ``top`` (see CONFIDENCE_FEATURES). With no out-of-scope examples
-    the similarity is -1; it is floored at 0 so that their absence earns no bonus."""
-    keyword = top.keyword / (top.keyword + KEYWORD_SATURATION)
-    return np.array([top.dense, keyword, coverage, max(0.0, oos), reader], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class ConfidenceModel:
-    """A logistic model over :func:`confidence_features` (fitted by bot/calibration.py)."""
-
-    weights: tuple[float, ...]
-    intercept: float
-
-    def probability(self, features: np.ndarray) -> float:
-        """The probability that the question is one our documents answer."""
-        z = float(np.dot(self.weights, features)) + self.intercept
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
-
-    @classmethod
-    def load(cls, path: Path) -> ConfidenceModel | None:
-        """The model in ``path``, or None if there is none yet (run `bot calibrate`)."""
-        if not path.is_file():
-            return None
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if tuple(data.get("features") or ()) != CONFIDENCE_FEATURES:
-            raise ValueError(f"{path} weighs {data.get('features')}, expected {list(CONFIDENCE_FEATURES)}: "
-                             "run `bot calibrate`")
-        return cls(weights=tuple(float(w) for w in data["weights"]), intercept=float(data["intercept"]))
 
 
 def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
@@ -214,13 +175,13 @@ class Retriever:
         # `fitting`: `bot reader` and `bot calibrate` refit what the confidence weighs, so
         # a confidence file for other evidence must not stop them.
         self.confidence_model = None if fitting else ConfidenceModel.load(settings.documents_dir / CONFIDENCE_FILE)
-        # Moves questions toward the passage text that answers them (bot/knowledge/adapter.py).
+        # Moves questions toward the passage text that answers them (bot/retrieval/adapter.py).
         self.adapter = (
             QueryAdapter.load(settings.documents_dir / ADAPTER_FILE, settings.embedding_model)
             if settings.query_adapter
             else None
         )
-        # Reads whether the passage we would cite states what is asked (bot/knowledge/reader.py);
+        # Reads whether the passage we would cite states what is asked (bot/retrieval/reader.py);
         # None until `bot reader` has fitted one (answering then says to run it).
         reader_path = settings.documents_dir / READER_FILE
         self.reader = AnswerReader.load(reader_path, settings.embedding_model) if reader_path.is_file() else None
@@ -295,9 +256,11 @@ class Retriever:
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         """The ``k`` best passages for ``query`` under ``mode``, best first."""
-        return self._search(normalise_query(query), k, mode)[0]
+        return self.rank(normalise_query(query), k, mode)[0]
 
-    def _search(self, query: str, k: int, mode: Mode) -> tuple[list[Hit], Evidence]:
+    def rank(self, query: str, k: int = 5, mode: Mode = "hybrid") -> tuple[list[Hit], Evidence]:
+        """The ``k`` best passages for an already normalised ``query``, best first, and the
+        question's own evidence (what :meth:`confidence` weighs besides the hit)."""
         if not query:
             return [], Evidence(0.0, -1.0, np.zeros((0, self.index.encoder.dimension), dtype=np.float32))
         dense, keyword, evidence = self._scores(query)
@@ -346,27 +309,36 @@ class Retriever:
     def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer, clarify or abstain (see the module docstring)."""
         query = normalise_query(question)
-        hits, evidence = self._search(query, max(k, 3), mode)
-        conf = self.confidence(hits, evidence)
-        # One word ("privacy", "cookies", "login") does not say what the member wants to
-        # know, however well it matches: offer the top options instead of guessing. The
-        # confidence cannot judge it either (the answer reader finds no question in it:
-        # "privacy" scored 0.001 after session 11's refit), so a word our documents use
-        # gets the options whatever the confidence; one they never use ("weather") does not.
+        hits, evidence = self.rank(query, max(k, 3), mode)
+        return self._answer(question, query, hits, self.confidence(hits, evidence), k)
+
+    def candidates(self, question: str, k: int = 5) -> list[Answer]:
+        """Each of the ``k`` best passages as the answer it would be if it ranked first:
+        its own confidence (the answer reader reading that passage) and band, by the same
+        rules as :meth:`answer`; most confident first. For agents choosing a reply."""
+        query = normalise_query(question)
+        hits, evidence = self.rank(query, k)
+        answers = [
+            self._answer(question, query, [hit, *others], self.confidence([hit], evidence), 1)
+            for i, hit in enumerate(hits)
+            for others in [hits[:i] + hits[i + 1 :]]
+        ]
+        return sorted(answers, key=lambda a: (-a.confidence, -a.hits[0].score))
+
+    def _answer(self, question: str, query: str, hits: list[Hit], confidence: float, k: int) -> Answer:
+        """The band for ``hits[0]`` at ``confidence`` (decide_band), and the text we quote."""
         one_word = len(query.split()) == 1
-        if not hits or (conf < self.settings.clarify_threshold and not (one_word and self._documents_use(query))):
-            band: Band = "abstain"
-        elif conf < self.settings.answer_threshold or one_word:
-            band = "clarify"
-        else:
-            band = "answer"
-        if band == "answer" and missing_types(query, hits[0].passage.text):
-            # On topic but without the price, count, date... asked for (bot/answer_types.py):
-            # offer the other options if one of them states it, else say we do not know.
-            stated = any(not missing_types(query, h.passage.text) for h in hits[1:3])
-            band = "clarify" if stated else "abstain"
+        band = decide_band(
+            confidence,
+            self.settings,
+            has_hits=bool(hits),
+            one_word=one_word,
+            known_word=one_word and self._documents_use(query),
+            fact_missing=bool(hits) and bool(missing_types(query, hits[0].passage.text)),
+            fact_elsewhere=any(not missing_types(query, h.passage.text) for h in hits[1:3]),
+        )
         text = best_sentences(hits[0].passage, query) if band == "answer" else ""
-        return Answer(question=question, band=band, confidence=conf, text=text, hits=hits[:k])
+        return Answer(question=question, band=band, confidence=confidence, text=text, hits=hits[:k])
 
 
 def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answer | None:
@@ -380,7 +352,7 @@ def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answ
 
 
 def states_what_is_asked(question: str, passage: Passage) -> bool:
-    """False when ``question`` asks for a price, count, date... (bot/answer_types.py) that
+    """False when ``question`` asks for a price, count, date... (bot/retrieval/answer_types.py) that
     ``passage`` does not state: a verified intent answer must not stand in for it ("how
     much does a guarantee of payment cost" is not answered by how to request one)."""
     return not missing_types(normalise_query(question), passage.text)
@@ -392,7 +364,7 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     text = passage.text
     if len(text.split()) <= LONG_PASSAGE_WORDS:
         return text
-    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    sentences = split_sentences(text)
     wanted = set(terms(query))
     scored = sorted(
         range(len(sentences)),

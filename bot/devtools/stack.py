@@ -28,7 +28,7 @@ RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 TRACKER_STORE_TYPE = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]["type"]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MODEL = ROOT / "models" / "assistant.tar.gz"
-#: Rasa's logging config: masks personal data in every log line (bot/logmask.py, which
+#: Rasa's logging config: masks personal data in every log line (bot/privacy/logmask.py, which
 #: Rasa imports from the repository root, hence PYTHONPATH in :meth:`Stack._env`).
 RASA_LOGGING = ROOT / "rasa-logging.yml"
 
@@ -81,7 +81,7 @@ class Stack:
             "TF_INTRA_OP_PARALLELISM_THREADS": "1",
             "TF_INTER_OP_PARALLELISM_THREADS": "1",
             # Largest request body Rasa's Sanic accepts (413 above it; its default is
-            # 100 MB). Our bodies are a message of at most a few KB; see bot/rasa_channels.py.
+            # 100 MB). Our bodies are a message of at most a few KB; see bot/rasa_plugins/channels.py.
             "SANIC_REQUEST_MAX_SIZE": str(1024 * 1024),
             "BOT_RASA_URL": self.rasa_url,
             "BOT_ACTION_SERVER_URL": self.action_url,
@@ -208,7 +208,7 @@ class Stack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bot.stack`: run the assistant in the foreground until Ctrl-C."""
+    """`python -m bot.devtools.stack`: run the assistant in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--no-web", action="store_true", help="do not start the web app")
     args = parser.parse_args(argv)

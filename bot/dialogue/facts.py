@@ -9,10 +9,9 @@ changed document fails loudly instead of the bot quoting a stale number.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from bot.knowledge.chunker import Passage
+from bot.knowledge.chunker import Passage, split_sentences
 
 #: fact name -> (document id, phrase that identifies the sentence)
 FACTS: dict[str, tuple[str, str]] = {
@@ -27,8 +26,6 @@ FACTS: dict[str, tuple[str, str]] = {
     "identity_verification": ("cigna-online-and-mobile-privacy-notice", "we may need to verify your identity"),
     "privacy_email": ("cigna-ihs-data-protection-notice", "send us an email at privacy.europe@cigna.com"),
 }
-
-_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(•])|\n")
 
 
 @dataclass(frozen=True)
@@ -46,14 +43,7 @@ class Fact:
 
     def citation(self) -> dict:
         """The citation object used in custom payloads for the web chat."""
-        return {
-            "id": self.passage.id,
-            "title": self.passage.doc_title,
-            "section": self.passage.section_title,
-            "url": self.passage.url,
-            "local_url": self.passage.local_url,
-            "text": self.text,
-        }
+        return self.passage.citation(self.text)
 
 
 class FactNotFoundError(LookupError):
@@ -73,8 +63,8 @@ class FactBook:
                 )
             passage = matches[0]
             sentence = next(
-                s.strip().lstrip("• ").strip()
-                for s in _SENTENCES.split(passage.text)
+                s.lstrip("• ").strip()
+                for s in split_sentences(passage.text)
                 if phrase in s.replace("\n", " ")
             )
             self.facts[name] = Fact(name, sentence, passage)

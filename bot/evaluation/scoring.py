@@ -14,7 +14,7 @@ Two parts:
   per policy, index its paragraphs; each distinct question's relevant paragraphs are
   those whose ``qas`` contain it. This checks that retrieval generalises to privacy
   policies nobody on the team wrote. The shipped ranking's query adapter learnt from
-  PolicyQA too, so its figure there is cross-validated by policy (bot/policyqa.py).
+  PolicyQA too, so its figure there is cross-validated by policy (bot/evaluation/policyqa.py).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.calibration import CALIBRATION_SETS, TRAINING_SETS
+from bot.evaluation.policyqa import FOLDS, Policy, cross_validate, first_hit, load_policyqa
 from bot.knowledge.index import KnowledgeIndex
-from bot.policyqa import FOLDS, Policy, cross_validate, first_hit, load_policyqa
-from bot.retrieval import Retriever, hybrid_score
+from bot.retrieval.retriever import Retriever, hybrid_score
 from bot.settings import ROOT, Settings
+from bot.training.calibration import CALIBRATION_SETS, TRAINING_SETS
 
 MODES = ("hybrid", "dense", "keyword")
 EVAL_DIR = ROOT / "tests" / "eval"
@@ -344,7 +344,7 @@ def write_report(
             "",
             *_table(policyqa["modes"]),
             "",
-            f"The shipped ranking's query adapter (bot/knowledge/adapter.py) learnt from these "
+            f"The shipped ranking's query adapter (bot/retrieval/adapter.py) learnt from these "
             f"policies, so its row is {FOLDS}-fold cross-validated by policy: each policy is ranked "
             "with an adapter fitted the way `bot adapt` fits it, but without that policy's fold. "
             "dense-only is the plain model. PolicyQA asks the same question of many policies; split "

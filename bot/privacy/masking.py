@@ -11,7 +11,7 @@ it errs on the side of masking (a 6-digit amount may be masked as if it were a m
 id) and guarantees that its output contains no run of 8 or more digits at all.
 :class:`PiiMaskingFilter` applies it to log records.
 
-The patterns and the log filter live in :mod:`bot.logmask` (standard library only, so
+The patterns and the log filter live in :mod:`bot.privacy.logmask` (standard library only, so
 the Rasa server loads the very same code from its own environment); this module
 re-exports them and adds what only our own processes need.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.logmask import (
+from bot.privacy.logmask import (
     PiiMaskingFilter,
     install_record_factory,
     mask_date,
@@ -62,7 +62,7 @@ def _add_filter(target: logging.Logger | logging.Handler, flt: PiiMaskingFilter)
 def install_log_masking(logger_names: list[str] | None = None) -> PiiMaskingFilter:
     """Mask every log record of this process: a record factory, plus filters on existing handlers.
 
-    The record factory (:func:`bot.logmask.install_record_factory`) masks each record
+    The record factory (:func:`bot.privacy.logmask.install_record_factory`) masks each record
     when it is created, so handlers created later are covered too, and so is
     :data:`logging.lastResort`, which is where the action server's Sanic worker process
     writes its warnings and errors (its logging is never configured). Handler filters

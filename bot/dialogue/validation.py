@@ -7,7 +7,7 @@ else on arbitrary text (non-strings, control characters, 20,000-character pastes
 form code can rely on one ``except ValidationError`` and re-ask the question.
 
 They have no I/O and no dependency on Rasa, so they are shared by the action server, the
-web app and the tests, and by :mod:`bot.privacy` (which masks member ids of the format
+web app and the tests, and by :mod:`bot.privacy.masking` (which masks member ids of the format
 defined here).
 
 Member id format: 6 to 12 letters and digits with at least 4 digits (e.g. ``AB123456``);
@@ -282,7 +282,7 @@ def normalise_member_id(text: str) -> str:
 
 
 def is_member_id(text: str) -> bool:
-    """True when ``text`` (already normalised) has the member id format; shared with bot.privacy."""
+    """True when ``text`` (already normalised) has the member id format; shared with bot.privacy.masking."""
     return (
         MEMBER_ID_MIN_LEN <= len(text) <= MEMBER_ID_MAX_LEN
         and text.isascii()

@@ -2,8 +2,8 @@
 
 This module runs inside the Rasa server (``.venv-rasa``, Python 3.10): credentials.yml
 names these classes, and Rasa imports them with the repository root on PYTHONPATH (as
-it does bot.logmask). It may import only Rasa, Sanic, the standard library and the
-standard-library-only ``bot.validation``.
+it does bot.privacy.logmask). It may import only Rasa, Sanic, the standard library and the
+standard-library-only ``bot.dialogue.validation``.
 
 Why: the stock channels hand anything to the agent. A JSON body that is not an object,
 or a message that is not a string, ends in a 500 with a traceback in the log; a
@@ -12,9 +12,9 @@ minutes while every other conversation waits. Here the body shape is checked fir
 (400 with a reason); a message over MAX_MESSAGE_CHARS gets the same reply the action
 server gives (the limit stated) and an empty one a prompt, without reaching the pipeline
 (which would otherwise guess an intent for an empty text). The size of a
-request body as a whole is capped by Sanic (SANIC_REQUEST_MAX_SIZE, set by bot/stack.py).
+request body as a whole is capped by Sanic (SANIC_REQUEST_MAX_SIZE, set by bot/devtools/stack.py).
 
-Being the module Rasa loads first, it also installs bot.rasa_speedups (Rasa-only too).
+Being the module Rasa loads first, it also installs bot.rasa_plugins.speedups (Rasa-only too).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
 
-from bot.rasa_speedups import install_speedups
-from bot.validation import MAX_MESSAGE_CHARS, too_long_reply
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
+from bot.rasa_plugins.speedups import install_speedups
 
 logger = logging.getLogger(__name__)
 install_speedups()

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from bot import privacy, validation
+from bot.dialogue import validation
+from bot.privacy import masking as privacy
 
 #: How many failed answers to one question before we offer a person.
 MAX_FAILURES = 3
@@ -150,7 +151,3 @@ FORMS: dict[str, FormSpec] = {
 #: Every slot any form fills (reset after a submission or cancellation).
 ALL_FORM_SLOTS = sorted({s for spec in FORMS.values() for s in spec.slots} | {"requested_slot"})
 
-
-def form_for_kind(kind: str) -> FormSpec:
-    """The form that produces requests of ``kind``."""
-    return next(spec for spec in FORMS.values() if spec.kind == kind)

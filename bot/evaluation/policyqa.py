@@ -1,5 +1,5 @@
 """PolicyQA (shared/benchmarks/policyqa) as a retrieval benchmark, and as training data
-for the query adapter (bot/knowledge/adapter.py).
+for the query adapter (bot/retrieval/adapter.py).
 
 The protocol is shared/README.md's: per policy, index its paragraphs; the relevant
 paragraphs of a question are all those whose ``qas`` contain it. Because the shipped
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.knowledge.adapter import TrainingSet, adapt, fit_adapter
 from bot.knowledge.index import KnowledgeIndex
-from bot.knowledge.keywords import BM25
-from bot.retrieval import Retriever, hybrid_score
+from bot.retrieval.adapter import adapt
+from bot.retrieval.keywords import BM25
+from bot.retrieval.retriever import Retriever, hybrid_score
+from bot.training.adapter import TrainingSet, fit_adapter
 
 #: Cross-validation folds, by policy.
 FOLDS = 5

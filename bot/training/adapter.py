@@ -1,37 +1,23 @@
-"""The query adapter: a learnt linear map on a question's embedding before it is matched
-against passage text.
+"""Fitting the query adapter (`bot adapt`): see bot/retrieval/adapter.py for what it does.
 
-all-MiniLM-L6-v2 was trained to put *paraphrases* close together, not a question next
-to the paragraph that answers it: "can they see where I am?" lands nearer other
-questions than the location-data paragraph of a privacy policy. The adapter
-(q' = q + qA, renormalised; a 384 x 384 matrix over the frozen model) moves questions
-toward the text that answers them. It is trained on two kinds of pairs:
+The map is trained on two kinds of pairs, each a softmax over candidate texts:
 
-* PolicyQA (shared/benchmarks/policyqa, MIT licence): questions over twenty privacy
+* PolicyQA (`../shared/benchmarks/policyqa`, MIT licence): questions over twenty privacy
   policies nobody on the team wrote, each with the paragraphs that answer it, so the
   map learns privacy-policy language in general rather than our documents;
 * our alternate questions (data/documents/passage_questions.yml) with the passage each
   belongs to, scored the way the retriever scores them: a passage counts the best of
-  its adapted text row and its *other* alternate questions' plain rows. Without this
-  the adapter, trained on PolicyQA alone, lowers passage-text scores below the
-  alternate-question rows and our members' ranking got worse (session 6, questions.yml
-  hit@1 0.903 -> 0.879).
-
-`bot adapt` fits it and writes ``data/documents/query_adapter.npz``; `make eval` reports
-PolicyQA with adapters cross-validated by policy, so no policy is scored by an adapter
-that saw it. Alternate-question rows keep the plain question (question to question is
-what the model is good at).
+  its adapted text row and its *other* alternate questions' plain rows. Trained on
+  PolicyQA alone, the adapter lowers passage-text scores below the alternate-question
+  rows and ranks our members' questions worse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-#: Where `bot adapt` writes the adapter, in the documents folder.
-ADAPTER_FILE = "query_adapter.npz"
 #: Training: epochs over all batches, AdamW learning rate, softmax temperature (cosine x
 #: SCALE) and the weight of our own questions' loss against one PolicyQA policy's.
 #: Chosen by PolicyQA cross-validation and questions.yml together (session 7): 40 epochs
@@ -47,52 +33,6 @@ MEMBER_BATCHES = 8
 #: one matrix: it costs nothing per query and steadies the fit (session 7, PolicyQA
 #: hit@3 cross-validated: one seed 0.546, three 0.552, five 0.554).
 SEEDS = 5
-
-
-class AdapterError(RuntimeError):
-    """The adapter file is missing, corrupt or for another model; says what to run."""
-
-
-@dataclass(frozen=True)
-class QueryAdapter:
-    """A fitted adapter and the embedding model it was fitted for."""
-
-    matrix: np.ndarray
-    model: str
-
-    def apply(self, vectors: np.ndarray) -> np.ndarray:
-        """Adapt query vectors (rows), keeping them unit length."""
-        return adapt(vectors, self.matrix)
-
-    def save(self, path: Path) -> None:
-        """Write the matrix (float32) and the model name."""
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, matrix=self.matrix.astype(np.float32), model=np.array(self.model))
-
-    @classmethod
-    def load(cls, path: Path, model: str) -> QueryAdapter:
-        """Read an adapter; refuse one fitted for another model (another vector space)."""
-        try:
-            with np.load(path) as data:
-                adapter = cls(matrix=data["matrix"].astype(np.float32), model=str(data["model"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise AdapterError(
-                f"no usable query adapter at {path} ({exc}): run `bot adapt`, or set BOT_QUERY_ADAPTER=0"
-            ) from exc
-        if adapter.model != model:
-            raise AdapterError(
-                f"the query adapter in {path} was fitted for {adapter.model}, not {model}: "
-                "run `bot adapt` (it needs ../shared/benchmarks/policyqa), or set BOT_QUERY_ADAPTER=0"
-            )
-        return adapter
-
-
-def adapt(vectors: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
-    """q + qA, renormalised (rows); no matrix means the plain vectors."""
-    if matrix is None:
-        return vectors
-    out = vectors + vectors @ matrix
-    return (out / np.linalg.norm(out, axis=-1, keepdims=True)).astype(np.float32)
 
 
 @dataclass

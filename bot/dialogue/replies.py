@@ -3,15 +3,15 @@
 Every message is a dict in the shape rasa-sdk's ``dispatcher.utter_message`` takes
 (``text``, ``buttons``, ``json_message``), so the action classes only pass them on and
 these functions can be tested without a Rasa server. Facts (numbers, deadlines,
-channels) come from :mod:`bot.facts`, quoted and cited.
+channels) come from :mod:`bot.dialogue.facts`, quoted and cited.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from bot.facts import Fact, FactBook
-from bot.forms import REQUEST_TYPES, FormSpec
+from bot.dialogue.facts import Fact, FactBook
+from bot.dialogue.forms import FormSpec
 from bot.retrieval import Answer, Hit
 
 HANDOFF_BUTTON = {"title": "Talk to a person", "payload": "/human_handoff"}
@@ -167,7 +167,3 @@ def submitted_message(spec: FormSpec, reference: str, due: str, facts: FactBook)
         text += f". We aim to call you back by **{due}**."
     return {"text": text, "json_message": {"type": "submitted", "reference": reference, "kind": spec.kind}}
 
-
-def request_type_label(value: str) -> str:
-    """Human wording of a data-rights request type."""
-    return REQUEST_TYPES.get(value, value)

@@ -51,9 +51,9 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.dialogue.validation import normalise_member_id
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import Settings
-from bot.validation import normalise_member_id
 
 __all__ = ["RetentionError", "RetentionReport", "TrackerDatabase", "erase", "purge"]
 

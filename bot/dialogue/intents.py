@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.knowledge.keywords import terms
+from bot.retrieval.keywords import terms
 from bot.settings import ROOT
 
 INTENT_FILE = ROOT / "data" / "intent_questions.yml"

@@ -23,7 +23,7 @@ Story files (tests/stories/*.yml)::
             stored: data_rights             # a request of this kind stored for the conversation
             band: clarify                   # the custom payload type: answer|clarify|abstain|...
 
-`python -m bot.stories` starts a private stack (or uses --rasa-url) and writes
+`python -m bot.evaluation.stories` starts a private stack (or uses --rasa-url) and writes
 reports/stories.md; the exit code is 1 if any story failed.
 """
 
@@ -216,7 +216,7 @@ def write_report(results: list[StoryResult], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bot.stories`: run the stories and write reports/stories.md."""
+    """`python -m bot.evaluation.stories`: run the stories and write reports/stories.md."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("paths", nargs="*", type=Path, default=[STORY_DIR])
     parser.add_argument("--rasa-url", help="use a running assistant instead of starting one")
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         import tempfile
 
-        from bot.stack import Stack
+        from bot.devtools.stack import Stack
 
         with tempfile.TemporaryDirectory(prefix="stories-") as tmp:
             db = f"sqlite:///{tmp}/requests.db"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evaluation import DEFAULT_QUESTIONS, load_questions
+from bot.devtools.loadtest import QUESTIONS_ONLY_SHAPE, LoadResult, MemorySampler, run_load
+from bot.evaluation.scoring import DEFAULT_QUESTIONS, load_questions
 from bot.knowledge.embedder import get_embedder
 from bot.knowledge.index import build_index
-from bot.loadtest import QUESTIONS_ONLY_SHAPE, LoadResult, MemorySampler, run_load
 from bot.retrieval import Retriever
 from bot.settings import Settings
 
@@ -211,7 +211,7 @@ def run_stack_bench(settings: Settings, messages: int = 100, scaled: bool = True
        scaled-out set-up (2 Rasa servers on PostgreSQL + Redis, 2 action servers, nginx).
     Writes reports/bench.md and reports/bench.png; exit code 1 if any message failed.
     """
-    from bot.stack import Stack
+    from bot.devtools.stack import Stack
 
     questions, _ = load_questions(DEFAULT_QUESTIONS)
     pool = [q["q"] for q in questions]
@@ -243,7 +243,7 @@ def run_stack_bench(settings: Settings, messages: int = 100, scaled: bool = True
             print("load sweep, embedded defaults:")
             sweeps.append(sweep(stack.web_url or "", "embedded (SQLite, 1 Rasa)", pids, pool, levels))
     if scaled:
-        from bot.scaleout import ScaledStack
+        from bot.devtools.scaleout import ScaledStack
 
         with ScaledStack(web_port=8406, env=unlimited) as scaled_stack:
             pids = {name: proc.pid for name, proc in scaled_stack.processes.items()}

@@ -17,10 +17,10 @@ over the same four pieces of evidence weighs them from data, and its output read
 probability that the question is one our documents answer, which makes the thresholds in
 ``bot/settings.py`` mean the same thing after a refit.
 
-The evidence (:data:`bot.retrieval.CONFIDENCE_FEATURES`), for the best passage: its
+The evidence (:data:`bot.retrieval.retriever.CONFIDENCE_FEATURES`), for the best passage: its
 cosine similarity, its saturated keyword score, the question's coverage, the
 question's similarity to the nearest out-of-scope example, and the answer reader's
-score (bot/knowledge/reader.py). The reader is trained on these same questions, so for
+score (bot/retrieval/reader.py). The reader is trained on these same questions, so for
 them the confidence weighs its out-of-fold score (:func:`question_features`).
 
 The regularisation strength is chosen by cross-validation on the same questions.
@@ -54,8 +54,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.knowledge.reader import UNANSWERABLE_FILE, Example, training_inputs_digest
-from bot.retrieval import CONFIDENCE_FEATURES, ConfidenceModel, Retriever, normalise_query
+from bot.retrieval import Retriever, normalise_query
+from bot.retrieval.confidence import CONFIDENCE_FEATURES, ConfidenceModel
+from bot.training.reader import UNANSWERABLE_FILE, Example, training_inputs_digest
 
 #: Inverse regularisation strengths tried by cross-validation.
 C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -92,10 +93,10 @@ class Calibration:
 def question_features(retriever: Retriever, question: str) -> np.ndarray:
     """The confidence evidence for ``question``'s best passage. The reader's score is
     the out-of-fold one when the reader was trained on this question (see
-    bot/knowledge/reader.py): the confidence must weigh the reader as it does on
+    bot/retrieval/reader.py): the confidence must weigh the reader as it does on
     questions it has never seen."""
     query = normalise_query(question)
-    hits, evidence = retriever._search(query, 1, "hybrid")
+    hits, evidence = retriever.rank(query, 1)
     features = retriever.features(hits, evidence)
     if query in retriever.reader.out_of_fold:
         features[-1] = retriever.reader.out_of_fold[query]
@@ -149,14 +150,18 @@ def fit(
 def labelled_sets(questions: Path | None = None) -> list[tuple[list[dict], list[str]]]:
     """``questions`` (default tests/eval/questions.yml) and the held-out sets of
     TRAINING_SETS, each as loaded: what the confidence and the answer reader are fitted on."""
-    from bot.evaluation import DEFAULT_QUESTIONS, EVAL_DIR, load_questions  # bot.evaluation imports this module
+    from bot.evaluation.scoring import (  # bot.evaluation.scoring imports this module
+        DEFAULT_QUESTIONS,
+        EVAL_DIR,
+        load_questions,
+    )
 
     return [load_questions(questions or DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / n) for n in TRAINING_SETS]
 
 
 def calibration_sets() -> list[tuple[list[dict], list[str]]]:
     """The held-out sets of CALIBRATION_SETS, each as loaded: what the thresholds are set on."""
-    from bot.evaluation import EVAL_DIR, load_questions
+    from bot.evaluation.scoring import EVAL_DIR, load_questions
 
     return [load_questions(EVAL_DIR / n) for n in CALIBRATION_SETS]
 
@@ -203,8 +208,8 @@ def balanced_answer_threshold(in_scope: np.ndarray, out_of_scope: np.ndarray, fl
 def write(calibration: Calibration, path: Path, source: str) -> None:
     """Write the model where the retriever reads it, with how it was made."""
     header = (
-        "# The answer confidence (bot/retrieval.py, ConfidenceModel): a logistic model over the\n"
-        "# evidence for the best passage. Written by `bot calibrate` (bot/calibration.py); refit\n"
+        "# The answer confidence (bot/retrieval/retriever.py, ConfidenceModel): a logistic model over the\n"
+        "# evidence for the best passage. Written by `bot calibrate` (bot/training/calibration.py); refit\n"
         "# it after changing the documents, passage_questions.yml or out_of_scope.yml.\n"
     )
     body = {
@@ -240,7 +245,7 @@ def reader_examples(
     folds: int,
     seed: int = 0,
 ) -> list[Example]:
-    """The answer reader's training examples (see bot/knowledge/reader.py).
+    """The answer reader's training examples (see bot/retrieval/reader.py).
 
     ``pooled``: labelled sets (in-scope questions with their passages, out-of-scope
     questions); each of their questions is put in one of ``folds`` folds, for the
@@ -256,7 +261,7 @@ def reader_examples(
 
     def searched(question: str) -> tuple[str, str, np.ndarray]:
         query = normalise_query(question)
-        hits, evidence = retriever._search(query, 1, "hybrid")
+        hits, evidence = retriever.rank(query, 1)
         return query, hits[0].passage.id, evidence.tokens
 
     for questions, out_of_scope in pooled:

@@ -1,0 +1,1 @@
+"""What the assistant says and asks: forms and their validation, replies, quoted facts, intent answers."""

@@ -1,0 +1,1 @@
+"""Members' personal data: masking (in replies, logs and storage), retention and erasure."""

@@ -1,0 +1,1 @@
+"""Offline fitting of the learnt parts retrieval loads: query adapter, answer reader, confidence."""
