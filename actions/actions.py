@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -22,13 +22,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import replies
-from bot.dialogue.forms import ALL_FORM_SLOTS, FORMS, MAX_FAILURES, FormSpec
+from bot.dialogue.answering import answer_message, feedback_is_helpful, request_offer
+from bot.dialogue.forms import ALL_FORM_SLOTS, FORMS, FormSpec, form_for_intent
 from bot.dialogue.intents import load_intent_answers
-from bot.dialogue.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
+from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
-from bot.retrieval import Answer, normalise_query, passage_answer, states_what_is_asked
+from bot.retrieval import Answer
 from bot.services import check_index, get_services
 
 logger = logging.getLogger(__name__)
@@ -44,8 +46,6 @@ if os.environ.get("SANIC_WORKER_NAME"):
     # exceed. The first action waits for the load (get_services is locked).
     threading.Thread(target=get_services, name="load-services", daemon=True).start()
 INTENT_ANSWERS = load_intent_answers()
-#: Intent confidence above which a verified intent answer may replace an unsure retrieval.
-INTENT_CONFIDENCE = 0.7
 
 
 def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
@@ -61,29 +61,14 @@ class ActionAnswerQuestion(Action):
 
     def _answer(self, tracker: Tracker) -> Answer:
         message = tracker.latest_message or {}
-        text = (message.get("text") or "").strip()
-        intent = (message.get("intent") or {}).get("name")
-        confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
-        retriever = get_services().retriever
-        chosen = next(tracker.get_latest_entity_values("passage_id"), None)
-        if chosen and (answer := passage_answer(retriever, chosen, text)):
-            return answer
-        known = INTENT_ANSWERS.get(intent or "")
-        question = known.question if known and (not text or text.startswith("/")) else text
-        answer = retriever.answer(question)
-        if answer.band != "answer" and known and confidence >= INTENT_CONFIDENCE:
-            fallback = passage_answer(retriever, known.passage, question) if known.passage else None
-            fallback = fallback or retriever.answer(known.question)
-            # The intent says what the topic is, not that its passage holds what was asked:
-            # only a message in words members use for the intent, asking for no price,
-            # date or count the passage lacks, gets the intent's answer.
-            passage = fallback.best.passage if fallback.best else None
-            own_words = text.startswith("/") or known.asks_nothing_else(
-                normalise_query(text), passage.text if passage else ""
-            )
-            if own_words and (passage is None or states_what_is_asked(question, passage)):
-                answer = fallback
-        return answer
+        return answer_message(
+            get_services().retriever,
+            message.get("text") or "",
+            (message.get("intent") or {}).get("name"),
+            float((message.get("intent") or {}).get("confidence") or 0.0),
+            next(tracker.get_latest_entity_values("passage_id"), None),
+            INTENT_ANSWERS,
+        )
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
@@ -104,29 +89,10 @@ class ActionAnswerQuestion(Action):
             logger.exception("could not record an answer for feedback")
         _say(dispatcher, *replies.answer_messages(answer, get_services().facts, answer_id))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        known = INTENT_ANSWERS.get(intent or "")
-        # Offer the matching request, but not in the middle of another form: the member
-        # is answering that form's questions and the offer would only confuse.
-        if known and known.request_type and answer.band == "answer" and not tracker.active_loop_name:
-            dispatcher.utter_message(
-                text="Would you like to send us this request now?",
-                buttons=[
-                    {
-                        "title": "Start a request",
-                        "payload": '/start_data_rights_request{"request_type":"' + known.request_type + '"}',
-                    },
-                    {"title": "No, thanks", "payload": "/deny"},
-                ],
-            )
+        offer = request_offer(INTENT_ANSWERS.get(intent or ""), answer, tracker.active_loop_name)
+        if offer:
+            _say(dispatcher, offer)
         return [SlotSet("last_answer_id", str(answer_id) if answer_id else None)]
-
-
-#: The intent that opens each form, for its introduction.
-FORM_BY_INTENT = {
-    "start_data_rights_request": "data_rights_form",
-    "request_guarantee_of_payment": "gop_form",
-    "request_callback": "callback_form",
-}
 
 
 class ActionFormIntro(Action):
@@ -136,14 +102,10 @@ class ActionFormIntro(Action):
         return "action_form_intro"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
-        spec = FORMS[FORM_BY_INTENT.get(intent, "callback_form")]
+        spec = form_for_intent(((tracker.latest_message or {}).get("intent") or {}).get("name"))
         services = get_services()
         _say(dispatcher, replies.form_intro(spec, services.facts, services.settings.data_rights_due_days))
         return []
-
-
-_NEGATIVE = re.compile(r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I)
 
 
 class ActionRecordFeedback(Action):
@@ -153,10 +115,10 @@ class ActionRecordFeedback(Action):
         return "action_record_feedback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        value = next(tracker.get_latest_entity_values("feedback_value"), None)
-        if value not in ("up", "down"):  # typed feedback ("that didn't help") rather than a thumb button
-            value = "down" if _NEGATIVE.search((tracker.latest_message or {}).get("text") or "") else "up"
-        helpful = value != "down"
+        helpful = feedback_is_helpful(
+            next(tracker.get_latest_entity_values("feedback_value"), None),
+            (tracker.latest_message or {}).get("text") or "",
+        )
         answer_id = tracker.get_slot("last_answer_id")
         try:
             get_services().store.record_feedback(
@@ -166,13 +128,7 @@ class ActionRecordFeedback(Action):
             )
         except RequestStoreError:
             logger.exception("could not record feedback")
-        if helpful:
-            dispatcher.utter_message(text="Thanks for letting me know! Anything else I can help with?")
-        else:
-            dispatcher.utter_message(
-                text="Sorry that didn't help. You can rephrase your question, or talk to a person.",
-                buttons=[replies.HANDOFF_BUTTON, replies.CALLBACK_BUTTON],
-            )
+        _say(dispatcher, replies.feedback_reply(helpful))
         return []
 
 
@@ -268,138 +224,70 @@ class ActionResetForms(Action):
         return "action_reset_forms"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        return [SlotSet(slot, None) for slot in ALL_FORM_SLOTS] + [SlotSet("validation_failures", None)]
+        return [SlotSet(slot, None) for slot in ALL_FORM_SLOTS] + [SlotSet(FAILURES_SLOT, None)]
 
 
-def _previous_value(tracker: Tracker, slot: str) -> Any:
-    """The value a slot held before the member's latest message (None if none).
+#: A validator as rasa-sdk calls it: ``validate_<slot>(value, dispatcher, tracker, domain)``.
+SlotValidator = Callable[[Any, Any, CollectingDispatcher, Tracker, DomainDict], dict[str, Any]]
 
-    Slot events after the latest user message are candidates extracted from it (there
-    may be several, one per matching mapping); the last one before it is what the slot
-    held until now.
-    """
-    value: Any = None
-    held: Any = None
-    for event in tracker.events:
-        if event.get("event") == "user":
-            held = value
-        elif event.get("event") == "slot" and event.get("name") == slot:
-            value = event.get("value")
-    return held
+
+def _slot_validator(slot: str) -> SlotValidator:
+    """The ``validate_<slot>`` method for one field: check it with bot.dialogue.validation_flow."""
+
+    def validate(self: _ValidateForm, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                 domain: DomainDict) -> dict[str, Any]:
+        return self._check(slot, value, dispatcher, tracker)
+
+    validate.__name__ = validate.__qualname__ = f"validate_{slot}"
+    validate.__doc__ = f"Validate the {slot!r} slot against its field of the form."
+    return validate
 
 
 class _ValidateForm:
-    """Validate each slot with bot.dialogue.forms; re-ask politely; after repeated failures offer a person.
+    """Validate each slot of a form defined in bot.dialogue.forms; re-ask politely; after
+    repeated failures offer a person (bot.dialogue.validation_flow decides).
 
-    A mixin for FormValidationAction subclasses (see _SubmitForm for why).
+    A mixin for FormValidationAction subclasses (see _SubmitForm for why). Each subclass
+    names its form in ``spec_name`` and gets a ``validate_<slot>`` method for every field
+    of that form: rasa-sdk looks the methods up by name (``getattr``) for each slot the
+    domain lists for the form, so a field added to the form is validated without a new
+    method here.
     """
 
     spec_name = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for form_field in FORMS[cls.spec_name].fields:
+            setattr(cls, f"validate_{form_field.slot}", _slot_validator(form_field.slot))
 
     def name(self) -> str:
         return f"validate_{self.spec_name}"
 
     def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
-        field = FORMS[self.spec_name].field(slot)
-        if field is None or value is None:
-            return {slot: value}
-        try:
-            return {slot: field.validate(value), "validation_failures": None}
-        except ValidationError as exc:
-            requested = tracker.get_slot("requested_slot")
-            previous = _previous_value(tracker, slot)
-            if requested and requested != slot and previous is not None:
-                # Something that looks like this slot was mentioned in passing (digits in
-                # a topic look like a phone number): keep the valid answer already given.
-                return {slot: previous}
-            failures = int(tracker.get_slot("validation_failures") or 0) + 1
-            dispatcher.utter_message(text=exc.message)
-            if failures >= MAX_FAILURES:
-                dispatcher.utter_message(
-                    text="This doesn't seem to be working. Would you like to talk to a person instead?",
-                    buttons=[replies.HANDOFF_BUTTON, {"title": "Cancel this request", "payload": "/cancel"}],
-                )
-            return {slot: None, "validation_failures": float(failures)}
+        result = check_slot(
+            FORMS[self.spec_name], slot, value,
+            requested_slot=tracker.get_slot("requested_slot"),
+            events=tracker.events,
+            failures=tracker.get_slot(FAILURES_SLOT),
+        )
+        _say(dispatcher, *result.messages)
+        return result.slots
 
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
-        if value in ("yes", "no"):
-            return {"confirmed": value}
-        dispatcher.utter_message(text="Please answer yes to submit, or no to stop without submitting.")
-        return {"confirmed": None}
+        result = check_confirmed(value)
+        _say(dispatcher, *result.messages)
+        return result.slots
 
 
 class ValidateDataRightsForm(_ValidateForm, FormValidationAction):
     spec_name = "data_rights_form"
 
-    def validate_request_type(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> dict[str, Any]:
-        return self._check("request_type", value, dispatcher, tracker)
-
-    def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return self._check("full_name", value, dispatcher, tracker)
-
-    def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: DomainDict) -> dict[str, Any]:
-        return self._check("email", value, dispatcher, tracker)
-
-    def validate_member_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return self._check("member_id", value, dispatcher, tracker)
-
-    def validate_date_of_birth(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> dict[str, Any]:
-        return self._check("date_of_birth", value, dispatcher, tracker)
-
-    def validate_details(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                         domain: DomainDict) -> dict[str, Any]:
-        return self._check("details", value, dispatcher, tracker)
-
 
 class ValidateGopForm(_ValidateForm, FormValidationAction):
     spec_name = "gop_form"
 
-    def validate_member_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return self._check("member_id", value, dispatcher, tracker)
-
-    def validate_provider(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                          domain: DomainDict) -> dict[str, Any]:
-        return self._check("provider", value, dispatcher, tracker)
-
-    def validate_admission_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> dict[str, Any]:
-        return self._check("admission_date", value, dispatcher, tracker)
-
-    def validate_treatment(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return self._check("treatment", value, dispatcher, tracker)
-
-    def validate_estimated_cost(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> dict[str, Any]:
-        return self._check("estimated_cost", value, dispatcher, tracker)
-
-    def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: DomainDict) -> dict[str, Any]:
-        return self._check("email", value, dispatcher, tracker)
-
 
 class ValidateCallbackForm(_ValidateForm, FormValidationAction):
     spec_name = "callback_form"
-
-    def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return self._check("full_name", value, dispatcher, tracker)
-
-    def validate_phone_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> dict[str, Any]:
-        return self._check("phone_number", value, dispatcher, tracker)
-
-    def validate_preferred_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> dict[str, Any]:
-        return self._check("preferred_time", value, dispatcher, tracker)
-
-    def validate_topic(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: DomainDict) -> dict[str, Any]:
-        return self._check("topic", value, dispatcher, tracker)

@@ -1,1 +1,2 @@
-"""What the assistant says and asks: forms and their validation, replies, quoted facts, intent answers."""
+"""What the assistant says and asks: forms and their validation, replies, quoted facts, intent answers,
+and how a message is answered."""

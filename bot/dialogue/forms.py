@@ -151,3 +151,16 @@ FORMS: dict[str, FormSpec] = {
 #: Every slot any form fills (reset after a submission or cancellation).
 ALL_FORM_SLOTS = sorted({s for spec in FORMS.values() for s in spec.slots} | {"requested_slot"})
 
+
+#: The intent that opens each form, for its introduction.
+FORM_BY_INTENT = {
+    "start_data_rights_request": "data_rights_form",
+    "request_guarantee_of_payment": "gop_form",
+    "request_callback": "callback_form",
+}
+
+
+def form_for_intent(intent: str | None) -> FormSpec:
+    """The form an intent opens. The rules introduce a form only after one of these intents;
+    for any other, the callback form."""
+    return FORMS[FORM_BY_INTENT.get(intent or "", "callback_form")]

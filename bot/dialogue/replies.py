@@ -8,17 +8,33 @@ channels) come from :mod:`bot.dialogue.facts`, quoted and cited.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Mapping
 
 from bot.dialogue.facts import Fact, FactBook
 from bot.dialogue.forms import FormSpec
 from bot.retrieval import Answer, Hit
 
-HANDOFF_BUTTON = {"title": "Talk to a person", "payload": "/human_handoff"}
-CALLBACK_BUTTON = {"title": "Request a callback", "payload": "/request_callback"}
+
+def intent_payload(intent: str, entities: Mapping[str, str] | None = None) -> str:
+    """A button payload that sends ``intent`` with ``entities``: ``/intent{"entity":"value"}``.
+
+    Rasa reads a message that starts with "/" as the intent named after it, and a JSON
+    object right after the name as its entities. Compact separators keep the payload
+    byte for byte what the stories and the web chat's transcript titles expect.
+    """
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}" + json.dumps(dict(entities), separators=(",", ":"), ensure_ascii=False)
+
+
+HANDOFF_BUTTON = {"title": "Talk to a person", "payload": intent_payload("human_handoff")}
+CALLBACK_BUTTON = {"title": "Request a callback", "payload": intent_payload("request_callback")}
+CANCEL_REQUEST_BUTTON = {"title": "Cancel this request", "payload": intent_payload("cancel")}
 FEEDBACK_BUTTONS = [
-    {"title": "👍 Yes", "payload": '/feedback{"feedback_value":"up"}'},
-    {"title": "👎 No", "payload": '/feedback{"feedback_value":"down"}'},
+    {"title": "👍 Yes", "payload": intent_payload("feedback", {"feedback_value": "up"})},
+    {"title": "👎 No", "payload": intent_payload("feedback", {"feedback_value": "down"})},
 ]
 
 
@@ -78,7 +94,7 @@ def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> l
         options = answer.hits[:3]
         one_document = len({h.passage.doc_id for h in options}) == 1
         buttons = [
-            {"title": title, "payload": '/ask_question{"passage_id":"' + h.passage.id + '"}'}
+            {"title": title, "payload": intent_payload("ask_question", {"passage_id": h.passage.id})}
             for title, h in zip(option_labels(options, show_document=not one_document), options, strict=True)
         ]
         where = f" in the {options[0].passage.doc_title}" if one_document else ""
@@ -152,7 +168,45 @@ def confirmation_question(spec: FormSpec, values: dict[str, object]) -> dict:
     lines = spec.summary_lines(values)
     return {
         "text": f"Here is your {spec.title}:\n" + "\n".join(lines) + "\nShall I submit it?",
-        "buttons": [{"title": "Yes, submit", "payload": "/affirm"}, {"title": "No, don't submit", "payload": "/deny"}],
+        "buttons": [
+            {"title": "Yes, submit", "payload": intent_payload("affirm")},
+            {"title": "No, don't submit", "payload": intent_payload("deny")},
+        ],
+    }
+
+
+def confirmation_reask() -> dict:
+    """The answer to "Shall I submit it?" was neither yes nor no."""
+    return {"text": "Please answer yes to submit, or no to stop without submitting."}
+
+
+def offer_a_person() -> dict:
+    """After repeated invalid answers to a form's question: a person, or leave the form."""
+    return {
+        "text": "This doesn't seem to be working. Would you like to talk to a person instead?",
+        "buttons": [HANDOFF_BUTTON, CANCEL_REQUEST_BUTTON],
+    }
+
+
+def request_offer(request_type: str) -> dict:
+    """After answering a data-rights question: start that request now."""
+    start = intent_payload("start_data_rights_request", {"request_type": request_type})
+    return {
+        "text": "Would you like to send us this request now?",
+        "buttons": [
+            {"title": "Start a request", "payload": start},
+            {"title": "No, thanks", "payload": intent_payload("deny")},
+        ],
+    }
+
+
+def feedback_reply(helpful: bool) -> dict:
+    """After thumbs up or down (or typed feedback) on an answer."""
+    if helpful:
+        return {"text": "Thanks for letting me know! Anything else I can help with?"}
+    return {
+        "text": "Sorry that didn't help. You can rephrase your question, or talk to a person.",
+        "buttons": [HANDOFF_BUTTON, CALLBACK_BUTTON],
     }
 
 

@@ -1,0 +1,82 @@
+"""Answering a member's message: retrieval, the intent's verified answer, feedback, and
+the request offered after an answer.
+
+Retrieval answers from our documents; the intent classifier only says what the topic
+is. :func:`answer_message` decides when a confident intent's verified answer may stand
+in for an unsure retrieval. The functions take plain values (the message text, the
+intent and its confidence), so the action server only reads them off the tracker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from bot.dialogue import replies
+from bot.dialogue.intents import IntentAnswer
+from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
+
+#: Intent confidence above which a verified intent answer may replace an unsure retrieval.
+INTENT_CONFIDENCE = 0.7
+
+#: Typed feedback that means the answer did not help ("that didn't help", "wrong", 👎).
+NEGATIVE_FEEDBACK = re.compile(
+    r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I
+)
+
+
+def answer_message(
+    retriever: Retriever,
+    text: str,
+    intent: str | None,
+    intent_confidence: float,
+    chosen_passage: str | None,
+    intent_answers: Mapping[str, IntentAnswer],
+) -> Answer:
+    """The answer to one message.
+
+    A passage the member chose from a clarification answers directly. Otherwise the
+    message is retrieved; a button payload (``/intent``) or an empty message asks the
+    intent's own question instead. When retrieval is unsure and the intent classifier is
+    at least :data:`INTENT_CONFIDENCE` sure, the intent's verified answer stands in, but
+    only for a message in words members use for that intent (or its passage uses) that
+    asks for no price, date or count the passage lacks.
+    """
+    text = text.strip()
+    if chosen_passage and (answer := passage_answer(retriever, chosen_passage, text)):
+        return answer
+    known = intent_answers.get(intent or "")
+    question = known.question if known and (not text or text.startswith("/")) else text
+    answer = retriever.answer(question)
+    if answer.band != "answer" and known and intent_confidence >= INTENT_CONFIDENCE:
+        fallback = passage_answer(retriever, known.passage, question) if known.passage else None
+        fallback = fallback or retriever.answer(known.question)
+        # The intent says what the topic is, not that its passage holds what was asked:
+        # only a message in words members use for the intent, asking for no price,
+        # date or count the passage lacks, gets the intent's answer.
+        passage = fallback.best.passage if fallback.best else None
+        own_words = text.startswith("/") or known.asks_nothing_else(
+            normalise_query(text), passage.text if passage else ""
+        )
+        if own_words and (passage is None or states_what_is_asked(question, passage)):
+            answer = fallback
+    return answer
+
+
+def request_offer(known: IntentAnswer | None, answer: Answer, active_form: str | None) -> dict | None:
+    """After an answer to a data-rights question, the message offering to start that request.
+
+    Only when the answer is confident, and not in the middle of another form: the member
+    is answering that form's questions and the offer would only confuse.
+    """
+    if known and known.request_type and answer.band == "answer" and not active_form:
+        return replies.request_offer(known.request_type)
+    return None
+
+
+def feedback_is_helpful(value: str | None, text: str) -> bool:
+    """Whether feedback says the answer helped: the thumb button's ``up``/``down``, or for
+    typed feedback ("that didn't help"), no negative word in it."""
+    if value not in ("up", "down"):
+        value = "down" if NEGATIVE_FEEDBACK.search(text) else "up"
+    return value != "down"

@@ -1,0 +1,90 @@
+"""Checking a form's answers turn by turn: keep a valid answer, re-ask politely, offer a person.
+
+The field validators in :mod:`bot.dialogue.validation` judge one value; this module adds
+what the conversation needs around them: a value mentioned in passing while another
+question was asked does not overwrite a valid answer already given, and after
+:data:`~bot.dialogue.forms.MAX_FAILURES` failed answers in a row the member is offered a
+person. The functions take plain values (the tracker's slots and events) and return the
+slots to set and the messages to send, so the action server only passes them on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.dialogue import replies
+from bot.dialogue.forms import MAX_FAILURES, FormSpec
+from bot.dialogue.validation import ValidationError
+
+#: The slot counting failed answers in a row (a float, as Rasa stores it).
+FAILURES_SLOT = "validation_failures"
+
+
+@dataclass(frozen=True)
+class SlotCheck:
+    """What checking one answer decided: slot values to set and messages to send
+    (dicts in the shape ``dispatcher.utter_message`` takes)."""
+
+    slots: dict[str, Any]
+    messages: list[dict] = field(default_factory=list)
+
+
+def previous_value(events: Iterable[Mapping[str, Any]], slot: str) -> Any:
+    """The value a slot held before the member's latest message (None if none).
+
+    Slot events after the latest user message are candidates extracted from it (there
+    may be several, one per matching mapping); the last one before it is what the slot
+    held until now.
+    """
+    value: Any = None
+    held: Any = None
+    for event in events:
+        if event.get("event") == "user":
+            held = value
+        elif event.get("event") == "slot" and event.get("name") == slot:
+            value = event.get("value")
+    return held
+
+
+def check_slot(
+    spec: FormSpec,
+    slot: str,
+    value: Any,
+    *,
+    requested_slot: str | None,
+    events: Iterable[Mapping[str, Any]],
+    failures: Any,
+) -> SlotCheck:
+    """Validate the candidate ``value`` for ``slot`` of the form ``spec``.
+
+    ``requested_slot`` is the question the form asked, ``events`` the conversation so far
+    and ``failures`` the current value of the failure counter slot. A valid value is
+    stored normalised and resets the counter. An invalid one mentioned in passing (digits
+    in a topic look like a phone number) keeps the answer already given; otherwise it is
+    refused with the validator's message, the counter goes up, and at
+    :data:`~bot.dialogue.forms.MAX_FAILURES` the member is offered a person.
+    """
+    checked = spec.field(slot)
+    if checked is None or value is None:
+        return SlotCheck({slot: value})
+    try:
+        return SlotCheck({slot: checked.validate(value), FAILURES_SLOT: None})
+    except ValidationError as exc:
+        if requested_slot and requested_slot != slot:
+            previous = previous_value(events, slot)
+            if previous is not None:
+                return SlotCheck({slot: previous})
+        count = int(failures or 0) + 1
+        messages = [{"text": exc.message}]
+        if count >= MAX_FAILURES:
+            messages.append(replies.offer_a_person())
+        return SlotCheck({slot: None, FAILURES_SLOT: float(count)}, messages)
+
+
+def check_confirmed(value: Any) -> SlotCheck:
+    """The answer to the confirmation question: "yes" or "no", anything else is asked again."""
+    if value in ("yes", "no"):
+        return SlotCheck({"confirmed": value})
+    return SlotCheck({"confirmed": None}, [replies.confirmation_reask()])

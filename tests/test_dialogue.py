@@ -1,0 +1,237 @@
+"""The dialogue logic the actions delegate to: validators generated from the forms, the
+form validation flow, the intent-fallback policy, feedback polarity, the request offer
+and button payloads. Whole actions with databases are in tests/test_actions.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+
+import pytest
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.dialogue import replies
+from bot.dialogue.answering import INTENT_CONFIDENCE, answer_message, feedback_is_helpful, request_offer
+from bot.dialogue.forms import FORM_BY_INTENT, FORMS, form_for_intent
+from bot.dialogue.intents import load_intent_answers
+from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot, previous_value
+from bot.settings import ROOT
+
+GOP_PASSAGE = "cigna-health-benefits-member-faq#claiming-expenses-3"
+ACTIVATION_PASSAGE = "cigna-health-benefits-member-faq#general-information-4"
+
+
+@pytest.fixture(scope="module")
+def intent_answers():
+    return load_intent_answers()
+
+
+@pytest.fixture(scope="module")
+def validators(retriever) -> dict[str, type]:
+    """The FormValidationAction classes the action server registers, by form name.
+    (Importing the actions checks the index, which the retriever fixture builds.)"""
+    import actions.actions as module
+
+    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
+               if issubclass(c, Action) and c.__module__ == module.__name__ and c().name().startswith("validate_")]
+    return {c().name().removeprefix("validate_"): c for c in classes}
+
+
+# Validators generated from the form definitions
+
+
+def test_every_form_has_its_validation_action(validators) -> None:
+    assert set(validators) == set(FORMS)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_validators_are_exactly_the_form_fields_and_the_confirmation(validators, form: str) -> None:
+    cls = validators[form]
+    methods = {name for name in dir(cls) if name.startswith("validate_")}
+    assert methods == {f"validate_{f.slot}" for f in FORMS[form].fields} | {"validate_confirmed"}
+
+
+def test_every_slot_the_domain_asks_for_is_validated(validators) -> None:
+    """rasa-sdk skips, with only a warning, a required slot that has no validate_<slot>."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    for form, spec in domain["forms"].items():
+        missing = [s for s in spec["required_slots"] if not hasattr(validators[form], f"validate_{s}")]
+        assert not missing, (form, missing)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_each_generated_validator_checks_its_own_slot(validators, form: str) -> None:
+    """Each method is bound to its own field (not the last one of a loop)."""
+    action = validators[form]()
+    tracker = Tracker("t", {}, {}, [], False, None, {}, None)
+    for field in FORMS[form].fields:
+        result = getattr(action, f"validate_{field.slot}")(None, CollectingDispatcher(), tracker, {})
+        assert result == {field.slot: None}
+
+
+# The validation flow
+
+
+def test_previous_value_is_what_the_slot_held_before_the_latest_message() -> None:
+    events = [
+        {"event": "slot", "name": "phone_number", "value": "+3231234567"},
+        {"event": "user", "text": "about my claim 12345"},
+        {"event": "slot", "name": "phone_number", "value": "12345"},
+    ]
+    assert previous_value(events, "phone_number") == "+3231234567"
+    assert previous_value(events, "topic") is None
+    assert previous_value([], "phone_number") is None
+
+
+def test_a_valid_answer_is_normalised_and_clears_the_failure_count() -> None:
+    result = check_slot(FORMS["gop_form"], "member_id", "ab 123 456", requested_slot="member_id", events=[],
+                        failures=2.0)
+    assert result.slots == {"member_id": "AB123456", FAILURES_SLOT: None} and result.messages == []
+
+
+def test_an_invalid_value_mentioned_in_passing_keeps_the_answer_already_given() -> None:
+    """Digits in a topic look like a phone number: the phone number given before stays,
+    silently, and no failure is counted."""
+    events = [
+        {"event": "slot", "name": "phone_number", "value": "+3231234567"},
+        {"event": "user", "text": "claim 12"},
+    ]
+    result = check_slot(FORMS["callback_form"], "phone_number", "12", requested_slot="topic", events=events,
+                        failures=None)
+    assert result.slots == {"phone_number": "+3231234567"} and result.messages == []
+
+
+def test_an_invalid_answer_to_the_question_asked_is_refused_and_counted() -> None:
+    events = [{"event": "slot", "name": "phone_number", "value": "+3231234567"}, {"event": "user", "text": "12"}]
+    result = check_slot(FORMS["callback_form"], "phone_number", "12", requested_slot="phone_number", events=events,
+                        failures=1.0)
+    assert result.slots == {"phone_number": None, FAILURES_SLOT: 2.0}
+    assert len(result.messages) == 1 and result.messages[0]["text"]
+
+
+def test_a_value_for_a_slot_outside_the_form_passes_through() -> None:
+    result = check_slot(FORMS["callback_form"], "email", "not an email", requested_slot=None, events=[], failures=None)
+    assert result.slots == {"email": "not an email"} and result.messages == []
+
+
+@pytest.mark.parametrize("value", ["yes", "no"])
+def test_confirmation_accepts_yes_and_no(value: str) -> None:
+    assert check_confirmed(value).slots == {"confirmed": value} and check_confirmed(value).messages == []
+
+
+def test_confirmation_asks_again_for_anything_else() -> None:
+    result = check_confirmed("maybe")
+    assert result.slots == {"confirmed": None} and result.messages == [replies.confirmation_reask()]
+
+
+# Which form an intent opens
+
+
+def test_form_for_intent() -> None:
+    for intent, form in FORM_BY_INTENT.items():
+        assert form_for_intent(intent) is FORMS[form]
+    assert form_for_intent("greet") is FORMS["callback_form"]
+    assert form_for_intent(None) is FORMS["callback_form"]
+
+
+# The intent-fallback policy (the cases through the action are in tests/test_actions.py)
+
+
+def test_the_intent_stands_in_from_the_confidence_threshold_up(retriever, intent_answers) -> None:
+    at = answer_message(retriever, "gop", "gop_info", INTENT_CONFIDENCE, None, intent_answers)
+    below = answer_message(retriever, "gop", "gop_info", INTENT_CONFIDENCE - 0.01, None, intent_answers)
+    assert at.band == "answer" and at.best.passage.id == GOP_PASSAGE
+    assert below == retriever.answer("gop") and below.band != "answer"
+
+
+def test_an_unknown_intent_leaves_retrieval_alone(retriever, intent_answers) -> None:
+    assert answer_message(retriever, "gop", "no_such_intent", 0.99, None, intent_answers) == retriever.answer("gop")
+
+
+@pytest.mark.parametrize("text", ["", "/gop_info"])
+def test_a_button_payload_or_empty_message_asks_the_intents_question(retriever, intent_answers, text: str) -> None:
+    """Whatever the confidence: the intent's question is what retrieval is asked."""
+    answer = answer_message(retriever, text, "gop_info", 0.2, None, intent_answers)
+    assert answer.question == intent_answers["gop_info"].question
+    assert answer.band == "answer" and answer.best.passage.id == GOP_PASSAGE
+
+
+def test_the_message_is_read_without_surrounding_space(retriever, intent_answers) -> None:
+    answer = answer_message(retriever, "  where is my activation code?\n", "ask_question", 0.9, None, intent_answers)
+    assert answer.question == "where is my activation code?"
+
+
+def test_a_chosen_passage_answers_whatever_the_intent(retriever, intent_answers) -> None:
+    answer = answer_message(retriever, "gop", "gop_info", 0.99, ACTIVATION_PASSAGE, intent_answers)
+    assert answer.band == "answer" and answer.best.passage.id == ACTIVATION_PASSAGE
+
+
+def test_an_unknown_chosen_passage_falls_back_to_the_message(retriever, intent_answers) -> None:
+    answer = answer_message(retriever, "gop", "no_such_intent", 0.99, "no-such-passage", intent_answers)
+    assert answer == retriever.answer("gop")
+
+
+# Offering the matching request after an answer
+
+
+def test_a_data_rights_answer_offers_its_request(retriever, intent_answers) -> None:
+    known = intent_answers["data_deletion"]
+    answer = dataclasses.replace(retriever.answer(known.question), band="answer")
+    offer = request_offer(known, answer, None)
+    assert offer == replies.request_offer("deletion")
+    start = offer["buttons"][0]["payload"]
+    assert start == '/start_data_rights_request{"request_type":"deletion"}'
+
+
+def test_no_request_offer_when_unsure_in_a_form_or_for_other_intents(retriever, intent_answers) -> None:
+    known = intent_answers["data_deletion"]
+    answer = dataclasses.replace(retriever.answer(known.question), band="answer")
+    assert request_offer(known, answer, "gop_form") is None
+    assert request_offer(known, dataclasses.replace(answer, band="clarify"), None) is None
+    assert request_offer(intent_answers["gop_info"], answer, None) is None
+    assert request_offer(None, answer, None) is None
+
+
+# Feedback polarity
+
+
+@pytest.mark.parametrize(("value", "text", "helpful"), [
+    ("up", "", True),
+    ("down", "", False),
+    ("up", "that didn't help", True),  # the button decides, not the words
+    (None, "that didn't help", False),
+    (None, "Wrong answer", False),
+    (None, "👎", False),
+    (None, "thanks, perfect", True),
+    (None, "", True),
+    ("sideways", "nope", False),
+])
+def test_feedback_polarity(value: str | None, text: str, helpful: bool) -> None:
+    assert feedback_is_helpful(value, text) is helpful
+
+
+# Button payloads
+
+
+@pytest.mark.parametrize("entities", [
+    {"feedback_value": "up"},
+    {"passage_id": "cigna-health-benefits-member-faq#general-information-4"},
+    {"request_type": "withdraw_consent"},
+    {"text": 'a "quoted" value with a \\ backslash and {braces}'},
+    {"name": "Zoë Ñúñez"},
+    {"a": "1", "b": "2"},
+])
+def test_intent_payload_round_trips(entities: dict[str, str]) -> None:
+    payload = replies.intent_payload("some_intent", entities)
+    assert payload.startswith("/some_intent{")
+    assert json.loads(payload.removeprefix("/some_intent")) == entities
+
+
+def test_intent_payload_is_compact_and_plain_without_entities() -> None:
+    """Byte for byte what the stories send, so a button and a typed payload read alike."""
+    assert replies.intent_payload("feedback", {"feedback_value": "up"}) == '/feedback{"feedback_value":"up"}'
+    assert replies.intent_payload("deny") == "/deny"
+    assert replies.intent_payload("deny", {}) == "/deny"
