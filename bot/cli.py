@@ -98,41 +98,32 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval evaluation report (reports/eval.md and a chart)."""
     from bot.evaluation.scoring import run_evaluation
 
-    return run_evaluation(
-        settings, questions_path=args.questions, policyqa_path=args.policyqa, holdout_paths=args.holdout
-    )
+    return run_evaluation(settings, set_paths=args.set, policyqa_path=args.policyqa)
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.evaluation.scoring import DEFAULT_QUESTIONS
+    from bot.evaluation import labelled
     from bot.retrieval import Retriever
     from bot.retrieval.confidence import CONFIDENCE_FILE
-    from bot.training.calibration import (
-        CALIBRATION_SETS,
-        TRAINING_SETS,
-        calibration_sets,
-        fit,
-        labelled_questions,
-        labelled_sets,
-        write,
-    )
+    from bot.training.calibration import calibration_sets, fit, labelled_questions, trained_sets, write
 
-    path = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
-    questions, out_of_scope = labelled_questions(labelled_sets(path))
+    trained = trained_sets(Path(args.questions) if args.questions else None)
+    trained_on = [s.name for s in trained]
+    questions, out_of_scope = labelled_questions([s.pair for s in trained])
     calibration = fit(Retriever.from_settings(settings, fitting=True), questions, out_of_scope, calibration_sets())
     target = settings.documents_dir / CONFIDENCE_FILE
-    write(calibration, target, source=" + ".join([path.name, *TRAINING_SETS]))
+    write(calibration, target, source=" + ".join(trained_on))
     grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in calibration.cv_auroc.items())
     print(f"fitted on {calibration.in_scope} in-scope and {calibration.out_of_scope} out-of-scope questions "
-          f"({', '.join([path.name, *TRAINING_SETS])}); cross-validated AUROC {grid}; "
+          f"({', '.join(trained_on)}); cross-validated AUROC {grid}; "
           f"chose C={calibration.c:g} -> {target}")
     print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
           f"{calibration.answer_threshold} (room on the worse target {calibration.answer_margin:+.3f} over "
           f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions of "
-          f"{', '.join(CALIBRATION_SETS)}; now "
+          f"{', '.join(s.name for s in labelled.sets(labelled.CALIBRATION))}; now "
           f"{settings.clarify_threshold} and {settings.answer_threshold}: set them in bot/settings.py)")
     return 0
 
@@ -144,13 +135,13 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     import time
     from pathlib import Path
 
+    from bot.evaluation.labelled import POLICYQA_DEV
     from bot.evaluation.policyqa import load_policyqa, training_set
-    from bot.evaluation.scoring import DEFAULT_POLICYQA
     from bot.retrieval import Retriever
     from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
     from bot.training.adapter import fit_adapter
 
-    path = Path(args.policyqa) if args.policyqa else DEFAULT_POLICYQA
+    path = Path(args.policyqa) if args.policyqa else POLICYQA_DEV
     if not path.is_file():
         print(f"bot adapt needs PolicyQA's dev.json: {path} not found (pass --policyqa PATH)", file=sys.stderr)
         return 2
@@ -253,6 +244,9 @@ def _add_retention_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests can inspect it)."""
+    from bot.evaluation import labelled
+    from bot.evaluation.labelled import shown
+
     parser = argparse.ArgumentParser(prog="bot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -267,20 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="retrieval evaluation report")
-    p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
     p.add_argument(
-        "--holdout", action="append", default=None,
-        help="held-out labelled questions, repeatable (default every tests/eval/holdout*.yml)",
+        "--set", action="append", default=None, metavar="PATH",
+        help=f"a labelled question set, repeatable (default every set of {shown(labelled.EVAL_DIR)}/<role>/)",
     )
-    p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
+    p.add_argument("--policyqa", default=None, help=f"PolicyQA dev.json (default {shown(labelled.POLICYQA_DEV)})")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("calibrate", help="refit the answer confidence on labelled questions")
-    p.add_argument("--questions", default=None, help="labelled questions (default tests/eval/questions.yml)")
+    p.add_argument(
+        "--questions", default=None, metavar="PATH",
+        help=f"labelled questions in place of the tuning set (default {shown(labelled.DEFAULT_QUESTIONS)})",
+    )
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("adapt", help="refit the query adapter on PolicyQA and our alternate questions")
-    p.add_argument("--policyqa", default=None, help="PolicyQA dev.json (default ../shared/benchmarks/policyqa)")
+    p.add_argument("--policyqa", default=None, help=f"PolicyQA dev.json (default {shown(labelled.POLICYQA_DEV)})")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("reader", help="refit the answer reader on labelled and unanswerable questions")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
+from bot.evaluation import labelled
 from bot.retrieval import Retriever
 from bot.retrieval.confidence import CONFIDENCE_FILE, ConfidenceModel
 from bot.training.calibration import (
-    CALIBRATION_SETS,
     Calibration,
     balanced_answer_threshold,
     calibration_sets,
@@ -31,10 +31,14 @@ def refit(retriever: Retriever) -> Calibration:
 
 
 def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retriever: Retriever, settings) -> None:
-    """Editing passage_questions.yml, out_of_scope.yml or the documents without
-    rerunning `bot calibrate` (and moving the thresholds it suggests) fails here."""
+    """Editing passage_questions.yml, out_of_scope.yml, the documents or the sets of
+    tests/eval/tuning/, training/ and calibration/ without rerunning `bot calibrate` (and
+    moving the thresholds it suggests) fails here."""
     shipped = retriever.confidence_model
     assert shipped is not None
+    fitted = yaml.safe_load((settings.documents_dir / CONFIDENCE_FILE).read_text())["fitted"]
+    assert fitted["on"] == " + ".join(s.name for s in labelled.sets(*labelled.TRAINED_ON))
+    assert fitted["thresholds_set_on"]["sets"] == [s.name for s in labelled.sets(labelled.CALIBRATION)]
     assert np.allclose(shipped.weights, refit.model.weights, rtol=0.01, atol=0.01), (shipped, refit.model)
     assert shipped.intercept == pytest.approx(refit.model.intercept, rel=0.01, abs=0.01)
     assert (settings.clarify_threshold, settings.answer_threshold) == (
@@ -94,7 +98,7 @@ def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
     assert ConfidenceModel.load(path) == refit.model
     recorded = yaml.safe_load(path.read_text())["fitted"]
     assert recorded["suggested_thresholds"] == {"clarify": refit.clarify_threshold, "answer": refit.answer_threshold}
-    assert recorded["thresholds_set_on"]["sets"] == list(CALIBRATION_SETS)
+    assert recorded["thresholds_set_on"]["sets"] == [s.name for s in labelled.sets(labelled.CALIBRATION)]
 
 
 def test_thresholds_are_never_set_on_questions_the_reader_was_trained_on(retriever: Retriever,

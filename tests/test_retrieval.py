@@ -75,13 +75,14 @@ def test_answers_carry_up_to_three_citations_best_first(retriever) -> None:
 
 def test_evaluation_sets_name_real_passages_and_cover_every_document(retriever) -> None:
     """Every labelled set stays usable: a renamed passage would silently count as a miss."""
-    from bot.evaluation.scoring import DEFAULT_QUESTIONS, default_holdouts, load_questions
+    from bot.evaluation import labelled
 
     known = {p.id for p in retriever.passages}
     documents = {p.doc_id for p in retriever.passages}
-    assert default_holdouts(), "no tests/eval/holdout*.yml"
-    for path, least_in, least_out in ((DEFAULT_QUESTIONS, 150, 25), *((h, 80, 25) for h in default_holdouts())):
-        questions, out_of_scope = load_questions(path)
+    assert labelled.sets(labelled.HELD_OUT), "no tests/eval/heldout/*.yml"
+    for s in labelled.sets():
+        path, questions, out_of_scope = s.path, s.questions, s.out_of_scope
+        least_in, least_out = (150, 25) if s.role == labelled.TUNING else (80, 25)
         labels = [pid for q in questions for pid in q["passages"]]
         assert len(questions) >= least_in and len(out_of_scope) >= least_out, path
         assert set(labels) <= known, (path, sorted(set(labels) - known)[:5])

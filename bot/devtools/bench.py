@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.devtools.loadtest import QUESTIONS_ONLY_SHAPE, LoadResult, MemorySampler, run_load
-from bot.evaluation.scoring import DEFAULT_QUESTIONS, load_questions
+from bot.evaluation.labelled import DEFAULT_QUESTIONS, load_questions, shown
 from bot.knowledge.embedder import get_embedder
 from bot.knowledge.index import build_index
 from bot.retrieval import Retriever
@@ -78,7 +78,7 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         "",
         f"`make bench` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch threads {__import__('torch').get_num_threads()}; {queries} queries from "
-        f"tests/eval/questions.yml after 30 warm-up queries. Index: {manifest['passage_count']} passages + "
+        f"{shown(DEFAULT_QUESTIONS)} after 30 warm-up queries. Index: {manifest['passage_count']} passages + "
         f"{manifest['question_count']} alternate questions.",
         "",
         "| step | p50 ms | p95 ms | mean ms |",
@@ -225,7 +225,7 @@ def run_stack_bench(settings: Settings, messages: int = 100, scaled: bool = True
         env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", **unlimited}
         with Stack(rasa_port=5405, action_port=5455, web_port=8405, var_dir=Path(tmp), env=env) as stack:
             single = measure_single_member({"rasa": stack.rasa_url, "actions": stack.action_url}, pool, messages)
-            # Issue 3's concurrency figure: 20 conversations on Rasa's REST channel, every
+            # The concurrency figure: 20 conversations on Rasa's REST channel, every
             # message a policy question (so every one calls the action server).
             rest20 = run_load(
                 stack.rasa_url,
@@ -279,7 +279,7 @@ def write_report(
         "# Benchmarks: end to end and under load",
         "",
         f"`make bench` on {os.cpu_count()} cores, everything on loopback. Questions are the member-style "
-        "questions of tests/eval/questions.yml. Rerun with `make bench`.",
+        f"questions of {shown(DEFAULT_QUESTIONS)}. Rerun with `make bench`.",
         "",
         "## One member, policy questions (REST channel → Rasa 3.6 → action server → retriever)",
         "",

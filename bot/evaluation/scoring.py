@@ -2,19 +2,21 @@
 
 Two parts:
 
-* Our labelled member questions (tests/eval/questions.yml): hit@1, hit@3 and MRR of the
-  shipped hybrid ranking against dense-only and keyword-only (BM25) baselines, the
-  bands' behaviour on in-scope and out-of-scope questions (abstention precision and
-  recall), and a per-document table. The same for every held-out set
-  (tests/eval/holdout*.yml), each written by someone who never saw the tuning files:
-  the alternate questions were tuned on questions.yml, and the confidence and the answer
-  reader are trained on it and holdout.yml to holdout-4.yml (in-sample figures), so only
-  the newer sets estimate how retrieval does on questions nobody tuned for.
-* PolicyQA (shared/benchmarks/policyqa/dev.json) with the protocol in shared/README.md:
-  per policy, index its paragraphs; each distinct question's relevant paragraphs are
-  those whose ``qas`` contain it. This checks that retrieval generalises to privacy
-  policies nobody on the team wrote. The shipped ranking's query adapter learnt from
-  PolicyQA too, so its figure there is cross-validated by policy (bot/evaluation/policyqa.py).
+* Our labelled member-question sets (tests/eval/, by role: bot/evaluation/labelled.py),
+  each scored the same way: hit@1, hit@3 and MRR of the shipped hybrid ranking against
+  dense-only and keyword-only (BM25) baselines, the bands' behaviour on in-scope and
+  out-of-scope questions (abstention precision and recall), and a per-document table.
+  Every set is written from the passages alone by someone who saw none of the tuning
+  files; what it has been used for since is its role, which the report shows beside its
+  figures: the alternate questions were tuned on tuning/, the confidence and the answer
+  reader are trained on tuning/ and training/ (in-sample figures), the thresholds are
+  set on calibration/, and only heldout/ (pooled in the report) estimates how retrieval
+  does on questions nobody tuned for.
+* PolicyQA's dev set with the protocol in shared/README.md: per policy, index its
+  paragraphs; each distinct question's relevant paragraphs are those whose ``qas``
+  contain it. This checks that retrieval generalises to privacy policies nobody on the
+  team wrote. The shipped ranking's query adapter learnt from PolicyQA too, so its
+  figure there is cross-validated by policy (bot/evaluation/policyqa.py).
 """
 
 from __future__ import annotations
@@ -25,18 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from bot.evaluation import labelled
+from bot.evaluation.labelled import LabelledSet
 from bot.evaluation.policyqa import FOLDS, Policy, cross_validate, first_hit, load_policyqa
 from bot.knowledge.index import KnowledgeIndex
 from bot.retrieval.retriever import Retriever, hybrid_score
-from bot.settings import ROOT, Settings
-from bot.training.calibration import CALIBRATION_SETS, TRAINING_SETS
+from bot.settings import Settings
 
 MODES = ("hybrid", "dense", "keyword")
-EVAL_DIR = ROOT / "tests" / "eval"
-DEFAULT_QUESTIONS = EVAL_DIR / "questions.yml"
-DEFAULT_POLICYQA = ROOT.parent / "shared" / "benchmarks" / "policyqa" / "dev.json"
 
 
 @dataclass
@@ -75,17 +74,6 @@ def auroc(positives: list[float], negatives: list[float]) -> float:
     pos = np.asarray(positives)[:, None]
     neg = np.asarray(negatives)[None, :]
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
-
-
-def default_holdouts() -> list[Path]:
-    """Every held-out set (tests/eval/holdout*.yml), oldest first."""
-    return sorted(EVAL_DIR.glob("holdout*.yml"), key=lambda p: (len(p.name), p.name))
-
-
-def load_questions(path: Path) -> tuple[list[dict], list[str]]:
-    """In-scope questions (``q``, ``passages``) and out-of-scope questions."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return list(data.get("questions") or []), [str(q) for q in data.get("out_of_scope") or []]
 
 
 def evaluate_questions(retriever: Retriever, questions: list[dict], out_of_scope: list[str]) -> dict:
@@ -279,45 +267,33 @@ def pooled(results: list[dict]) -> dict:
     }
 
 
-def _targets(sets: dict[str, dict]) -> list[str]:
-    """Issue 2's targets next to each set, abstention read both ways."""
+def _targets(rows: list[tuple[str, str, dict]]) -> list[str]:
+    """The targets next to each set (name, role, figures), abstention read both ways."""
     lines = [
-        "| set | hit@1 (≥ 0.85) | hit@3 (≥ 0.95) | out of scope abstained (≥ 0.90) | "
+        "| set | role | hit@1 (≥ 0.85) | hit@3 (≥ 0.95) | out of scope abstained (≥ 0.90) | "
         "out of scope not answered | in scope not abstained (≥ 0.95) | in scope answered outright |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, r in sets.items():
+    for name, role, r in rows:
         m, b = r["modes"]["hybrid"], r["bands"]
         lines.append(
-            f"| {name} | {m.hit1:.3f} | {m.hit3:.3f} | {b['abstention_recall']:.3f} | {b['oos_not_answered']:.3f} | "
-            f"{b['in_scope_not_abstained']:.3f} | {b['in_scope_answer_band']:.3f} |"
+            f"| {name} | {role} | {m.hit1:.3f} | {m.hit3:.3f} | {b['abstention_recall']:.3f} | "
+            f"{b['oos_not_answered']:.3f} | {b['in_scope_not_abstained']:.3f} | {b['in_scope_answer_band']:.3f} |"
         )
     return lines
 
 
-def _set_role(name: str, names: list[str]) -> str:
-    """What a held-out set has been used for: training the confidence and the answer
-    reader (so its figures are in-sample), setting the thresholds (never trained on, but
-    its figures decided where the bands start), or held out (older ones were read once they
-    had been scored; their headers say for what)."""
-    if name in TRAINING_SETS:
-        return "confidence and answer reader trained on it: in-sample"
-    if name in CALIBRATION_SETS:
-        return "thresholds set on it (not trained on)"
-    return "held out, newest: see its header" if name == names[-1] else "held out, then read: see its header"
-
-
 def write_report(
-    result: dict, holdouts: dict[str, dict], policyqa: dict | None, settings: Settings, seconds: float
+    results: list[tuple[LabelledSet, dict]], policyqa: dict | None, settings: Settings, seconds: float
 ) -> Path:
-    """Write reports/eval.md (and reports/eval.png) and return the report path."""
-    sets = {"questions.yml (tuned on; confidence and answer reader trained on it: in-sample)": result} | {
-        f"{name} ({_set_role(name, list(holdouts))})": r
-        for name, r in holdouts.items()
-    }
-    held_out = [n for n in holdouts if n not in TRAINING_SETS and n not in CALIBRATION_SETS]
+    """Write reports/eval.md (and reports/eval.png, with the first set's figures) and
+    return the report path. Each set is shown with its role (bot/evaluation/labelled.py)."""
+    rows = [(s.where, s.role_label, r) for s, r in results]
+    held_out = [(s, r) for s, r in results if s.role == labelled.HELD_OUT]
     if len(held_out) > 1:
-        sets[f"**held out, pooled** ({', '.join(held_out)})"] = pooled([holdouts[n] for n in held_out])
+        names = ", ".join(s.name for s, _ in held_out)
+        rows.append((f"**held out, pooled** ({names})", "held out: nothing fitted on them",
+                     pooled([r for _, r in held_out])))
     lines = [
         "# Retrieval evaluation",
         "",
@@ -328,12 +304,11 @@ def write_report(
         "",
         "## Against the targets",
         "",
-        *_targets(sets),
+        *_targets(rows),
         "",
-        *_member_section("Member questions (tests/eval/questions.yml)", result),
     ]
-    for name, holdout in holdouts.items():
-        lines += _member_section(f"Held-out member questions (tests/eval/{name})", holdout)
+    for s, r in results:
+        lines += _member_section(f"Member questions: {labelled.shown(s.path)} ({s.role_label})", r)
     if policyqa:
         lines += [
             "## PolicyQA dev (external)",
@@ -358,38 +333,39 @@ def write_report(
     path = settings.reports_dir / "eval.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
-    _chart(result, policyqa, settings.reports_dir / "eval.png")
+    _chart(results[0][1], policyqa, settings.reports_dir / "eval.png")
     return path
 
 
 def run_evaluation(
     settings: Settings,
-    questions_path: str | None = None,
+    set_paths: list[str] | None = None,
     policyqa_path: str | None = None,
-    holdout_paths: list[str] | None = None,
 ) -> int:
-    """Run everything, print a summary, write the report. Exit code 0."""
+    """Score the labelled sets at ``set_paths`` (default every set of tests/eval/, role by
+    role) and PolicyQA's dev set when it is there; print a summary, write the report.
+    Exit code 0."""
     started = time.perf_counter()
     retriever = Retriever.from_settings(settings)
-    questions = load_questions(Path(questions_path or DEFAULT_QUESTIONS))
-    result = evaluate_questions(retriever, *questions)
-    held_paths = [Path(h) for h in holdout_paths] if holdout_paths else default_holdouts()
-    held = {p.name: load_questions(p) for p in held_paths}
-    holdouts = {name: evaluate_questions(retriever, *sets) for name, sets in held.items()}
-    pqa_path = Path(policyqa_path) if policyqa_path else DEFAULT_POLICYQA
+    chosen = [labelled.load(Path(p)) for p in set_paths] if set_paths else labelled.sets()
+    if not chosen:
+        raise ValueError(f"no labelled sets under {labelled.EVAL_DIR}")
+    results = [(s, evaluate_questions(retriever, s.questions, s.out_of_scope)) for s in chosen]
+    pqa_path = Path(policyqa_path) if policyqa_path else labelled.POLICYQA_DEV
     policyqa = None
     if pqa_path.is_file():
         policies = load_policyqa(retriever, pqa_path)
         policyqa = evaluate_policyqa(policies, retriever.index)
-    report = write_report(result, holdouts, policyqa, settings, time.perf_counter() - started)
-    for name, res in {"questions.yml": result, **holdouts}.items():
+    report = write_report(results, policyqa, settings, time.perf_counter() - started)
+    width = max(len(s.where) for s in chosen)
+    for s, res in results:
         for mode, m in res["modes"].items():
-            print(f"{name:18} {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
+            print(f"{s.where:{width}} {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
         b = res["bands"]
         print(
-            f"{name:18} abstention precision {b['abstention_precision']:.3f} recall {b['abstention_recall']:.3f}, "
-            f"out of scope not answered {b['oos_not_answered']:.3f}; in scope not abstained "
-            f"{b['in_scope_not_abstained']:.3f}, answered outright {b['in_scope_answer_band']:.3f}"
+            f"{s.where:{width}} abstention precision {b['abstention_precision']:.3f} recall "
+            f"{b['abstention_recall']:.3f}, out of scope not answered {b['oos_not_answered']:.3f}; in scope not "
+            f"abstained {b['in_scope_not_abstained']:.3f}, answered outright {b['in_scope_answer_band']:.3f}"
         )
     if policyqa:
         for mode, m in policyqa["modes"].items():

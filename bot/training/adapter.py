@@ -20,7 +20,7 @@ import numpy as np
 
 #: Training: epochs over all batches, AdamW learning rate, softmax temperature (cosine x
 #: SCALE) and the weight of our own questions' loss against one PolicyQA policy's.
-#: Chosen by PolicyQA cross-validation and questions.yml together (session 7): 40 epochs
+#: Chosen by PolicyQA cross-validation and questions.yml together: 40 epochs
 #: or a learning rate of 2e-3 overfit PolicyQA's wording; a member weight of 10 costs
 #: PolicyQA 0.03 hit@3 for no member gain.
 EPOCHS = 20
@@ -30,8 +30,8 @@ MEMBER_WEIGHT = 3.0
 #: Our alternate questions are split into this many batches, each about a policy's size.
 MEMBER_BATCHES = 8
 #: Adapters fitted from this many seeds (of the batch order) are averaged into
-#: one matrix: it costs nothing per query and steadies the fit (session 7, PolicyQA
-#: hit@3 cross-validated: one seed 0.546, three 0.552, five 0.554).
+#: one matrix: it costs nothing per query and steadies the fit (PolicyQA hit@3
+#: cross-validated: one seed 0.546, three 0.552, five 0.554).
 SEEDS = 5
 
 

@@ -1,14 +1,15 @@
 """Fit the answer confidence (`bot calibrate`): a logistic model over the retrieval
-evidence, learnt from the labelled member questions of ``tests/eval/questions.yml`` and
-the held-out sets named in :data:`TRAINING_SETS` (pooled since session 8), with its
-thresholds set on other sets, :data:`CALIBRATION_SETS` (since session 9). Session 11
-moved holdout-5 to -8 from setting the thresholds into training and set the thresholds
-on holdout-9 to -12: trained on eight sets instead of four, the confidence separated
-holdout-11 and -12's in-scope from out-of-scope questions better (AUROC 0.979 -> 0.983,
-with the thresholds then set on holdout-9 and -10 alone), and a threshold balanced over
-545 questions moves less with the next set than one balanced over two sets of 60 out of
-scope questions each (0.30 on holdout-9 and -10; 0.45 to 0.85 all met both targets on
-holdout-11 and -12).
+evidence, learnt from the labelled member questions of the sets the answer reader is
+trained on too (``tests/eval/tuning/`` and ``tests/eval/training/`` pooled, see
+bot/evaluation/labelled.py), with its thresholds set on other sets, those of
+``tests/eval/calibration/``, which nothing is trained on.
+
+Why holdout-5 to -8 are trained on rather than used for the thresholds: trained on eight
+held-out sets instead of four, the confidence separates holdout-11 and -12's in-scope from
+out-of-scope questions better (AUROC 0.983 against 0.979, with the thresholds set on
+holdout-9 and -10 alone), and a threshold balanced over 545 questions moves less with the
+next set than one balanced over two sets of 60 out-of-scope questions each (0.30 on
+holdout-9 and -10, where 0.45 to 0.85 all met both targets on holdout-11 and -12).
 
 Why learnt: the hand-set formula it replaces subtracted the out-of-scope similarity only
 once it came within a margin of the best passage's, and so let near-topic questions we
@@ -25,24 +26,24 @@ them the confidence weighs its out-of-fold score (:func:`question_features`).
 
 The regularisation strength is chosen by cross-validation on the same questions.
 
-The answer threshold (:func:`balanced_answer_threshold`) balances issue 2's two targets,
-out of scope not answered >= 0.90 and in scope answered >= 0.95, over the sets of
-:data:`CALIBRATION_SETS` pooled, scored exactly as the assistant scores a member's new
-question: by the shipped reader and confidence, neither of which was trained on them.
-Why not over the training questions: their reader scores are the out-of-fold ones, from
-readers fitted on four fifths of the data, and those are not the final reader's scores.
-Balanced over them (session 8) the threshold came out at 0.54, where fresh sets showed
-the final reader's in-scope scores almost all above 0.9 and one out-of-scope question in
-eight between the two (0.86 to 0.88 not answered on holdout-6, -8 and -9). Balanced over
-sets the reader never saw, it lands where fresh questions put it.
+The answer threshold (:func:`balanced_answer_threshold`) balances the two targets,
+out of scope not answered >= 0.90 and in scope answered >= 0.95, over the calibration
+sets pooled, scored exactly as the assistant scores a member's new question: by the
+shipped reader and confidence, neither of which was trained on them. Why not over the
+training questions: their reader scores are the out-of-fold ones, from readers fitted on
+four fifths of the data, and those are not the final reader's scores. Balanced over them
+the threshold came out at 0.54, where fresh sets showed the final reader's in-scope
+scores almost all above 0.9 and one out-of-scope question in eight between the two (0.86
+to 0.88 not answered on holdout-6, -8 and -9). Balanced over sets the reader never saw, it
+lands where fresh questions put it.
 
 The clarify threshold (:func:`clarify_threshold`) is the highest that still tells at most
 2% of the calibration sets' in-scope questions "we don't know": below the answer
 threshold a member is better served by options to pick from than by contact details, so
 the clarify band keeps what is probably answerable.
 
-``tests/eval/holdout-13.yml`` and newer play no part in the fit or the thresholds (`make
-eval` reports them; their headers say whether they were read and what for).
+The sets of ``tests/eval/heldout/`` play no part in the fit or the thresholds (`make
+eval` reports them).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bot.evaluation import labelled
 from bot.retrieval import Retriever, normalise_query
 from bot.retrieval.confidence import CONFIDENCE_FEATURES, ConfidenceModel
 from bot.training.reader import UNANSWERABLE_FILE, Example, training_inputs_digest
@@ -63,16 +65,9 @@ C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 FOLDS = 5
 #: The clarify threshold keeps at least this share of pooled in-scope questions from abstaining.
 IN_SCOPE_NOT_ABSTAINED = 0.98
-#: Issue 2's targets, which the answer threshold balances.
+#: The targets the answer threshold balances (out of scope not answered, in scope answered).
 TARGET_OOS_NOT_ANSWERED = 0.90
 TARGET_IN_SCOPE_ANSWERED = 0.95
-#: Held-out sets (tests/eval/) pooled with questions.yml to train the reader and confidence
-#: (holdout-5 to -8 since session 11; they set the thresholds before).
-TRAINING_SETS = ("holdout.yml", "holdout-2.yml", "holdout-3.yml", "holdout-4.yml",
-                 "holdout-5.yml", "holdout-6.yml", "holdout-7.yml", "holdout-8.yml")
-#: Held-out sets (tests/eval/) the thresholds are set on; never trained on (holdout-9 to
-#: -12 since session 11: each was scored once while held out; their headers say so).
-CALIBRATION_SETS = ("holdout-9.yml", "holdout-10.yml", "holdout-11.yml", "holdout-12.yml")
 
 
 @dataclass
@@ -147,30 +142,31 @@ def fit(
     )
 
 
-def labelled_sets(questions: Path | None = None) -> list[tuple[list[dict], list[str]]]:
-    """``questions`` (default tests/eval/questions.yml) and the held-out sets of
-    TRAINING_SETS, each as loaded: what the confidence and the answer reader are fitted on."""
-    from bot.evaluation.scoring import (  # bot.evaluation.scoring imports this module
-        DEFAULT_QUESTIONS,
-        EVAL_DIR,
-        load_questions,
-    )
+def trained_sets(questions: Path | None = None) -> list[labelled.LabelledSet]:
+    """The sets the confidence and the answer reader are trained on: the tuning set, then
+    the training sets, oldest first (the order is part of the reader's input digest);
+    ``questions`` replaces the tuning set."""
+    trained = labelled.sets(*labelled.TRAINED_ON)
+    if questions is not None:
+        trained = [labelled.load(questions)] + [s for s in trained if s.role != labelled.TUNING]
+    return trained
 
-    return [load_questions(questions or DEFAULT_QUESTIONS)] + [load_questions(EVAL_DIR / n) for n in TRAINING_SETS]
+
+def labelled_sets(questions: Path | None = None) -> list[tuple[list[dict], list[str]]]:
+    """:func:`trained_sets`' questions, in-scope and out-of-scope, set by set."""
+    return [s.pair for s in trained_sets(questions)]
 
 
 def calibration_sets() -> list[tuple[list[dict], list[str]]]:
-    """The held-out sets of CALIBRATION_SETS, each as loaded: what the thresholds are set on."""
-    from bot.evaluation.scoring import EVAL_DIR, load_questions
-
-    return [load_questions(EVAL_DIR / n) for n in CALIBRATION_SETS]
+    """The calibration sets, each as loaded: what the thresholds are set on."""
+    return [s.pair for s in labelled.sets(labelled.CALIBRATION)]
 
 
 def labelled_questions(sets: list[tuple[list[dict], list[str]]]) -> tuple[list[dict], list[str]]:
     """``sets`` pooled: all in-scope, all out-of-scope questions. The confidence is fitted
     on the pool, not questions.yml alone: the answer reader's out-of-fold scores make
-    every pooled question a fair example, and the wider fit held out-of-scope questions
-    back better on holdout-5 to -8 (session 8)."""
+    every pooled question a fair example, and the wider fit holds out-of-scope questions
+    back better on sets it was not trained on."""
     return [q for qs, _ in sets for q in qs], [q for _, out in sets for q in out]
 
 
@@ -228,7 +224,7 @@ def write(calibration: Calibration, path: Path, source: str) -> None:
                 "answer": calibration.answer_threshold,
             },
             "thresholds_set_on": {
-                "sets": list(CALIBRATION_SETS),
+                "sets": [s.name for s in labelled.sets(labelled.CALIBRATION)],
                 "in_scope": calibration.pooled[0],
                 "out_of_scope": calibration.pooled[1],
                 "worse_target_room": round(calibration.answer_margin, 4),

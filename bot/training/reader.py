@@ -1,9 +1,10 @@
 """Fitting the answer reader (`bot reader`): see bot/retrieval/reader.py for what it is.
 
 What it learns from:
-* members' in-scope questions of ``tests/eval/questions.yml`` and the held-out sets the
-  thresholds are pooled on, with the passage that answers them (positive), and their
-  out-of-scope questions with the passage we would have cited (negative);
+* members' in-scope questions of the labelled sets it is trained on (``tests/eval/tuning/``
+  and ``tests/eval/training/``, see bot/evaluation/labelled.py), with the passage that
+  answers them (positive), and their out-of-scope questions with the passage we would
+  have cited (negative);
 * our alternate questions with their own passage (positive) and with another passage of
   the same document (negative), so that it must look at the passage, not the wording;
 * ``data/documents/unanswerable.yml``: 600 near-topic questions our documents do not
@@ -27,15 +28,14 @@ from bot.retrieval.reader import ATTENTION_SCALE, HIDDEN, MLP_WIDTH, AnswerReade
 #: Near-topic questions our documents do not answer (negatives for training).
 UNANSWERABLE_FILE = "unanswerable.yml"
 #: Training: epochs, AdamW learning rate and weight decay, examples per step, folds for
-#: the out-of-fold scores. Chosen in session 8 on holdout-5 to -8 (never trained on):
-#: the reader alone separates their in-scope from out-of-scope questions with AUROC
+#: the out-of-fold scores. Chosen on holdout-5 to -8 with readers not trained on them:
+#: the reader alone separated their in-scope from out-of-scope questions with AUROC
 #: 0.98 to 0.996, against 0.90 to 0.99 for the confidence without it.
 EPOCHS = 8
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-2
 BATCH = 16
 FOLDS = 5
-
 
 
 def training_inputs_digest(passage_texts: list[str], *labelled: object) -> str:
