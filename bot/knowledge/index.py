@@ -55,7 +55,7 @@ def artefact_files(settings: Settings) -> tuple[str, ...]:
 #: Member-style questions indexed next to each passage (data/documents/).
 QUESTIONS_FILE = "passage_questions.yml"
 #: Bump when parsing, chunking or the built files change, so old indexes are rebuilt
-#: (4: passage token embeddings and the query encoder's token output, session 8).
+#: (4: passage token embeddings and the query encoder's token output).
 CHUNKER_VERSION = 4
 
 

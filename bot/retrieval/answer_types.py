@@ -14,8 +14,8 @@ Also: a limit or maximum, an e-mail address, which languages, "is it free".
 
 Phone numbers are not checked: "what's your phone number" is answered by the FAQ's
 "see your member card", which holds no digits. Nor are "how often" questions
-("regularly" answers them). Found on held-out sets 4 to 7's misses (session 7) and
-measured on the other sets and on a fresh one: see reports/eval.md.
+("regularly" answers them). Each type was drawn from misses on labelled sets and measured on the others: see
+reports/eval.md.
 """
 
 from __future__ import annotations

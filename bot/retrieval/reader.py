@@ -4,8 +4,8 @@ Why: with one embedding per question and per passage, a question about something
 documents do not state lands right next to the passage on its topic. "Is the app
 available on Android?", "which encryption does International SOS use, AES-256?" and
 "what's the most Cigna pays a hospital without a guarantee of payment?" all score like
-members' answerable questions (session 7: out of scope not answered 0.78 to 0.82 on
-fresh held-out sets against issue 2's 0.90). No cross-encoder or QA model is reachable
+members' answerable questions (without the reader, out of scope not answered was 0.78
+to 0.82 on fresh held-out sets, against a target of 0.90). No cross-encoder or QA model is reachable
 from this machine's registries, so we learn a small one over the model we have.
 
 What it is: the frozen model's *token* embeddings of the question (from the same forward

@@ -51,9 +51,9 @@ Mode = Literal["hybrid", "dense", "keyword"]
 #: Questions longer than this are cut before embedding (the model reads 256 pieces).
 MAX_QUERY_CHARS = 1000
 #: Weight of the keyword score in the hybrid ranking, and its saturation constant.
-#: Rechosen with the query adapter (session 7): questions.yml and PolicyQA rank alike
-#: from (0.35, 10) to (0.8, 30); (0.35, 6), the choice without it, cost questions.yml
-#: hit@1 0.005 and PolicyQA hit@3 0.009.
+#: Chosen with the query adapter in place: questions.yml and PolicyQA rank alike from
+#: (0.35, 10) to (0.8, 30); (0.35, 6), the best choice without the adapter, costs
+#: questions.yml hit@1 0.005 and PolicyQA hit@3 0.009 with it.
 KEYWORD_WEIGHT = 0.5
 #: What a passage loses in the hybrid ranking when the question names organisations
 #: (documents.yml `names`) other than its document's: chosen on questions.yml, where
@@ -188,7 +188,7 @@ class Retriever:
         self._passage_prepared = [self.reader.prepare(t) for t in index.passage_tokens] if self.reader else []
         # The reader's matrices are tiny (tens of rows): OpenBLAS waking its threads for
         # them cost 6 ms per answer on two cores (answer p50 17 ms against 11 ms with one
-        # thread, session 8). Same reasoning as Settings.embedding_threads.
+        # thread). Same reasoning as Settings.embedding_threads.
         threadpool_limits(max(settings.embedding_threads, 1), user_api="blas")
         # Which documents a question names, by the names members use for their organisation.
         self._document_names = {
@@ -229,7 +229,7 @@ class Retriever:
         # cosine 0.44 against 0.85 written out). Embedding them written out ranks
         # questions.yml alike now that the query adapter is in (without it, hit@1 fell
         # 0.903 -> 0.893) and lets the confidence tell more members from out-of-scope
-        # questions (pooled room on the worse target +0.003 -> +0.008, session 7).
+        # questions (pooled room on the worse target +0.003 -> +0.008).
         vector, tokens = self.index.encoder.encode_with_tokens(query)
         dense = self.index.dense_scores(vector, self.adapter.apply(vector) if self.adapter else None)
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
