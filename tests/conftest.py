@@ -1,12 +1,21 @@
-"""Shared fixtures: settings pointing at the real documents and a built index."""
+"""Shared fixtures: settings on the real documents, an index built for the session, the
+services the servers build from them, and a PostgreSQL database.
+
+The index is built once per session into a temporary folder, never into the checkout's
+index/. While the session has it, ``BOT_INDEX_DIR`` names it, so the processes tests
+start (the CLI, the stacks of bot/devtools/stack.py) read the same index; fixtures that
+start them depend on ``retriever`` for that reason.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,69 +25,90 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bot.devtools.stack import MODEL, Stack  # noqa: E402
 from bot.evaluation.stories import StoryRunner  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import Settings, env_name  # noqa: E402
+from tests.helpers import postgres_admin, postgres_server  # noqa: E402
+
+if TYPE_CHECKING:
+    from bot.requests import RequestStore
+    from bot.retrieval import Retriever
+    from bot.services import Services
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    """The project's settings (real documents, the index in index/)."""
-    return Settings.from_env()
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's index folder (filled by the ``retriever`` fixture)."""
+    return tmp_path_factory.mktemp("index")
 
 
 @pytest.fixture(scope="session")
-def retriever(settings: Settings):
-    """The real retriever over the real index (built if it is missing or stale)."""
+def settings(index_dir: Path) -> Settings:
+    """The project's settings (real documents) with the session's index folder."""
+    return Settings.from_env(index_dir=index_dir)
+
+
+@pytest.fixture(scope="session")
+def retriever(settings: Settings) -> Iterator[Retriever]:
+    """The real retriever over an index of the real documents, built for this session;
+    ``BOT_INDEX_DIR`` points at it until the session ends."""
     from bot.knowledge.index import build_index
     from bot.retrieval import Retriever
 
     build_index(settings, progress=False)
-    return Retriever.from_settings(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(env_name("index_dir"), str(settings.index_dir))
+        yield Retriever.from_settings(settings)
 
 
-def _admin_connection():  # -> psycopg2 connection (imported lazily)
-    import psycopg2
+@pytest.fixture
+def make_services(retriever: Retriever) -> Iterator[Callable[..., Services]]:
+    """A factory of :class:`Services` on the session's retriever: ``make_services(settings,
+    **overrides)`` applies the overrides to the settings, opens and migrates the request
+    store they name (``database_url``) and closes it after the test."""
+    from bot.requests import RequestStore
+    from bot.services import Services
 
-    last: Exception | None = None
-    for dbname in ("postgres", "test"):
-        try:
-            conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dbname, connect_timeout=3)
-            conn.autocommit = True
-            return conn
-        except psycopg2.OperationalError as exc:
-            last = exc
-    pytest.skip(f"PostgreSQL server at 127.0.0.1:5432 is unreachable: {last}")
+    stores: list[RequestStore] = []
+
+    def make(settings: Settings, **overrides: Any) -> Services:
+        settings = dataclasses.replace(settings, **overrides)
+        store = RequestStore.from_settings(settings)
+        stores.append(store)
+        store.create_schema()
+        return Services.assemble(settings, retriever, store)
+
+    yield make
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A uniquely named PostgreSQL database for this test session, dropped afterwards."""
-    admin = _admin_connection()
+    admin = postgres_admin()
     name = f"bot_requests_test_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        yield postgres_server().sqlalchemy_url(name)
     finally:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 
-
-
 @pytest.fixture(scope="session")
-def live_runner(retriever):
+def live_runner(settings: Settings, retriever: Retriever) -> Iterator[StoryRunner]:
     """A StoryRunner talking to a freshly started stack (Rasa 5205, actions 5255, SQLite
-    tracker and request store in a temporary folder); ``.rasa_url`` reaches Rasa and
-    ``.settings.var_dir`` holds the servers' logs."""
+    tracker and request store in a temporary folder, the session's index); ``.rasa_url``
+    reaches Rasa and ``.settings.var_dir`` holds the servers' logs."""
     if not MODEL.is_file():
         pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     with tempfile.TemporaryDirectory(prefix="live-") as tmp:
         db = f"sqlite:///{tmp}/requests.db"
-        stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env={"BOT_DATABASE_URL": db})
+        env = {env_name("database_url"): db, env_name("index_dir"): str(settings.index_dir)}
+        stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env=env)
         with stack:
-            yield StoryRunner(stack.rasa_url, Settings.from_env(database_url=db, var_dir=Path(tmp)))
-
+            yield StoryRunner(stack.rasa_url, dataclasses.replace(settings, database_url=db, var_dir=Path(tmp)))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

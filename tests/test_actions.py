@@ -29,19 +29,15 @@ def _tracker(text: str = "", intent: str = "ask_question", confidence: float = 0
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def services(request, settings, retriever, tmp_path, monkeypatch):
+def services(request, settings, make_services, tmp_path, monkeypatch) -> Services:
     """Real services on a fresh database of each kind, patched into the actions module."""
     import actions.actions as module
-    from bot.dialogue.facts import FactBook
 
     sqlite = f"sqlite:///{tmp_path}/requests.db"
     url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    store = RequestStore(url)
-    store.create_schema()
-    svc = Services(settings=settings, retriever=retriever, store=store, facts=FactBook(retriever.passages))
+    svc = make_services(settings, database_url=url)
     monkeypatch.setattr(module, "get_services", lambda: svc)
-    yield svc
-    store.close()
+    return svc
 
 
 async def _run(action, tracker: Tracker):

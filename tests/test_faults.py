@@ -26,6 +26,7 @@ import pytest
 from bot.devtools.stack import MODEL, PYTHON, Stack, StackError
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import ROOT, Settings
+from tests.helpers import postgres_admin, postgres_server
 
 pytestmark = pytest.mark.stack
 
@@ -33,25 +34,14 @@ pytestmark = pytest.mark.stack
 RASA_TIMEOUT = 8
 
 
-def _psycopg_admin():  # -> psycopg2 connection, autocommit
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}")
-    conn.autocommit = True
-    return conn
-
-
 class Database:
     """A PostgreSQL database the tests can take away (no connections) or make read-only."""
 
     def __init__(self) -> None:
-        self.admin = _psycopg_admin()
+        self.admin = postgres_admin()
         self.name = f"bot_faults_{uuid.uuid4().hex[:10]}"
         self._sql(f'CREATE DATABASE "{self.name}"')
-        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{self.name}"
+        self.url = postgres_server().sqlalchemy_url(self.name)
 
     def _sql(self, statement: str) -> None:
         with self.admin.cursor() as cursor:

@@ -276,7 +276,7 @@ def _probe_action_server(action_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def debug_logs() -> Iterator[dict[str, str]]:
+def debug_logs(retriever) -> Iterator[dict[str, str]]:  # retriever: the test index
     """Log files of a DEBUG stack after a conversation full of personal data, by file name."""
     if not MODEL.is_file():
         pytest.fail(f"no trained model at {MODEL}: run `make train`")

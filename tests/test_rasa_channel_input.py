@@ -1,7 +1,7 @@
 """Bad input on the Rasa REST channel itself (what the web app relays and a direct
 integration would send), against the live Rasa server and action server.
 
-The web app cleans and limits messages before they reach Rasa (tests/test_web_hardening.py);
+The web app cleans and limits messages before they reach Rasa (tests/web/test_chat_input.py);
 these tests make sure the assistant behind it is polite on its own too: no error, no
 traceback, a reply for every message, and markup or SQL-looking text treated as text.
 """

@@ -65,7 +65,7 @@ def _form(member: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def recorded(tmp_path_factory: pytest.TempPathFactory, retriever) -> Path:  # retriever: the test index
     """A folder with tracker.db (written by Rasa) and requests.db (written by the action server)."""
     if not MODEL.is_file():
         pytest.fail(f"no trained model at {MODEL}: run `make train`")

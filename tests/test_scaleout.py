@@ -117,7 +117,7 @@ def _services_or_skip() -> None:
 
 
 @pytest.fixture(scope="module")
-def scaled() -> Iterator[ScaledStack]:
+def scaled(retriever) -> Iterator[ScaledStack]:  # retriever: the test index
     """The scaled-out stack on ports 5805/5806 (Rasa), 5855/5856 (actions), 5880 (nginx)."""
     _services_or_skip()
     started = time.monotonic()

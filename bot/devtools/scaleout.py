@@ -38,7 +38,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from bot.devtools.stack import PYTHON, RASA_BIN, RASA_LOGGING, Stack, StackError
 from bot.settings import ROOT, Settings
-from bot.web.config import WebConfig
 
 DEPLOY = ROOT / "deploy"
 ENDPOINTS = DEPLOY / "endpoints.scaled.yml"
@@ -373,7 +372,7 @@ class ScaledStack(Stack):
             "BOT_DATABASE_URL": self.request_db_url,
             "RASA_TELEMETRY_ENABLED": "false",
             # The web app's admission gate: as many calls at once per Rasa server as on one.
-            "BOT_RASA_MAX_IN_FLIGHT": str(WebConfig.rasa_max_in_flight * len(self.rasa_ports)),
+            "BOT_RASA_MAX_IN_FLIGHT": str(Settings.rasa_max_in_flight * len(self.rasa_ports)),
         }
         self.endpoints = ENDPOINTS
         (self.var_dir / "nginx-tmp").mkdir(exist_ok=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from bot.settings import Settings
 from bot.web.auth import AccountError, make_entry
-from bot.web.config import accounts_file
 
 
 def _read_password() -> str:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(entry)
     if args.append:
-        path = args.file or accounts_file(Settings.from_env())
+        path = args.file or Settings.from_env().accounts_file
         append_entry(path, entry)
         print(f"written to {path}", file=sys.stderr)
     return 0

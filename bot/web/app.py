@@ -25,9 +25,8 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.web import agent, api, documents, member
 from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
-from bot.web.config import WebConfig, accounts_file
 from bot.web.cors import CorsPolicy
-from bot.web.keys import AUTH, CONFIG, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
+from bot.web.keys import AUTH, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
 from bot.web.library import DocumentLibrary
 from bot.web.rasa import RasaClient
 from bot.web.ratelimit import RateLimiter, RateLimits, parse_networks
@@ -56,28 +55,30 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     """One HTTP client session to the Rasa server and the action server."""
-    settings, config = app[SETTINGS], app[CONFIG]
+    settings = app[SETTINGS]
     async with aiohttp.ClientSession(headers={"User-Agent": "member-assistant-web"}) as session:
         app[RASA] = RasaClient(
             session,
             settings.rasa_url,
             settings.action_server_url,
-            timeout=config.rasa_timeout,
-            health_timeout=config.health_timeout,
-            parse_timeout=config.parse_timeout,
-            max_in_flight=config.rasa_max_in_flight,
-            max_waiting=config.rasa_max_waiting,
+            timeout=settings.rasa_timeout,
+            health_timeout=settings.health_timeout,
+            parse_timeout=settings.parse_timeout,
+            max_in_flight=settings.rasa_max_in_flight,
+            max_waiting=settings.rasa_max_waiting,
         )
         yield
 
 
-def rate_limits(config: WebConfig) -> RateLimits:
-    """The app's token buckets from the configuration (ValueError for bad trusted_proxies)."""
-    size = config.rate_limit_max_clients
+def rate_limits(settings: Settings) -> RateLimits:
+    """The app's token buckets from the settings (ValueError for bad trusted_proxies)."""
+    size = settings.rate_limit_max_clients
     return RateLimits(
-        per_client=RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, max_keys=size),
-        per_conversation=RateLimiter(config.chat_rate_limit_per_minute, config.chat_rate_limit_burst, max_keys=size),
-        trusted_proxies=parse_networks(config.trusted_proxies),
+        per_client=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, max_keys=size),
+        per_conversation=RateLimiter(
+            settings.chat_rate_limit_per_minute, settings.chat_rate_limit_burst, max_keys=size
+        ),
+        trusted_proxies=parse_networks(settings.trusted_proxies),
     )
 
 
@@ -88,24 +89,22 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     otherwise they are created at start-up (and the store closed at shutdown).
     """
     settings = settings or Settings.from_env()
-    config = WebConfig.from_settings(settings)
     app = web.Application(
-        middlewares=[error_pages, cors_guard, rate_limit, agent_guard], client_max_size=config.max_body_bytes
+        middlewares=[error_pages, cors_guard, rate_limit, agent_guard], client_max_size=settings.max_body_bytes
     )
     app[SETTINGS] = settings
-    app[CONFIG] = config
-    app[RATE_LIMITS] = rate_limits(config)
-    app[CORS] = CorsPolicy.from_config(config.cors_origins)
+    app[RATE_LIMITS] = rate_limits(settings)
+    app[CORS] = CorsPolicy.from_config(settings.cors_origins)
     if services is not None:
         app[SERVICES] = services
-    accounts = load_accounts(config.agent_accounts, accounts_file(settings))
+    accounts = load_accounts(settings.agent_accounts, settings.accounts_file)
     if not accounts:
         log.warning("no agent accounts configured: set BOT_AGENT_ACCOUNTS or run `python -m bot.web.accounts NAME`")
     app[AUTH] = AgentAuth(
         accounts=accounts,
-        sessions=SessionStore(config.agent_session_hours * 3600, config.agent_idle_minutes * 60),
-        limiter=LoginLimiter(config.login_max_failures, config.login_window_seconds),
-        address_limiter=LoginLimiter(config.login_max_failures * ADDRESS_FACTOR, config.login_window_seconds),
+        sessions=SessionStore(settings.agent_session_hours * 3600, settings.agent_idle_minutes * 60),
+        limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        address_limiter=LoginLimiter(settings.login_max_failures * ADDRESS_FACTOR, settings.login_window_seconds),
     )
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(rasa_ctx)

@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.dialogue.validation import strip_control_chars
-from bot.web.keys import CONFIG
+from bot.web.keys import SETTINGS
 
 
 class BadRequest(Exception):
@@ -43,7 +43,7 @@ def _too_large(limit: int) -> BadRequest:
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; BadRequest 413 / 400 otherwise."""
-    limit = request.app[CONFIG].max_body_bytes  # aiohttp enforces it too (client_max_size)
+    limit = request.app[SETTINGS].max_body_bytes  # aiohttp enforces it too (client_max_size)
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     try:

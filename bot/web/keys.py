@@ -9,14 +9,12 @@ from aiohttp import web
 from bot.services import Services
 from bot.settings import Settings
 from bot.web.auth import AgentAuth
-from bot.web.config import WebConfig
 from bot.web.cors import CorsPolicy
 from bot.web.library import DocumentLibrary
 from bot.web.rasa import RasaClient
 from bot.web.ratelimit import RateLimits
 
 SETTINGS = web.AppKey("settings", Settings)
-CONFIG = web.AppKey("config", WebConfig)
 SERVICES = web.AppKey("services", Services)
 RASA = web.AppKey("rasa", RasaClient)
 AUTH = web.AppKey("auth", AgentAuth)

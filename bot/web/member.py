@@ -23,7 +23,7 @@ from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.requests import RequestStoreError
 from bot.web.html import page, render
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
-from bot.web.keys import CONFIG, RASA, RATE_LIMITS, SERVICES
+from bot.web.keys import RASA, RATE_LIMITS, SERVICES, SETTINGS
 from bot.web.rasa import RasaBusy, RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
 from bot.web.ratelimit import too_many_requests
 
@@ -89,7 +89,7 @@ def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
 
 async def member_page(request: web.Request) -> web.Response:
     """``GET /``: the member help page with the chat widget."""
-    body = render("member.html", privacy_url=request.app[CONFIG].privacy_notice_url, max_chars=MAX_MESSAGE_CHARS)
+    body = render("member.html", privacy_url=request.app[SETTINGS].privacy_notice_url, max_chars=MAX_MESSAGE_CHARS)
     return page("Member help", body, scripts=["/static/chat.js"], body_class="member")
 
 

@@ -1,0 +1,164 @@
+"""What the web app does when Rasa is slow, busy, silent or only partly up: a bounded
+wait (504), an admission gate with a queue (503 when full), the apology with our
+contact channels; and one round trip of awkward but valid messages through the real
+Rasa server and action server (ports 5605/5655, marked ``stack``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.settings import Settings
+from bot.web.jsonio import clean_text
+from bot.web.rasa import RasaClient, transcript
+from tests.web.helpers import NO_LIMITS, SENDER, VALID_MESSAGES, chat_staggered, error_json
+
+# --------------------------------------------------------------------------- slow and busy
+
+
+async def test_slow_rasa_is_a_504(make_client, fake_rasa):
+    fake_rasa.delay = 2.0
+    client = await make_client(rasa_timeout=0.3)
+    response = await client.post("/api/chat", json={"sender": SENDER, "message": "hello"})
+    assert response.status == 504
+    data = await response.json()
+    assert data["error"] == "assistant_timeout" and "too long" in data["message"]
+
+
+def test_rasa_timeout_is_bounded_by_default():
+    assert Settings.from_env(env={}).rasa_timeout == 15.0
+    assert Settings.from_env(env={"BOT_RASA_TIMEOUT": "30"}).rasa_timeout == 30.0
+    assert Settings.from_env(env={"BOT_RASA_TIMEOUT": "8"}).rasa_timeout == 8.0
+    assert Settings.from_env(env={"BOT_RASA_TIMEOUT": "8"}, rasa_timeout=2.0).rasa_timeout == 2.0
+    assert RasaClient.__init__.__kwdefaults__["timeout"] == 15.0
+
+
+def test_web_settings_lookup_order():
+    env = {"BOT_RASA_TIMEOUT": "9", "BOT_LOGIN_MAX_FAILURES": "7"}
+    config = Settings.from_env(env=env, rasa_timeout=2.5)
+    assert config.rasa_timeout == 2.5 and config.login_max_failures == 7 and config.agent_idle_minutes == 60.0
+
+
+@pytest.fixture
+def gated_rasa(fake_rasa):
+    """The fake Rasa answering "You said <message>" after 0.1 s (tests may change the delay)."""
+    fake_rasa.delay = 0.1
+    fake_rasa.echo = "You said {message}"
+    return fake_rasa
+
+
+async def test_rasa_gets_at_most_max_in_flight_calls_and_every_member_a_reply(make_client, gated_rasa):
+    client = await make_client(rasa_max_in_flight=2)
+    messages = [f"question {i}" for i in range(10)]
+    results = await chat_staggered(client, messages, gap=0.0)
+    assert [status for status, _ in results] == [200] * 10
+    assert [data["messages"][0]["text"] for _, data in results] == [f"You said {m}" for m in messages]
+    assert gated_rasa.peak == 2 and sorted(gated_rasa.received) == sorted(messages)
+
+
+async def test_queued_calls_reach_rasa_first_come_first_served(make_client, gated_rasa):
+    client = await make_client(rasa_max_in_flight=1)
+    messages = [f"question {i}" for i in range(6)]
+    results = await chat_staggered(client, messages)
+    assert [status for status, _ in results] == [200] * 6
+    assert gated_rasa.received == messages and gated_rasa.peak == 1
+
+
+async def test_a_full_queue_turns_a_message_away_at_once_unsent(make_client, gated_rasa):
+    gated_rasa.delay = 0.5
+    client = await make_client(rasa_max_in_flight=1, rasa_max_waiting=1)
+    results = await chat_staggered(client, ["first", "second", "third"])
+    assert [status for status, _ in results] == [200, 200, 503]
+    busy = results[2][1]
+    assert busy["error"] == "assistant_busy" and "was not sent" in busy["message"]
+    assert busy["messages"][0]["custom"]["type"] == "unavailable"
+    assert gated_rasa.received == ["first", "second"]  # the third never reached Rasa
+
+
+# --------------------------------------------------------------------------- Rasa falls silent
+
+
+async def test_empty_reply_with_the_action_server_down_is_the_apology(make_client, fake_rasa):
+    fake_rasa.empty_reply, fake_rasa.action_server_up = True, False
+    client = await make_client()
+    down = await (await make_client(rasa_url="http://127.0.0.1:9")).post(
+        "/api/chat", json={"sender": SENDER, "message": "how do I claim?"}
+    )
+    response = await client.post("/api/chat", json={"sender": SENDER, "message": "how do I claim?"})
+    data = await error_json(response, 502, "assistant_unavailable")
+    assert data == await error_json(down, 502, "assistant_unavailable")  # the same apology as Rasa down
+    assert (
+        "not available right now" in data["message"] and "contact us by email, by post, or by phone" in data["message"]
+    )
+    [message] = data["messages"]
+    assert message["custom"]["type"] == "unavailable" and message["custom"]["citations"]
+
+
+async def test_empty_reply_with_the_action_server_up_is_still_not_silence(make_client, fake_rasa):
+    fake_rasa.empty_reply = True
+    client = await make_client()
+    data = await error_json(await client.post("/api/chat", json={"sender": SENDER, "message": "hi"}), 502)
+    assert data["messages"][0]["custom"]["type"] == "unavailable"
+    restart = await client.post("/api/chat", json={"sender": SENDER, "message": "/restart"})
+    assert restart.status == 200 and (await restart.json())["messages"] == []  # Rasa rightly says nothing
+
+
+def test_transcript_skips_non_message_events():
+    events = [
+        {"event": "session_started"},
+        {"event": "user", "text": None},
+        {"event": "bot", "text": "", "data": {}},
+        {"event": "bot", "text": "hi", "data": {"buttons": [{"title": "A", "payload": "/a"}]}},
+        {"event": "user", "text": "/a"},
+        {"event": "user", "text": "/unknown_intent"},
+    ]
+    assert transcript(events) == [
+        {"role": "bot", "text": "hi", "buttons": [{"title": "A", "payload": "/a"}], "timestamp": None},
+        {"role": "user", "text": "A", "timestamp": None},
+        {"role": "user", "text": "/unknown_intent", "timestamp": None},
+    ]
+
+
+# --------------------------------------------------------------------------- the real Rasa stack
+
+
+@pytest.fixture(scope="module")
+def live_rasa(tmp_path_factory, settings, retriever) -> Iterator[str]:
+    """The real Rasa server (5605) calling the real action server (5655) on the session's
+    index; its URL."""
+    from bot.devtools.stack import MODEL, Stack, StackError
+
+    if not MODEL.is_file():
+        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
+    tmp = tmp_path_factory.mktemp("hardening-stack")
+    stack = Stack(
+        rasa_port=5605,
+        action_port=5655,
+        web_port=None,
+        var_dir=tmp,
+        env={"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_INDEX_DIR": str(settings.index_dir)},
+    )
+    try:
+        stack.start()
+    except StackError as exc:
+        pytest.fail(f"the stack did not start: {exc}")
+    yield stack.rasa_url
+    stack.stop()
+
+
+@pytest.mark.stack
+async def test_awkward_but_valid_messages_get_real_answers_from_rasa(make_client, live_rasa):
+    client = await make_client(rasa_url=live_rasa, **NO_LIMITS, rasa_timeout=60)
+    cases = [*VALID_MESSAGES, "How do I\x00 submit a claim?\x07", "x" * MAX_MESSAGE_CHARS]
+    for i, text in enumerate(cases):
+        sender = f"hardening-{i:04d}-{'a' * 12}"
+        response = await client.post("/api/chat", json={"sender": sender, "message": text})
+        data = await response.json()
+        assert response.status == 200, (text[:40], data)
+        assert data["messages"] and any(m.get("text") for m in data["messages"]), text[:40]
+        turns = (await (await client.get("/api/chat/history", params={"sender": sender})).json())["messages"]
+        said = [t["text"] for t in turns if t["role"] == "user"]
+        assert said == [clean_text(text)], (said, text[:40])  # reached Rasa exactly as cleaned
