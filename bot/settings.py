@@ -58,8 +58,9 @@ class Settings:
     # at or above `clarify_threshold` we offer the top options, below it we abstain. The
     # confidence is a probability that the question is one our documents answer; these
     # are the operating points `bot calibrate` suggests (bot/training/calibration.py's rules: the
-    # answer threshold balances issue 2's two targets over 545 labelled questions the
-    # confidence was never trained on, holdout-9 to -12; the clarify threshold keeps 98%
+    # answer threshold balances the two answer-rate targets, in scope answered and out of
+    # scope not answered, over the 545 labelled questions of tests/eval/calibration/ the
+    # confidence was never trained on; the clarify threshold keeps 98%
     # of their in-scope questions from abstaining). Between the two, members get the top
     # options to pick from; so do one-word questions and answers lacking the asked-for fact.
     answer_threshold: float = 0.5
@@ -131,6 +132,23 @@ class Settings:
     # Other origins (e.g. https://www.example.org, comma-separated) whose pages may call
     # the member API; empty: same-origin only. Agent endpoints never allow other origins.
     cors_origins: str = ""
+    # Host headers the web app answers (comma-separated, host or host:port); any other
+    # gets 400, so a page on another name that resolves here (DNS rebinding) cannot use
+    # it. Add the public host name when deploying behind a proxy.
+    allowed_hosts: str = "127.0.0.1,localhost,[::1]"
+    # Back-end secrets. `make run` writes local ones to var/secrets.env on first use;
+    # stacks that tests and tools start make their own (bot/devtools/stack.py).
+    # The action server answers only calls carrying `Authorization: Bearer <token>`,
+    # which Rasa sends from endpoints.yml (bot/action_server.py).
+    action_server_token: str = ""
+    # The interface the action server listens on: loopback, unless Rasa runs elsewhere.
+    action_server_host: str = "127.0.0.1"
+    # Rasa's HTTP API (trackers, NLU parse) answers only calls with `?token=<this>`
+    # (bot/rasa_plugins/server.py); the channels stay open, members talk through them.
+    rasa_token: str = ""
+    # Signs the conversation ids the server issues to members: the chat cookie and
+    # socket.io sessions (bot/privacy/signing.py).
+    session_secret: str = ""
     # Scale-out on loopback (bot/devtools/scaleout.py): the PostgreSQL server on which each run
     # creates (and drops) its own tracker and request databases, logging in to this
     # database first, and the Redis whose database holds Rasa's conversation locks.

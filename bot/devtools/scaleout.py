@@ -26,7 +26,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from bot.devtools.stack import PYTHON, RASA_BIN, RASA_LOGGING, Stack, StackError
+from bot.devtools.stack import PYTHON, RASA_BIN, RASA_LOGGING, Stack, StackError, run_until_stopped
 from bot.settings import ROOT, Settings
 
 DEPLOY = ROOT / "deploy"
@@ -505,25 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tracker store         postgresql {stack.tracker_db}; requests {stack.request_db}")
     print(f"  lock store            redis db {stack.redis.db}, key prefix {stack.redis_key_prefix}")
     print(f"logs in {stack.var_dir}; Ctrl-C stops everything and drops the databases")
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stopping:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"scaleout: {name} stopped unexpectedly (code {proc.returncode}); stopping", file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        print("stopping…")
-        stack.stop()
-    return 0
+    return run_until_stopped(stack, "scaleout")
 
 
 if __name__ == "__main__":

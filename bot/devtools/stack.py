@@ -207,6 +207,31 @@ class Stack:
         self.stop()
 
 
+def run_until_stopped(stack: Stack, name: str) -> int:
+    """Keep a started stack running in the foreground until Ctrl-C (or SIGTERM) or until
+    one of its processes exits; then stop everything. Returns the exit code (0)."""
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            for component, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    code = proc.returncode
+                    print(f"{name}: {component} stopped unexpectedly (code {code}); stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping…")
+        stack.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bot.devtools.stack`: run the assistant in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -225,25 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  agent console  {stack.web_url}/agent" if stack.web_url else "")
     print(f"  Rasa REST      {stack.rasa_url}/webhooks/rest/webhook")
     print(f"logs in {stack.var_dir}; Ctrl-C stops everything")
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stopping:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"run: {name} stopped unexpectedly (code {proc.returncode}); stopping", file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        print("stopping…")
-        stack.stop()
-    return 0
+    return run_until_stopped(stack, "run")
 
 
 if __name__ == "__main__":
