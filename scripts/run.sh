@@ -5,11 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var
-if [ ! -f var/secrets.env ]; then
-  umask 077
-  echo "BOT_MEMBER_KEY_SECRET=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')" > var/secrets.env
-  echo "run: wrote local development secrets to var/secrets.env"
-fi
+# Each secret the servers check (bot/settings.py says what it protects); one that is
+# missing (a first run, or a secrets file from before it existed) is added.
+for name in BOT_MEMBER_KEY_SECRET BOT_ACTION_SERVER_TOKEN BOT_RASA_TOKEN BOT_SESSION_SECRET; do
+  if ! grep -qs "^$name=" var/secrets.env; then
+    (umask 077; echo "$name=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')" >> var/secrets.env)
+    echo "run: wrote a local $name to var/secrets.env"
+  fi
+done
+chmod 600 var/secrets.env
 if [ ! -s var/agents.txt ]; then
   umask 077
   password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')

@@ -23,10 +23,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bot.devtools.stack import MODEL, Stack  # noqa: E402
+from bot.devtools.stack import MODEL, Stack, ensure_secrets  # noqa: E402
 from bot.evaluation.stories import StoryRunner  # noqa: E402
 from bot.settings import Settings, env_name  # noqa: E402
 from tests.helpers import postgres_admin, postgres_server  # noqa: E402
+
+# The back-end secrets (action server, Rasa API, member sessions) for this session: the
+# stacks tests start inherit them, and every Settings the tests build reads them.
+ensure_secrets()
 
 if TYPE_CHECKING:
     from bot.requests import RequestStore
@@ -108,7 +112,8 @@ def live_runner(settings: Settings, retriever: Retriever) -> Iterator[StoryRunne
         env = {env_name("database_url"): db, env_name("index_dir"): str(settings.index_dir)}
         stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env=env)
         with stack:
-            yield StoryRunner(stack.rasa_url, dataclasses.replace(settings, database_url=db, var_dir=Path(tmp)))
+            live = dataclasses.replace(settings, database_url=db, var_dir=Path(tmp), action_server_url=stack.action_url)
+            yield StoryRunner(stack.rasa_url, live)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bot.privacy.cards import luhn_valid, redact_card_data
 from bot.privacy.masking import (
     PiiMaskingFilter,
     install_log_masking,
@@ -22,6 +23,7 @@ from bot.privacy.masking import (
     mask_phone,
     mask_text,
 )
+from bot.privacy.signing import issue_id, pseudonym, verified_id
 
 LONG_DIGITS = re.compile(r"\d{8,}")
 
@@ -282,3 +284,55 @@ def test_install_log_masking_covers_root_handlers_and_named_loggers() -> None:
         named.removeHandler(named_handler)
         named.filters.clear()
         root.setLevel(old_level)
+
+
+# --------------------------------------------------------------------------- card data
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        (
+            "my card is 4111 1111 1111 1111 exp 12/27 cvv 123",
+            "my card is [card number removed] exp [expiry date removed] cvv [security code removed]",
+        ),
+        ("4111-1111-1111-1111, 09/2028, 456", "[card number removed], [expiry date removed], [security code removed]"),
+        ("card 4111111111111111 123", "card [card number removed] [security code removed]"),
+        ("amex 3782 822463 10005", "amex [card number removed]"),
+        ("the CVC: 999", "the CVC: [security code removed]"),
+    ],
+)
+def test_card_data_is_cut_from_a_message(typed: str, kept: str) -> None:
+    assert redact_card_data(typed) == (kept, True)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "policy 1234567812345678",  # 16 digits that fail the Luhn check: not a card
+        "member id AB123456, born 12/05/1980",
+        "call +32 3 217 68 68 before 12/27",  # a date without a card stays
+        "admission on 2027-03-01, estimated cost 2500 EUR",
+    ],
+)
+def test_other_numbers_are_left_alone(typed: str) -> None:
+    assert redact_card_data(typed) == (typed, False)
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111") and luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_conversation_ids_are_signed_for_one_purpose() -> None:
+    issued = issue_id("s3cret", "web")
+    assert verified_id("s3cret", "web", issued) == issued
+    assert verified_id("s3cret", "socketio", issued) is None
+    assert verified_id("other", "web", issued) is None
+    value, signature = issued.split(".")
+    changed = ("1" if value[0] == "0" else "0") + value[1:]
+    assert verified_id("s3cret", "web", f"{changed}.{signature}") is None
+    assert verified_id("s3cret", "web", f"{'0' * 32}.{signature}") is None
+    assert verified_id("", "web", issued) is None
+    assert verified_id("s3cret", "web", None) is None
+    assert pseudonym("s3cret", issued) == pseudonym("s3cret", issued) and issued not in pseudonym("s3cret", issued)

@@ -15,6 +15,7 @@ import uuid
 
 from bot.devtools.stack import TRACKER_STORE_TYPE
 from bot.evaluation.stories import StoryRunner, _http
+from bot.rasa_plugins.server import api_url
 
 
 def _stored_rows(runner: StoryRunner, sender: str) -> list[str]:
@@ -24,7 +25,8 @@ def _stored_rows(runner: StoryRunner, sender: str) -> list[str]:
 
 
 def _tracker_events(runner: StoryRunner, sender: str) -> list[tuple[str, float]]:
-    tracker = _http("GET", f"{runner.rasa_url}/conversations/{sender}/tracker?include_events=ALL")
+    url = api_url(runner.rasa_url, f"/conversations/{sender}/tracker", runner.settings.rasa_token, include_events="ALL")
+    tracker = _http("GET", url)
     return [(e["event"], e["timestamp"]) for e in tracker["events"]]
 
 

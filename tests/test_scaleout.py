@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from bot.devtools.scaleout import DEPLOY, ENDPOINTS, Postgres, Redis, ScaledStack, find_nginx, render_nginx_conf
+from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, Settings
 
 CONVERSATIONS = 30
@@ -151,7 +152,8 @@ async def _converse(session, proxy: str, conversation: Conversation) -> None:
 def _tracker_events(url: str, sender: str) -> list[dict]:
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}/conversations/{sender}/tracker", timeout=30) as response:
+    tracker = api_url(url, f"/conversations/{sender}/tracker", Settings.from_env().rasa_token)
+    with urllib.request.urlopen(tracker, timeout=30) as response:
         return json.loads(response.read())["events"]
 
 

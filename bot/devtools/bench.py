@@ -23,6 +23,7 @@ from bot.devtools.loadtest import QUESTIONS_ONLY_SHAPE, LoadResult, MemorySample
 from bot.evaluation.labelled import DEFAULT_QUESTIONS, load_questions, shown
 from bot.knowledge.embedder import get_embedder
 from bot.knowledge.index import build_index
+from bot.rasa_plugins.server import api_url
 from bot.retrieval import Retriever
 from bot.settings import Settings
 
@@ -98,12 +99,13 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
     return 0
 
 
-def _post(url: str, body: dict, timeout: float = 60) -> tuple[float, object]:
+def _post(url: str, body: dict, timeout: float = 60, headers: dict[str, str] | None = None) -> tuple[float, object]:
     import json
     import urllib.request
 
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     t = time.perf_counter()
     with urllib.request.urlopen(req, timeout=timeout) as response:
@@ -148,8 +150,11 @@ def measure_single_member(stack_urls: dict[str, str], pool: list[str], messages:
         _post(hook, {"sender": f"warm-{i}", "message": pool[i]})
     sample = [pool[i % len(pool)] for i in range(messages)]
     single = [_post(hook, {"sender": f"one-{uuid.uuid4().hex[:8]}", "message": q})[0] for q in sample]
-    nlu = [_post(f"{rasa}/model/parse", {"text": q})[0] for q in sample]
-    action = [_post(f"{actions}/webhook", _action_call(actions, q, i))[0] for i, q in enumerate(sample)]
+    settings = Settings.from_env()  # the stack's secrets (bot.devtools.stack.ensure_secrets)
+    parse = api_url(rasa, "/model/parse", settings.rasa_token)
+    nlu = [_post(parse, {"text": q})[0] for q in sample]
+    auth = {"Authorization": f"Bearer {settings.action_server_token}"}
+    action = [_post(f"{actions}/webhook", _action_call(actions, q, i), headers=auth)[0] for i, q in enumerate(sample)]
     return {"round trip": _percentiles(single), "NLU": _percentiles(nlu), "action call": _percentiles(action)}
 
 

@@ -35,7 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from bot.devtools.stack import PYTHON, RASA_BIN, RASA_LOGGING, Stack, StackError, run_until_stopped
+from bot.devtools.stack import (
+    PYTHON,
+    Stack,
+    StackError,
+    action_server_command,
+    ensure_secrets,
+    rasa_command,
+    run_until_stopped,
+)
+from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, Settings
 
 DEPLOY = ROOT / "deploy"
@@ -213,9 +222,27 @@ http {{
             proxy_pass http://actions/;
         }}
 
-        location / {{
+        # Rasa: its channels, and the two API calls the web app makes (reading a
+        # conversation's transcript, the intent of a message), which Rasa answers only
+        # with its token. The rest of Rasa's HTTP API (tracker writes, /execute, model
+        # replacement) is not reachable through the balancer.
+        location /webhooks/ {{
             client_max_body_size 1m;
             proxy_pass http://rasa;
+        }}
+
+        location ~ ^/conversations/[^/]+/tracker$ {{
+            limit_except GET {{ deny all; }}
+            proxy_pass http://rasa;
+        }}
+
+        location = /model/parse {{
+            client_max_body_size 1m;
+            proxy_pass http://rasa;
+        }}
+
+        location / {{
+            return 404;
         }}
     }}
 }}
@@ -300,7 +327,8 @@ class ScaledStack(Stack):
         Only the running ones: start() waits for each stage before starting the next.
         """
         urls = {f"actions-{i}": f"{url}/health" for i, url in enumerate(self.action_urls, 1)}
-        urls.update({f"rasa-{i}": f"{url}/status" for i, url in enumerate(self.rasa_urls, 1)})
+        token = self._env().get("BOT_RASA_TOKEN", "")
+        urls.update({f"rasa-{i}": api_url(url, "/status", token) for i, url in enumerate(self.rasa_urls, 1)})
         urls["nginx"] = f"{self.rasa_url}/nginx-health"
         if self.web_url:
             urls["web"] = f"{self.web_url}/healthz"
@@ -400,6 +428,7 @@ class ScaledStack(Stack):
         self._started = time.monotonic()
         deadline = self._started + timeout
         self.timings = {}
+        ensure_secrets()
         try:
             self._prepare()
             # One action server at a time: rasa_sdk's Sanic kills a worker that has not
@@ -407,21 +436,10 @@ class ScaledStack(Stack):
             # loading at once on two cores can exceed. The Rasa servers have no such
             # limit and load together afterwards.
             for i, port in enumerate(self.action_ports, 1):
-                self._spawn(
-                    f"actions-{i}",
-                    [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                )
+                self._spawn(f"actions-{i}", action_server_command(port))
                 self._wait_healthy_by(deadline, f"actions-{i}")
             for i, port in enumerate(self.rasa_ports, 1):
-                self._spawn(
-                    f"rasa-{i}",
-                    [
-                        str(RASA_BIN), "run", "--enable-api", "--port", str(port),
-                        "--model", str(self.model), "--endpoints", str(self.endpoints),
-                        "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
-                        "--logging-config-file", str(RASA_LOGGING),
-                    ],
-                )
+                self._spawn(f"rasa-{i}", rasa_command(port, self.model, self.endpoints))
             self._spawn("nginx", self.commands["nginx"])
             if self.web_port:
                 self._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", str(self.web_port)])

@@ -10,19 +10,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT
 
+
+def private_file(path: Path) -> None:
+    """Create ``path`` readable and writable by its owner only (0600), or make it so.
+
+    Rasa's SQLite tracker store holds members' messages and slots; it creates its file
+    with the process umask (0644) unless the file already exists."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 #: The tracker store type endpoints.yml names (the embedded defaults: one Rasa server,
 #: SQLite); the stacks started here use it too, with their own database file.
 TRACKER_STORE_TYPE = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]["type"]
@@ -31,6 +44,41 @@ MODEL = ROOT / "models" / "assistant.tar.gz"
 #: Rasa's logging config: masks personal data in every log line (bot/privacy/logmask.py, which
 #: Rasa imports from the repository root, hence PYTHONPATH in :meth:`Stack._env`).
 RASA_LOGGING = ROOT / "rasa-logging.yml"
+
+
+#: The secrets the servers check (bot/settings.py says what each protects).
+SECRETS = ("BOT_ACTION_SERVER_TOKEN", "BOT_RASA_TOKEN", "BOT_SESSION_SECRET", "BOT_MEMBER_KEY_SECRET")
+
+
+def ensure_secrets(env: MutableMapping[str, str] | None = None) -> None:
+    """Give every secret of :data:`SECRETS` that ``env`` (default: this process's
+    environment) lacks a random value. The servers of a stack inherit them and the
+    tools and tests in this process (story runner, benchmarks) read the same ones
+    through Settings; `make run` keeps its own in var/secrets.env."""
+    env = os.environ if env is None else env
+    for name in SECRETS:
+        if not env.get(name):
+            env[name] = secrets.token_hex(32)
+
+
+def rasa_command(port: int, model: Path, endpoints: Path, *extra: str) -> list[str]:
+    """How a Rasa server of ours starts: with its API behind BOT_RASA_TOKEN
+    (bot/rasa_plugins/server.py), on loopback unless ``extra`` says otherwise, our
+    channels and masked logging."""
+    return [
+        str(RASA_PYTHON), "-m", "bot.rasa_plugins.server", "run", "--enable-api", "--port", str(port),
+        "--model", str(model), "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
+        "--logging-config-file", str(RASA_LOGGING), *(extra or ("--interface", "127.0.0.1")),
+    ]
+
+
+def action_server_command(port: int) -> list[str]:
+    """How an action server of ours starts (bot/action_server.py: the secret is checked)."""
+    return [str(PYTHON), "-m", "bot.action_server", "--actions", "actions", "--port", str(port)]
+
+
+#: What Rasa sends the action server with every call (endpoints.yml does the same).
+ACTION_SERVER_HEADERS = '  headers:\n    Authorization: Bearer ${BOT_ACTION_SERVER_TOKEN}\n'
 
 
 class StackError(RuntimeError):
@@ -96,7 +144,7 @@ class Stack:
             return self.endpoints
         path = self.var_dir / "endpoints.yml"
         path.write_text(
-            f'action_endpoint:\n  url: "{self.action_url}/webhook"\n'
+            f'action_endpoint:\n  url: "{self.action_url}/webhook"\n{ACTION_SERVER_HEADERS}'
             f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {self.var_dir / 'tracker.db'}\n"
         )
         return path
@@ -113,19 +161,10 @@ class Stack:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         if not self.model.is_file():
             raise StackError(f"no trained Rasa model at {self.model}: run `make train`")
-        self._spawn(
-            "actions",
-            [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.action_port)],
-        )
-        self._spawn(
-            "rasa",
-            [
-                str(RASA_BIN), "run", "--enable-api", "--port", str(self.rasa_port),
-                "--model", str(self.model), "--endpoints", str(self._endpoints_file()),
-                "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
-                "--logging-config-file", str(RASA_LOGGING),
-            ],
-        )
+        ensure_secrets()
+        private_file(self.var_dir / "tracker.db")
+        self._spawn("actions", action_server_command(self.action_port))
+        self._spawn("rasa", rasa_command(self.rasa_port, self.model, self._endpoints_file()))
         if self.web_port:
             self._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", str(self.web_port)])
         try:
@@ -137,7 +176,8 @@ class Stack:
 
     def health_urls(self) -> dict[str, str]:
         """The URL each component answers 200 on when it is ready."""
-        urls = {"actions": f"{self.action_url}/health", "rasa": f"{self.rasa_url}/status"}
+        token = self._env().get("BOT_RASA_TOKEN", "")
+        urls = {"actions": f"{self.action_url}/health", "rasa": api_url(self.rasa_url, "/status", token)}
         if self.web_url:
             urls["web"] = f"{self.web_url}/healthz"
         return urls

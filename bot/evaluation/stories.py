@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, Settings
 
 STORY_DIR = ROOT / "tests" / "stories"
@@ -102,7 +103,7 @@ class StoryRunner:
 
     def tracker(self, sender: str) -> dict:
         """The conversation's tracker from the Rasa HTTP API."""
-        return _http("GET", f"{self.rasa_url}/conversations/{sender}/tracker")
+        return _http("GET", api_url(self.rasa_url, f"/conversations/{sender}/tracker", self.settings.rasa_token))
 
     def send(self, sender: str, text: str) -> list[dict]:
         """One user message over the REST channel; the bot's messages."""

@@ -2,8 +2,9 @@
 
 This module runs inside the Rasa server (``.venv-rasa``, Python 3.10): credentials.yml
 names these classes, and Rasa imports them with the repository root on PYTHONPATH (as
-it does bot.privacy.logmask). It may import only Rasa, Sanic, the standard library and the
-standard-library-only ``bot.dialogue.validation``.
+it does bot.privacy.logmask). It may import only Rasa, Sanic, the standard library and our
+standard-library-only modules (``bot.settings``, ``bot.dialogue.validation``,
+``bot.privacy.cards``, ``bot.privacy.signing``).
 
 Why: the stock channels hand anything to the agent. A JSON body that is not an object,
 or a message that is not a string, ends in a 500 with a traceback in the log; a
@@ -14,6 +15,10 @@ server gives (the limit stated) and an empty one a prompt, without reaching the 
 (which would otherwise guess an intent for an empty text). The size of a
 request body as a whole is capped by Sanic (SANIC_REQUEST_MAX_SIZE, set by bot/devtools/stack.py).
 
+Payment card numbers, their expiry and security codes are cut from every message here,
+before the tracker, the NLU or any log sees them (bot/privacy/cards.py), and the member
+is asked not to share them.
+
 Being the module Rasa loads first, it also installs bot.rasa_plugins.speedups (Rasa-only too).
 """
 
@@ -22,7 +27,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,7 +38,10 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
+from bot.privacy.cards import CARD_NOTICE, redact_card_data
+from bot.privacy.signing import issue_id, verified_id
 from bot.rasa_plugins.speedups import install_speedups
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 install_speedups()
@@ -60,7 +67,8 @@ EMPTY_REPLY = (
 
 
 def guard(on_new_message: OnNewMessage) -> OnNewMessage:
-    """Answer empty and over-long messages at the channel; pass every other message on."""
+    """Answer empty and over-long messages at the channel; pass every other message on,
+    without payment card data."""
 
     async def guarded(message: UserMessage) -> Any:
         text = message.text
@@ -71,6 +79,10 @@ def guard(on_new_message: OnNewMessage) -> OnNewMessage:
             logger.info("message of %d characters answered at the channel (limit %d)", len(text), MAX_MESSAGE_CHARS)
             await message.output_channel.send_text_message(message.sender_id, too_long_reply(len(text)))
             return None
+        if isinstance(text, str):
+            message.text, removed = redact_card_data(text)
+            if removed:
+                await message.output_channel.send_text_message(message.sender_id, CARD_NOTICE)
         return await on_new_message(message)
 
     return guarded
@@ -125,6 +137,13 @@ class GuardedSocketIOInput(SocketIOInput):
     gets a reply asking for text. The session handler is replaced too: the stock one
     never joins the client to its session's room with the python-socketio Rasa 3.6
     installs, so no reply ever reached a socket.io client.
+
+    Sessions belong to the client they were issued to: a session token is one this
+    server signed (bot/privacy/signing.py), a ``session_request`` with any other token,
+    or with one another connected client holds, gets a new session, and a message is
+    taken only for the session its socket holds, so no client can read or write another
+    member's conversation by sending its id. Browsers may
+    connect only from the origins in ``BOT_CORS_ORIGINS`` (the web app's own setting).
     """
 
     @classmethod
@@ -136,6 +155,31 @@ class GuardedSocketIOInput(SocketIOInput):
         sio = self.sio
         namespace = self.namespace or "/"
         stock = sio.handlers[namespace][self.user_message_evt]
+        settings = Settings.from_env()
+        origins = [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
+        # None: python-engineio admits only the server's own origin (no page is served
+        # from Rasa); clients that send no Origin (not browsers) are not affected.
+        sio.eio.cors_allowed_origins = origins or None
+        # A client holds a session token (bot/privacy/signing.py): "<conversation>.<signature>".
+        # Only the conversation part is the sender id Rasa stores and logs, so an id seen
+        # in a transcript or log cannot be used to join; the token itself is a credential
+        # only its client has.
+        token_of: dict[str, str] = {}  # socket id -> the token it holds
+        holder_of: dict[str, str] = {}  # conversation -> the socket holding it now
+
+        def _conversation(token: str) -> str:
+            return token.split(".", 1)[0]
+
+        async def _leave(sid: str) -> None:
+            token = token_of.pop(sid, None)
+            if token and holder_of.get(_conversation(token)) == sid:
+                holder_of.pop(_conversation(token))
+                left = sio.leave_room(sid, _conversation(token), namespace=namespace)
+                if inspect.isawaitable(left):
+                    await left
+
+        async def disconnect(sid: str) -> None:
+            await _leave(sid)
 
         async def handle_message(sid: str, data: Any = None) -> None:
             if not isinstance(data, dict) or not isinstance(data.get("session_id", ""), (str, type(None))):
@@ -148,6 +192,12 @@ class GuardedSocketIOInput(SocketIOInput):
                 except ValueError:
                     metadata = None
             data = {**data, self.metadata_key: metadata if isinstance(metadata, dict) else {}}
+            if self.session_persistence:
+                token = token_of.get(sid)
+                if token is None or data.get("session_id") != token:
+                    logger.warning("socket.io message ignored: not for the session its socket holds")
+                    return
+                data["session_id"] = _conversation(token)
             if not isinstance(data.get("message", ""), str):
                 room = data.get("session_id") if self.session_persistence else sid
                 if room:
@@ -160,15 +210,21 @@ class GuardedSocketIOInput(SocketIOInput):
             # made a coroutine: the client never joins its session's room, and with
             # session_persistence every bot reply (sent to that room) is lost.
             data = data if isinstance(data, dict) else {}
-            session_id = data.get("session_id")
-            if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SENDER_CHARS:
-                session_id = uuid.uuid4().hex
+            token = verified_id(settings.session_secret, "socketio", data.get("session_id"))
+            if token is None or holder_of.get(_conversation(token), sid) != sid:
+                # Not one of ours, or held by another client right now: a new session.
+                token = issue_id(settings.session_secret, "socketio")
+            if token_of.get(sid) != token:
+                await _leave(sid)
+            token_of[sid] = token
+            holder_of[_conversation(token)] = sid
             if self.session_persistence:
-                joined = sio.enter_room(sid, session_id, namespace=namespace)
+                joined = sio.enter_room(sid, _conversation(token), namespace=namespace)
                 if inspect.isawaitable(joined):
                     await joined
-            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+            await sio.emit("session_confirm", token, room=sid, namespace=namespace)
 
         sio.on(self.user_message_evt, handle_message, namespace=self.namespace)
         sio.on("session_request", session_request, namespace=self.namespace)
+        sio.on("disconnect", disconnect, namespace=self.namespace)
         return webhook

@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 from bot.knowledge.chunker import Passage, split_sentences
 from bot.knowledge.documents import load_documents
 from bot.knowledge.index import KnowledgeIndex, load_index
+from bot.privacy.cards import CARD_PLACEHOLDER, CODE_PLACEHOLDER, EXPIRY_PLACEHOLDER
 from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
 from bot.retrieval.answer_types import missing_types
 from bot.retrieval.confidence import (
@@ -145,6 +146,9 @@ def hybrid_score(dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
 # Markup and terminal colour codes pasted around a question carry no meaning for it.
 _MARKUP = re.compile(r"<(script|style)\b.*?</\1\s*>|</?[a-z][^<>]{0,300}>", re.IGNORECASE | re.DOTALL)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+# What the channels leave where a member typed payment card data (bot/privacy/cards.py)
+# says nothing about the question.
+_REDACTED = re.compile("|".join(re.escape(p) for p in (CARD_PLACEHOLDER, EXPIRY_PLACEHOLDER, CODE_PLACEHOLDER)))
 
 
 #: Emoji and other pictographs (So), skin-tone modifiers (Sk), joiners and variation
@@ -154,9 +158,10 @@ _NOT_WORDS = frozenset({"So", "Sk", "Cf", "Co", "Cs"})
 
 
 def normalise_query(text: str) -> str:
-    """Drop HTML tags (with script and style contents), terminal colour codes and emoji,
-    collapse white space and control characters; cut very long input."""
-    text = _MARKUP.sub(" ", _ANSI.sub(" ", text))
+    """Drop HTML tags (with script and style contents), terminal colour codes, emoji and
+    the placeholders of removed card data; collapse white space and control characters;
+    cut very long input."""
+    text = _REDACTED.sub(" ", _MARKUP.sub(" ", _ANSI.sub(" ", text)))
     text = "".join(" " if c == "\ufe0f" or unicodedata.category(c) in _NOT_WORDS else c for c in text)
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
