@@ -91,7 +91,8 @@ class Settings:
     # An agent session ends this long after login, or after this long without use.
     agent_session_hours: float = 8.0
     agent_idle_minutes: float = 60.0
-    # Failed logins allowed per client address (and per account name) in the window.
+    # Failed logins allowed per account name from one client address in the window
+    # (four times as many per address across names).
     login_max_failures: int = 5
     login_window_seconds: float = 900.0
     # How long a member waits for Rasa before getting the apology with our contact

@@ -8,6 +8,7 @@ the tests take away and give back with server-side commands.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import shutil
@@ -111,14 +112,22 @@ def stack(tmp_path_factory, retriever, database: Database) -> Iterator[Stack]:
     running.stop()
 
 
-def _post(url: str, body: dict, timeout: float = 60) -> tuple[int, object, float]:
-    """POST JSON; (status, decoded body, seconds taken), also for 4xx/5xx answers."""
+#: One cookie jar per simulated member: the web chat keeps the conversation in a cookie.
+_MEMBERS: dict[str, urllib.request.OpenerDirector] = {}
+
+
+def _post(url: str, body: dict, timeout: float = 60, member: str = "") -> tuple[int, object, float]:
+    """POST JSON as ``member`` (their cookies); (status, decoded body, seconds taken),
+    also for 4xx/5xx answers."""
+    opener = _MEMBERS.setdefault(
+        member, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    )
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status, json.loads(response.read()), time.monotonic() - started
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null"), time.monotonic() - started
@@ -126,7 +135,7 @@ def _post(url: str, body: dict, timeout: float = 60) -> tuple[int, object, float
 
 def chat(stack: Stack, sender: str, message: str) -> tuple[int, list[dict], float]:
     """A member's message through the web chat: (status, bot messages, seconds)."""
-    status, body, took = _post(f"{stack.web_url}/api/chat", {"sender": sender, "message": message})
+    status, body, took = _post(f"{stack.web_url}/api/chat", {"message": message}, member=sender)
     assert isinstance(body, dict), body
     return status, body.get("messages") or [], took
 

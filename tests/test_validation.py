@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.dialogue.forms import FORMS
 from bot.dialogue.validation import (
     MAX_MESSAGE_CHARS,
     Cost,
@@ -23,6 +24,7 @@ from bot.dialogue.validation import (
     validate_future_date,
     validate_member_id,
     validate_phone,
+    validate_preferred_time,
 )
 
 TODAY = date(2025, 6, 15)
@@ -286,6 +288,82 @@ def test_free_text_limits() -> None:
     assert "under 10" in rejects(lambda t: validate_free_text(t, max_len=10), "x" * 11)
 
 
+def test_free_text_keeps_markup_as_text() -> None:
+    # Descriptions are stored as typed; every view shows them as plain text (bot.web.html).
+    assert validate_free_text("<b>x</b> [a](//evil.example)") == "<b>x</b> [a](//evil.example)"
+
+
+# --------------------------------------------------------------------------- preferred time
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "tomorrow morning",
+        "Monday 14:00-16:00",
+        "Mon 9:00-11:00 (CET)",
+        "after 5pm",
+        "after 5 p.m., GMT+2",
+        "any time",
+        "asap",
+        "weekday mornings",
+        "10.00 - 12.00 or 14.00 - 16.00",
+        "1000-1200",
+        "Montag 9–11 Uhr",
+        "demain après-midi",
+        "明天上午",
+        "9",
+    ],
+)
+def test_preferred_time_accepted(typed: str) -> None:
+    assert validate_preferred_time(typed) == typed
+
+
+def test_preferred_time_is_tidied() -> None:
+    assert validate_preferred_time("  tomorrow \t morning\n") == "tomorrow morning"
+    assert validate_preferred_time("after ١٧:٠٠") == "after ١٧:٠٠"
+
+
+NUMBER = "phone or card number"
+MARKUP = "letters, digits and punctuation"
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("4111 1111 1111 1111", NUMBER),
+        ("4111-1111-1111-1111", NUMBER),
+        ("4111111111111111", NUMBER),
+        ("+32 470 12 34 56", NUMBER),
+        ("call me on 0470123456 after 5", NUMBER),
+        ("after 12345", NUMBER),
+        ("<script>alert(1)</script>", MARKUP),
+        ("<b>morning</b>", MARKUP),
+        ("[morning](//evil.example/agent/login)", MARKUP),
+        ("https://evil.example/morning", MARKUP),
+        ("www.evil.example", MARKUP),
+        ("morning; drop table", MARKUP),
+        ("me@example.com", MARKUP),
+        ("**morning**", MARKUP),
+    ],
+)
+def test_preferred_time_refuses_numbers_and_markup(typed: str, says: str) -> None:
+    message = rejects(validate_preferred_time, typed)
+    assert says in message and "Monday 14:00-16:00" in message  # and what is expected
+
+
+def test_preferred_time_limits() -> None:
+    assert "at most 80 characters" in rejects(validate_preferred_time, "morning " * 11)
+    assert validate_preferred_time("m" * 80) == "m" * 80
+    for empty in ("", "   ", "\x00", "...", "-"):
+        assert "when suits you" in rejects(validate_preferred_time, empty)
+
+
+def test_callback_form_validates_preferred_time() -> None:
+    field = FORMS["callback_form"].field("preferred_time")
+    assert field is not None and field.validate is validate_preferred_time
+
+
 # --------------------------------------------------------------------------- robustness (properties)
 
 VALIDATORS: list[Callable[[str], object]] = [
@@ -298,6 +376,7 @@ VALIDATORS: list[Callable[[str], object]] = [
     lambda t: validate_future_date(t, TODAY),
     validate_cost,
     validate_free_text,
+    validate_preferred_time,
 ]
 CONTROL = st.characters(categories=["Cc", "Cf", "Zl", "Zp"])
 ARBITRARY = st.one_of(

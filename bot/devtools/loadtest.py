@@ -119,6 +119,24 @@ class MemorySampler:
 
 
 async def _member(
+    connector: aiohttp.BaseConnector,
+    url: str,
+    web: bool,
+    member: int,
+    questions: itertools.cycle,
+    deadline: float,
+    result: LoadResult,
+    timeout: float,
+    shape: Sequence[str | None],
+) -> None:
+    # The web chat keeps a member's conversation in a cookie (one jar per member; unsafe:
+    # the host is an IP address); a new conversation asks the server for a fresh one.
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(connector=connector, connector_owner=False, cookie_jar=jar) as session:
+        await _conversations(session, url, web, member, questions, deadline, result, timeout, shape)
+
+
+async def _conversations(
     session: aiohttp.ClientSession,
     url: str,
     web: bool,
@@ -133,6 +151,12 @@ async def _member(
     while time.monotonic() < deadline:
         conversation += 1
         sender = f"load{os.getpid()}x{member}x{conversation}x{int(time.time() * 1000) % 10**8}"
+        if web:
+            try:
+                async with session.post(url + "/session", timeout=aiohttp.ClientTimeout(total=timeout)):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # the first message then starts the conversation
         for turn in shape:
             if time.monotonic() >= deadline:
                 return
@@ -172,7 +196,7 @@ async def _run(
     url = base_url.rstrip("/") + ("/api/chat" if web else "/webhooks/rest/webhook")
     result = LoadResult(target=url, concurrency=concurrency, seconds=seconds)
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with connector:
         started = time.monotonic()
         deadline = started + seconds
         pools = [
@@ -180,7 +204,7 @@ async def _run(
             for i in range(concurrency)
         ]
         await asyncio.gather(
-            *(_member(session, url, web, i, pools[i], deadline, result, timeout, shape) for i in range(concurrency))
+            *(_member(connector, url, web, i, pools[i], deadline, result, timeout, shape) for i in range(concurrency))
         )
         result.seconds = time.monotonic() - started  # the last replies may end after the deadline
     return result

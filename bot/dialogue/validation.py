@@ -473,6 +473,58 @@ def validate_cost(text: object) -> Cost | None:
     return Cost(amount=amount, currency=currency)
 
 
+# --------------------------------------------------------------------------- preferred time
+
+#: Longest answer to "when is a good time to call you?".
+MAX_PREFERRED_TIME_CHARS = 80
+#: Punctuation a time description needs ("Mon 9:00-11:00 (CET)", "after 5 p.m.", "GMT+2").
+_TIME_PUNCTUATION = set(" :-–—,./'’+()&?!")
+# Digits written together or with single separators, as numbers are typed ("4111 1111 ...").
+_DIGIT_GROUP = re.compile(r"\d+(?:[ .\-–]\d+)*")
+#: More digits than this in one group is a phone or card number, never a time range
+#: ("10.00-12.00" has 8).
+_MAX_GROUP_DIGITS = 8
+
+
+def validate_preferred_time(text: object) -> str:
+    """When a member would like a call: a short description such as "tomorrow morning",
+    "Monday 14:00-16:00 CET", "after 5pm", "any time" or "asap".
+
+    Letters (any script), digits, spaces and the punctuation times are written with, at
+    most MAX_PREFERRED_TIME_CHARS characters. Refused: markup and links (they are never a
+    time), and long runs of digits (more than four in a row, or more than eight joined by
+    single spaces, dots or hyphens), which are phone or card numbers typed in the wrong
+    place.
+    """
+    example = "for example “tomorrow morning”, “Monday 14:00-16:00 CET” or “any time”"
+    value = _single_line(_text(text, "preferred time", 400))
+    if not value:
+        raise ValidationError(f"Please tell us when suits you for the call, {example}.")
+    if len(value) > MAX_PREFERRED_TIME_CHARS:
+        raise ValidationError(
+            f"Please describe the time in a few words (at most {MAX_PREFERRED_TIME_CHARS} characters), {example}."
+        )
+    digits = _ascii_digits(value)
+    if re.search(r"\d{5}", digits) or any(
+        sum(ch.isdigit() for ch in group) > _MAX_GROUP_DIGITS for group in _DIGIT_GROUP.findall(digits)
+    ):
+        raise ValidationError(
+            "That looks like a phone or card number. Please only tell us when to call you "
+            f"(we already have your number), {example}."
+        )
+    low = value.lower()
+    if "://" in low or "www." in low or any(
+        ch not in _TIME_PUNCTUATION and not ch.isdecimal() and unicodedata.category(ch)[0] not in "LM" for ch in value
+    ):
+        raise ValidationError(
+            "Please describe the time with words and numbers only "
+            f"(letters, digits and punctuation such as : - , . /), {example}."
+        )
+    if not any(ch.isalnum() for ch in value):
+        raise ValidationError(f"Please tell us when suits you for the call, {example}.")
+    return value
+
+
 # --------------------------------------------------------------------------- free text
 
 

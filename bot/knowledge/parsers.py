@@ -230,6 +230,11 @@ def parse_pdf_text(text: str) -> list[Block]:
                 blocks.append(Block(tuple(path), "paragraph", joined))
         buf = []
 
+    def add_list(item_lines: list[str]) -> str:
+        """Append a list block of these item lines; return the last line (the next ``prev``)."""
+        blocks.append(Block(tuple(path), "list", "", _split_items(item_lines)))
+        return item_lines[-1] if item_lines else ""
+
     while i < len(lines):
         line = lines[i]
         s = line.strip()
@@ -251,8 +256,7 @@ def parse_pdf_text(text: str) -> list[Block]:
                     break
                 item_lines.append(lines[i])
                 i += 1
-            blocks.append(Block(tuple(path), "list", "", _split_items(item_lines)))
-            prev = item_lines[-1] if item_lines else ""
+            prev = add_list(item_lines)
             continue
         if s.startswith(_BULLET + " "):
             # Inline bullets ("• text"), possibly wrapped onto following lines.
@@ -267,8 +271,7 @@ def parse_pdf_text(text: str) -> list[Block]:
                     break
                 item_lines.append(lines[i])
                 i += 1
-            blocks.append(Block(tuple(path), "list", "", _split_items(item_lines)))
-            prev = item_lines[-1] if item_lines else ""
+            prev = add_list(item_lines)
             continue
         if not seen_title:
             seen_title = True  # the first line is the document's own title

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,6 +291,26 @@ def _open(settings: Settings) -> tuple[RequestStore, TrackerDatabase]:
     return store, TrackerDatabase(settings.tracker_db_url)
 
 
+@contextmanager
+def _opened(settings: Settings, *, dry_run: bool) -> Iterator[tuple[RequestStore, TrackerDatabase]]:
+    """Both stores for one retention run, closed afterwards whatever happens.
+
+    A request-store error inside the block becomes a :class:`RetentionError`. After a run
+    that deleted (not ``dry_run``), SQLite's write-ahead log is checkpointed so the
+    deleted values leave the disk too.
+    """
+    store, tracker = _open(settings)
+    try:
+        yield store, tracker
+        if not dry_run:
+            _checkpoint(store.engine)
+    except RequestStoreError as exc:
+        raise RetentionError(f"request store: {exc}") from exc
+    finally:
+        store.close()
+        tracker.close()
+
+
 def purge(
     settings: Settings, days: int | None = None, *, now: datetime | None = None, dry_run: bool = False
 ) -> RetentionReport:
@@ -299,9 +320,8 @@ def purge(
         raise ValueError("days must not be negative")
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=days)
-    store, tracker = _open(settings)
     report = RetentionReport("purge", dry_run)
-    try:
+    with _opened(settings, dry_run=dry_run) as (store, tracker):
         keep = store.open_request_conversations()
         idle = tracker.idle_conversations(cutoff)
         report.counts["conversations_kept"] = sum(1 for sender in idle if sender in keep)
@@ -311,13 +331,6 @@ def purge(
             )
         )
         report.counts.update(store.delete_older_than(days, now=now, dry_run=dry_run))
-        if not dry_run:
-            _checkpoint(store.engine)
-    except RequestStoreError as exc:
-        raise RetentionError(f"request store: {exc}") from exc
-    finally:
-        store.close()
-        tracker.close()
     return report
 
 
@@ -327,9 +340,8 @@ def erase(
     """Erase everything held about the member with this member id and/or email."""
     if not (member_id and member_id.strip()) and not (email and email.strip()):
         raise ValueError("give a member id or an email")
-    store, tracker = _open(settings)
     report = RetentionReport("erase", dry_run)
-    try:
+    with _opened(settings, dry_run=dry_run) as (store, tracker):
         linked = set(store.member_conversations(email=email, member_id=member_id))
         mentioned = set(tracker.conversations_mentioning(email=email, member_id=member_id)) - linked
         report.counts.update(tracker.delete_conversations(linked | mentioned, dry_run=dry_run))
@@ -337,11 +349,4 @@ def erase(
         report.counts["conversations_by_identifier"] = len(mentioned)
         report.counts.update(store.erase_member(email=email, member_id=member_id, dry_run=dry_run))
         report.counts["answers"] += store.delete_answers(sorted(mentioned), dry_run=dry_run)
-        if not dry_run:
-            _checkpoint(store.engine)
-    except RequestStoreError as exc:
-        raise RetentionError(f"request store: {exc}") from exc
-    finally:
-        store.close()
-        tracker.close()
     return report

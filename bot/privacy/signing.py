@@ -34,7 +34,7 @@ def issue_id(secret: str, purpose: str) -> str:
 
 def verified_id(secret: str, purpose: str, token: object) -> str | None:
     """``token`` if this server issued it for ``purpose``, else None."""
-    if not secret or not isinstance(token, str) or token.count(".") != 1:
+    if not secret or not isinstance(token, str) or not token.isascii() or token.count(".") != 1:
         return None
     value, signature = token.split(".")
     if len(value) != ID_CHARS or len(signature) != SIGNATURE_CHARS:

@@ -12,7 +12,7 @@ from bot.knowledge.index import IndexMismatchError
 from bot.privacy.masking import install_log_masking
 from bot.services import check_index
 from bot.settings import Settings
-from bot.web.app import create_app
+from bot.web.app import AccessLog, create_app
 from bot.web.auth import AccountError
 
 
@@ -32,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"web: {exc}", file=sys.stderr)
         return 1
     web.run_app(
-        app, host=args.host, port=args.port, shutdown_timeout=5, print=lambda line: print(line, flush=True)
+        app,
+        host=args.host,
+        port=args.port,
+        shutdown_timeout=5,
+        access_log_class=AccessLog,
+        print=lambda line: print(line, flush=True),
     )
     return 0
 

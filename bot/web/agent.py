@@ -3,6 +3,9 @@
 Every page except the login form is behind the agent guard (:mod:`bot.web.security`);
 every form carries the session's CSRF token. All values are HTML-escaped by the
 templates (:mod:`bot.web.html`); personal data appears only on these guarded pages.
+What members typed (their messages, form answers) is shown as plain text, never as
+Markdown: a link a member writes must not turn into one an agent might follow. Only the
+bot's own messages get bold text and links, and those only to our documents.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from bot.web.api import apply_changes, check_message, list_filters, patch_fields
 from bot.web.auth import csrf_matches, verify_password
 from bot.web.html import Markup, esc, fragment, join, markdown_lite, page, render
 from bot.web.jsonio import BadRequest, clean_text, read_form
-from bot.web.keys import AUTH, RASA, SERVICES
+from bot.web.keys import AUTH, DOCUMENTS, RASA, SERVICES
 from bot.web.rasa import RasaUnavailable, transcript
 from bot.web.security import (
     AGENT_KEY,
@@ -31,6 +34,7 @@ from bot.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     clear_cookie,
+    client_address,
     current_agent,
     safe_next,
     set_cookie,
@@ -101,7 +105,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             request, error="The sign-in form expired. Please try again.", name=name, next_url=next_url, status=403
         )
     auth = request.app[AUTH]
-    address = f"ip:{request.remote or '-'}"
+    client = client_address(request)
+    address = f"ip:{client}"
     wait = auth.retry_after(name, address)
     if wait:
         response = _login_page(
@@ -117,13 +122,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     ok = bool(name) and await loop.run_in_executor(None, verify_password, auth.accounts, name, password)
     if not ok:
         auth.failed(name, address)
-        log.warning("failed agent login for %r from %s", name, request.remote)
+        log.warning("failed agent login for %r from %s", name, client)
         if not auth.accounts:
             log.warning("no agent accounts are configured (BOT_AGENT_ACCOUNTS or var/agents.txt)")
         return _login_page(
             request, error="The account name or password is wrong.", name=name, next_url=next_url, status=401
         )
-    auth.succeeded(name)
+    auth.succeeded(name, address)
     auth.sessions.delete(request.cookies.get(SESSION_COOKIE))  # never reuse a session across logins
     token, _ = auth.sessions.create(name)
     log.info("agent %s signed in", name)
@@ -298,7 +303,15 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1)
 
 
-def _transcript_html(turns: list[dict[str, Any]] | None, problem: str) -> Markup:
+def _turn_text(turn: dict[str, Any], document_urls: frozenset[str]) -> Markup:
+    """A member's turn as plain text; a bot turn with its bold text and links to our documents."""
+    text = turn.get("text") or ""
+    if turn["role"] == "user":
+        return esc(text)
+    return markdown_lite(text, document_urls)
+
+
+def _transcript_html(turns: list[dict[str, Any]] | None, problem: str, document_urls: frozenset[str]) -> Markup:
     if turns is None:
         return fragment('<p class="muted">$p</p>', p=problem)
     if not turns:
@@ -321,11 +334,19 @@ def _transcript_html(turns: list[dict[str, Any]] | None, problem: str) -> Markup
                 role=turn["role"],
                 who="Member" if turn["role"] == "user" else "Assistant",
                 when=when,
-                text=markdown_lite(turn.get("text") or ""),
+                text=_turn_text(turn, document_urls),
                 extra=extra,
             )
         )
     return fragment('<ol class="transcript">$i</ol>', i=join(items))
+
+
+def document_urls(request: web.Request) -> frozenset[str]:
+    """The https addresses of our source documents: the only outside pages bot text may link to."""
+    library = request.app.get(DOCUMENTS)
+    if library is None:
+        return frozenset()
+    return frozenset(d.url.split("#", 1)[0] for d in library.documents.values() if d.url.startswith("https://"))
 
 
 FLASH = {"status": "The status was changed.", "note": "Your note was added."}
@@ -410,7 +431,7 @@ async def request_page(request: web.Request) -> web.Response:
         status_options=_options(STATUSES, STATUS_LABELS, record.status, None),
         notes=notes,
         events=events,
-        transcript=_transcript_html(turns, problem),
+        transcript=_transcript_html(turns, problem, document_urls(request)),
     )
     return agent_page(request, f"{record.reference}", body, section="inbox")
 

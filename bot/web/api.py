@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
-from bot.requests import KINDS, STATUSES, RequestNotFoundError, RequestStoreError
+from bot.requests import KINDS, STATUSES, RequestNotFoundError, RequestRecord, RequestStoreError
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, shorten, string_field
 from bot.web.keys import RASA, RETRIEVER_POOL, SERVICES
 from bot.web.rasa import RasaUnavailable, transcript
@@ -97,8 +97,9 @@ async def api_requests(request: web.Request) -> web.Response:
     )
 
 
-async def _record_or_404(request: web.Request):
-    reference = request.match_info["ref"]
+async def load_record(request: web.Request, reference: str) -> RequestRecord:
+    """The request with this reference (BadRequest 404 when there is none, 503 when the
+    database cannot be read)."""
     try:
         record = await asyncio.to_thread(request.app[SERVICES].store.get, reference)
     except RequestStoreError:
@@ -107,6 +108,10 @@ async def _record_or_404(request: web.Request):
     if record is None:
         raise BadRequest(404, "not_found", "There is no request with this reference.")
     return record
+
+
+async def _record_or_404(request: web.Request) -> RequestRecord:
+    return await load_record(request, request.match_info["ref"])
 
 
 async def api_request(request: web.Request) -> web.Response:
@@ -137,8 +142,14 @@ def patch_fields(data: dict[str, Any]) -> tuple[str | None, str | None]:
     return status, note
 
 
-async def apply_changes(request: web.Request, reference: str, status: str | None, note: str | None):
-    """Change status and/or add a note as the signed-in agent; the updated record."""
+async def apply_changes(
+    request: web.Request, reference: str, status: str | None, note: str | None
+) -> RequestRecord:
+    """Change status and/or add a note as the signed-in agent; the updated record.
+
+    A failure to write is "not saved" (503); once written, the record is read back like
+    any other (:func:`load_record`), so a failed read does not claim the change was lost.
+    """
     store = request.app[SERVICES].store
     author = request[AGENT_KEY].name
     try:
@@ -146,15 +157,12 @@ async def apply_changes(request: web.Request, reference: str, status: str | None
             await asyncio.to_thread(store.update_status, reference, status, author)
         if note is not None:
             await asyncio.to_thread(store.add_note, reference, author, note)
-        record = await asyncio.to_thread(store.get, reference)
     except RequestNotFoundError:
         raise BadRequest(404, "not_found", "There is no request with this reference.") from None
     except RequestStoreError:
         log.exception("updating request failed")
         raise BadRequest(503, "not_saved", "The change could not be saved; please try again.") from None
-    if record is None:
-        raise BadRequest(404, "not_found", "There is no request with this reference.")
-    return record
+    return await load_record(request, reference)
 
 
 async def api_patch_request(request: web.Request) -> web.Response:

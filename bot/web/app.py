@@ -8,24 +8,31 @@ error pages, the cross-origin guard, rate limits and the agent guard (outermost 
 errors of every guard become clean answers; refused origins cost no tokens), and
 ``on_response_prepare`` signals for security and CORS headers. Handlers live in
 member.py, documents.py, agent.py and api.py and only parse, call and respond.
+
+:class:`AccessLog` is the access log ``python -m bot.web`` serves with: aiohttp's
+default line holds the query string, where a member's conversation id may be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.services import Services
 from bot.settings import Settings
 from bot.web import agent, api, documents, member
 from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
-from bot.web.cors import CorsPolicy
+from bot.web.cors import CorsPolicy, parse_allowed_hosts
 from bot.web.keys import AUTH, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
 from bot.web.library import DocumentLibrary
 from bot.web.rasa import RasaClient
@@ -66,6 +73,7 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
             parse_timeout=settings.parse_timeout,
             max_in_flight=settings.rasa_max_in_flight,
             max_waiting=settings.rasa_max_waiting,
+            token=settings.rasa_token,
         )
         yield
 
@@ -82,19 +90,71 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+def referring_path(referer: str | None) -> str:
+    """The path of a ``Referer`` (``-`` when there is none): no query, fragment or host."""
+    if not referer:
+        return "-"
+    try:
+        return urlsplit(referer).path or "/"
+    except ValueError:
+        return "?"
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per request: client, method, path, status, size, seconds, referring page,
+    user agent; never a query string or a cookie.
+
+    A member's conversation id opens their transcript, so it must not reach the log:
+    the widget sends it only in its cookie, but older pages and other clients may still
+    put it in ``?sender=``, and a referring URL may carry anything.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %s %.3fs "%s" "%s"',
+            request.remote or "-",
+            request.method,
+            request.rel_url.raw_path,  # as sent, percent-encoded: no line breaks from %0A
+            response.status,
+            response.body_length,
+            time,
+            referring_path(request.headers.get("Referer")),
+            request.headers.get("User-Agent", "-"),
+        )
+
+
+def with_session_secret(settings: Settings) -> Settings:
+    """``settings`` with a key for members' conversation ids: a random one for this
+    process (and a warning) when BOT_SESSION_SECRET is not set.
+
+    Ids signed with a random key are as safe as any, so the app can still serve; but
+    they stop working when the process restarts, and several web apps behind one proxy
+    would refuse each other's, so production sets the variable (deploy/ requires it,
+    ``make run`` and the test stacks write one).
+    """
+    if settings.session_secret:
+        return settings
+    log.warning(
+        "BOT_SESSION_SECRET is not set: members' conversation ids are signed with a random key for this "
+        "process only, so conversations do not survive a restart and other web app processes refuse them"
+    )
+    return dataclasses.replace(settings, session_secret=secrets.token_hex(32))
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> web.Application:
     """The web application for ``settings`` (from the environment when None).
 
     ``services`` lets tests pass an already loaded retriever and a store of their own;
     otherwise they are created at start-up (and the store closed at shutdown).
     """
-    settings = settings or Settings.from_env()
+    settings = with_session_secret(settings or Settings.from_env())
     app = web.Application(
         middlewares=[error_pages, cors_guard, rate_limit, agent_guard], client_max_size=settings.max_body_bytes
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = rate_limits(settings)
     app[CORS] = CorsPolicy.from_config(settings.cors_origins)
+    parse_allowed_hosts(settings.allowed_hosts)  # a malformed BOT_ALLOWED_HOSTS stops start-up
     if services is not None:
         app[SERVICES] = services
     accounts = load_accounts(settings.agent_accounts, settings.accounts_file)

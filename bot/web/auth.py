@@ -197,7 +197,7 @@ def csrf_matches(expected: str, given: object) -> bool:
 
 @dataclass
 class LoginLimiter:
-    """Failed logins per key (client address, account name) in a sliding window."""
+    """Failed logins per key (a client address, or an account name with an address) in a sliding window."""
 
     max_failures: int
     window_seconds: float
@@ -239,30 +239,45 @@ class LoginLimiter:
             self._failures.pop(key, None)
 
 
-#: A client address may fail this many times more than one account name: many agents
-#: can share an address (an office, a reverse proxy), and one of them mistyping must not
-#: lock the others out, while guessing one account stays limited by its name.
+#: A client address may fail this many times more than one account name from it: many
+#: agents can share an address (an office, a reverse proxy), and one of them mistyping
+#: must not lock the others out, while one address trying passwords across many names
+#: is still stopped.
 ADDRESS_FACTOR = 4
 
 
 @dataclass
 class AgentAuth:
-    """Everything the app needs to authenticate agents."""
+    """Everything the app needs to authenticate agents.
+
+    Failed logins are counted per account name *and* client address together, and per
+    client address: a stranger guessing an agent's password from elsewhere locks only
+    their own address out, never the agent, while one address guessing one account (or
+    spraying many) is stopped after ``limiter.max_failures`` (or
+    ``address_limiter.max_failures``) failures in the window.
+    """
 
     accounts: dict[str, Account]
     sessions: SessionStore
-    limiter: LoginLimiter  # failed logins per account name
-    address_limiter: LoginLimiter  # failed logins per client address
+    limiter: LoginLimiter  # failed logins per (account name, client address)
+    address_limiter: LoginLimiter  # failed logins per client address, whatever the names
+
+    @staticmethod
+    def _pair(name: str, address: str) -> str:
+        return f"name:{name.lower()}|{address}"
 
     def retry_after(self, name: str, address: str) -> int:
         """Seconds before another login attempt for this name from this address (0: now)."""
-        return max(self.limiter.retry_after([f"name:{name.lower()}"]), self.address_limiter.retry_after([address]))
+        return max(
+            self.limiter.retry_after([self._pair(name, address)]), self.address_limiter.retry_after([address])
+        )
 
     def failed(self, name: str, address: str) -> None:
         """Count a failed login."""
-        self.limiter.fail([f"name:{name.lower()}"])
+        self.limiter.fail([self._pair(name, address)])
         self.address_limiter.fail([address])
 
-    def succeeded(self, name: str) -> None:
-        """Forget the account's failures (the address keeps its count: others may share it)."""
-        self.limiter.reset([f"name:{name.lower()}"])
+    def succeeded(self, name: str, address: str) -> None:
+        """Forget this name's failures from this address (the address keeps its count:
+        others may share it)."""
+        self.limiter.reset([self._pair(name, address)])

@@ -1,10 +1,16 @@
-"""Which other web sites may use the member API from a browser (CORS), and which not.
+"""Which host names this site answers to, and which other web sites may use the member
+API from a browser (CORS), and which not.
 
-By default none may: the widget is served by this app, so its calls are same-origin. An
-operator who embeds the widget on another site of ours lists that site's origin in
-``cors_origins``. Only the member endpoints can ever be opened up; agent endpoints and
-pages never answer another origin, whatever is configured, because they act with an
-agent's session.
+Hosts: a request must name one of ``allowed_hosts`` (``host`` for any port, or
+``host:port``) in ``Host`` (or, from a trusted proxy, ``X-Forwarded-Host``). A page on
+some other name that resolves to this server (DNS rebinding) is then refused instead of
+passing for this site, whose origin checks compare against that very name.
+
+Origins: by default no other site may use the API: the widget is served by this app,
+so its calls are same-origin. An operator who embeds the widget on another site of ours
+lists that site's origin in ``cors_origins``. Only the member endpoints can ever be
+opened up; agent endpoints and pages never answer another origin, whatever is
+configured, because they act with an agent's session.
 
 A browser sends ``Origin`` with every cross-origin request and with same-origin POSTs;
 a form posted from a foreign site arrives as a "simple" request without a preflight,
@@ -14,11 +20,19 @@ instead of merely having their answer hidden from the other site.
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-#: Endpoints a configured origin may call (no cookies involved: the member API is anonymous).
-MEMBER_API_PATHS = frozenset({"/api/chat", "/api/chat/history", "/api/feedback"})
+T = TypeVar("T")
+
+#: Endpoints a configured origin may call. Their conversation cookie is SameSite=Strict,
+#: so a page on another site that calls them starts a new conversation with each call;
+#: widgets embedded on other sites use Rasa's socket.io channel instead.
+MEMBER_API_PATHS = frozenset({"/api/chat", "/api/chat/history", "/api/feedback", "/api/chat/session"})
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 EXPOSED_HEADERS = "Retry-After"
@@ -43,44 +57,75 @@ def normalise_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def parse_origins(value: str) -> frozenset[str]:
-    """Comma-separated origins (``cors_origins``); ValueError names one that is not an origin."""
-    origins = set()
+def _parse_list(value: str, setting: str, parse: Callable[[str], T | None], expected: str) -> frozenset[T]:
+    """The comma- or newline-separated items of a setting, each through ``parse``;
+    ValueError names the setting and the first item ``parse`` refuses (None)."""
+    items = set()
     for raw in (value or "").replace("\n", ",").split(","):
         item = raw.strip()
         if not item:
             continue
-        origin = normalise_origin(item)
-        if origin is None:
-            raise ValueError(f"cors_origins: {item!r} is not an origin like https://www.example.org")
-        origins.add(origin)
-    return frozenset(origins)
+        parsed = parse(item)
+        if parsed is None:
+            raise ValueError(f"{setting}: {item!r} is not {expected}")
+        items.add(parsed)
+    return frozenset(items)
 
 
-def origin_host(origin: str) -> str | None:
-    """The host name of an ``Origin`` header value (None for ``null`` or garbage)."""
+def parse_origins(value: str) -> frozenset[str]:
+    """Comma-separated origins (``cors_origins``); ValueError names one that is not an origin."""
+    return _parse_list(value, "cors_origins", normalise_origin, "an origin like https://www.example.org")
+
+
+# A Host header: a DNS name or an IPv4 address, or an IPv6 address in brackets, and a port.
+_HOST = re.compile(r"(?P<name>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+
+#: A host name and its port (None: any port, in an allowed_hosts entry).
+Host = tuple[str, int | None]
+
+
+def split_host(value: str) -> Host | None:
+    """(host name in lower case without a final dot, port or None) of ``host[:port]``; None when malformed."""
+    match = _HOST.fullmatch(value.strip())
+    if match is None:
+        return None
+    name = match["name"].lower().rstrip(".").strip("[]")
+    port = int(match["port"]) if match["port"] else None
+    if not name or (port is not None and not 0 < port < 65536):
+        return None
+    return name, port
+
+
+@functools.lru_cache(maxsize=8)
+def parse_allowed_hosts(value: str) -> frozenset[Host]:
+    """The ``allowed_hosts`` setting: comma-separated ``host`` (any port) or ``host:port``
+    entries, IPv6 addresses in brackets; ValueError names a malformed entry."""
+    return _parse_list(value, "allowed_hosts", split_host, "a host name or host:port such as help.example.org")
+
+
+def host_allowed(host: str, allowed: frozenset[Host]) -> bool:
+    """Whether a ``Host`` value names one of the allowed hosts (a bare allowed host: any port)."""
+    parsed = split_host(host)
+    return parsed is not None and (parsed in allowed or (parsed[0], None) in allowed)
+
+
+def url_origin(url: str) -> str | None:
+    """The normalised origin of a full URL such as a ``Referer`` (None when it has none)."""
     try:
-        return urlsplit(origin).hostname
+        parts = urlsplit(url.strip())
     except ValueError:
         return None
+    return normalise_origin(f"{parts.scheme}://{parts.netloc}") if parts.netloc else None
 
 
-def same_host(origin: str, host: str) -> bool:
-    """Whether ``Origin`` names the host this request was sent to.
+def same_origin(origin: str, ours: str | None) -> bool:
+    """Whether ``Origin`` is this site's origin ``ours``: scheme, host and port all equal.
 
-    Only host names are compared: a proxy may change scheme and port on the way in
-    (TLS ends at nginx, ``Host`` may lose the port), and a different port or scheme on
-    the same host is the same site to a browser anyway; another host is what makes a
-    request cross-site.
+    A page on another port or scheme of the same host name is another origin to a
+    browser (another program may serve it), so it is as foreign as another host.
     """
-    name = origin_host(origin)
-    if not name or not host:
-        return False
-    try:
-        ours = urlsplit(f"//{host}").hostname
-    except ValueError:
-        return False
-    return ours is not None and name.lower() == ours.lower()
+    theirs = normalise_origin(origin)
+    return theirs is not None and ours is not None and theirs == normalise_origin(ours)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -46,19 +46,38 @@ def join(parts: Iterable[object], sep: str = "\n") -> Markup:
 
 # Bold needs a letter or digit inside, so masked values ("**/**/1985") stay as they are.
 _BOLD = re.compile(r"(?<![\w*])\*\*(?=[^\s*])([^*\n]*?[^\W_][^*\n]*?)(?<=[^\s*])\*\*(?![\w*])")
-_LINK = re.compile(r"\[([^\]\n]+)\]\(((?:https?://|/)[^)\s]*)\)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+#: Our own copies of the documents: ``/documents``, ``/documents/<id>``, with an anchor.
+_DOCUMENT_PATH = re.compile(r"/documents(?:/\w[\w.~%-]*)?(?:#[\w.~%-]*)?", re.ASCII)
 
 
-def markdown_lite(text: str) -> Markup:
-    """Bot text for agents: escaped first, then **bold** and [links](http(s) or /path) only.
+def document_link(url: str, document_urls: Collection[str] = ()) -> bool:
+    """Whether bot text may link to ``url``: one of our /documents pages, or the https
+    address of one of our source documents (``document_urls``, any anchor)."""
+    if _DOCUMENT_PATH.fullmatch(url):
+        return True
+    return url.startswith("https://") and url.split("#", 1)[0] in document_urls
+
+
+def markdown_lite(text: str, document_urls: Collection[str] = ()) -> Markup:
+    """Bot text for agents: escaped first, then **bold** and [links](to our documents) only.
 
     The patterns run on the escaped text, so nothing they produce can contain markup
-    from the message itself, and link targets can only be web or site-relative URLs.
+    from the message itself. A link becomes one only when it points to our documents
+    (:func:`document_link`); any other stays as the text that was written, target and
+    all, so an agent sees where it would have gone. Never use this on what a member typed:
+    that is plain text (:func:`esc`).
     """
+
+    def link(match: re.Match[str]) -> str:
+        url = html.unescape(match[2])
+        if not document_link(url, document_urls):
+            return match[0]
+        return f'<a href="{esc(url)}" rel="noopener noreferrer">{match[1]}</a>'
+
     escaped = esc(text)
     escaped = _BOLD.sub(r"<strong>\1</strong>", escaped)
-    escaped = _LINK.sub(r'<a href="\2" rel="noopener noreferrer">\1</a>', escaped)
-    return Markup(escaped)
+    return Markup(_LINK.sub(link, escaped))
 
 
 @cache

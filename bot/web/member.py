@@ -1,52 +1,102 @@
 """The member side: the help page with the chat widget and the chat JSON endpoints.
 
 ``POST /api/chat`` relays a member's message to Rasa's REST channel and returns the
-bot's messages; ``GET /api/chat/history`` replays a conversation from the Rasa tracker
-(so the chat survives a page reload); ``POST /api/feedback`` records thumbs up/down.
+bot's messages; ``GET /api/chat/history`` replays the conversation from the Rasa tracker
+(so the chat survives a page reload); ``POST /api/feedback`` records thumbs up/down;
+``POST /api/chat/session`` starts a new conversation.
 When Rasa is down or slow, or falls silent because the action server is down, the
 member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
 the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
-limited in length before they reach Rasa; each conversation has its own rate limit on
-top of the per-client one.
+limited in length before they reach Rasa, and payment card data is cut from them
+(:mod:`bot.privacy.cards`; the member is told); each conversation has its own rate limit
+on top of the per-client one.
+
+Conversations: the conversation id opens the member's transcript, so the browser never
+chooses it. The server issues it, signed (:mod:`bot.privacy.signing`, purpose ``"web"``),
+in the HttpOnly cookie :data:`CONVERSATION_COOKIE` on the first message, and every
+member endpoint works on the cookie's conversation only. A ``sender`` in a request body
+(pages from before the cookie sent one) is ignored; one in the history query that is
+not the cookie's own conversation is refused (403). The cookie is SameSite=Strict: the
+widget only sends it on same-origin fetches, which Strict allows, and no other site can
+make a browser send it. Logs name a conversation only by its :func:`pseudonym`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.privacy.cards import CARD_NOTICE, redact_card_data
+from bot.privacy.signing import issue_id, pseudonym, verified_id
 from bot.requests import RequestStoreError
 from bot.web.html import page, render
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
 from bot.web.keys import RASA, RATE_LIMITS, SERVICES, SETTINGS
 from bot.web.rasa import RasaBusy, RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
 from bot.web.ratelimit import too_many_requests
+from bot.web.security import is_https
 
 log = logging.getLogger(__name__)
 
-#: Conversation ids the widget makes (crypto.randomUUID()); long enough not to be guessed.
-SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{15,63}", re.ASCII)
+#: The cookie that holds a member's conversation id, and the paths it is sent to (the
+#: member API: pages and static files never need it).
+CONVERSATION_COOKIE = "member_conversation"
+CONVERSATION_COOKIE_PATH = "/api"
+#: What the conversation ids of this cookie are signed for (bot.privacy.signing).
+ID_PURPOSE = "web"
 #: Largest id a database integer column holds (larger ones would fail in the driver).
 MAX_ID = 2**63 - 1
 #: Messages after which Rasa rightly says nothing (an empty reply is not a fault there).
 SILENT_PAYLOADS = ("/restart", "/session_start")
 
 
-def valid_sender(value: object) -> str:
-    """The conversation id of a request, or BadRequest 400.
+def _secret(request: web.Request) -> str:
+    return request.app[SETTINGS].session_secret
 
-    ``fullmatch``: a trailing newline must not slip through as it would with ``$``.
+
+def verified_conversation(secret: str, value: str | None) -> str | None:
+    """``value`` if it is a conversation id this server issued, else None.
+
+    Issued ids are ASCII; anything else is refused before the signature check (whose
+    constant-time comparison raises TypeError for other text).
     """
-    if not isinstance(value, str) or not SENDER.fullmatch(value):
-        raise BadRequest(
-            400, "invalid_sender", "The field 'sender' must be a conversation id of 16-64 letters, digits, '-' or '_'."
-        )
-    return value
+    if value is None or not value.isascii():
+        return None
+    return verified_id(secret, ID_PURPOSE, value)
+
+
+def conversation_of(request: web.Request) -> str | None:
+    """The conversation id in the request's cookie, if this server issued it (else None:
+    a missing, altered or foreign cookie is no conversation)."""
+    return verified_conversation(_secret(request), request.cookies.get(CONVERSATION_COOKIE))
+
+
+def new_conversation(request: web.Request) -> str:
+    """A fresh conversation id, signed with this app's key."""
+    return issue_id(_secret(request), ID_PURPOSE)
+
+
+def give_conversation(request: web.Request, response: web.StreamResponse, conversation: str) -> None:
+    """Put ``conversation`` in the member's cookie: HttpOnly (no script reads it),
+    SameSite=Strict, Secure when the member talks HTTPS to us; it lasts the browser session."""
+    response.set_cookie(
+        CONVERSATION_COOKIE,
+        conversation,
+        path=CONVERSATION_COOKIE_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=is_https(request),
+    )
+
+
+def log_name(request: web.Request, conversation: str) -> str:
+    """How logs name a conversation: its pseudonym, never the id."""
+    return pseudonym(_secret(request), conversation)
 
 
 def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
@@ -58,8 +108,9 @@ def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
     return text, [quoted[0].citation()]
 
 
-def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
-    """The apology a member sees when the assistant cannot answer (502, 503 or 504)."""
+def unavailable(request: web.Request, exc: RasaUnavailable, before: Sequence[dict[str, Any]] = ()) -> web.Response:
+    """The apology a member sees when the assistant cannot answer (502, 503 or 504),
+    after the messages ``before`` it."""
     log.warning("Rasa unavailable: %s", exc)
     contact, citations = contact_citations(request)
     if isinstance(exc, RasaBusy):
@@ -83,7 +134,7 @@ def unavailable(request: web.Request, exc: RasaUnavailable) -> web.Response:
         exc.status,
         error,
         apology,
-        messages=[{"text": apology, "custom": {"type": "unavailable", "citations": citations}}],
+        messages=[*before, {"text": apology, "custom": {"type": "unavailable", "citations": citations}}],
     )
 
 
@@ -109,49 +160,86 @@ def chat_message(raw: str | None) -> str:
     return message
 
 
-async def no_reply(rasa: RasaClient, sender: str) -> RasaNoReply:
-    """The fault behind an empty reply, named after a look at the action server's health."""
+async def no_reply(rasa: RasaClient, name: str) -> RasaNoReply:
+    """The fault behind an empty reply in the conversation logged as ``name``, named
+    after a look at the action server's health."""
     if await rasa.action_server_ok():
-        return RasaNoReply(f"Rasa sent no reply to a message in conversation {sender[:8]}… (action server is up)")
-    return RasaNoReply(f"Rasa sent no reply to a message in conversation {sender[:8]}…: the action server is down")
+        return RasaNoReply(f"Rasa sent no reply to a message in conversation {name} (action server is up)")
+    return RasaNoReply(f"Rasa sent no reply to a message in conversation {name}: the action server is down")
 
 
-async def chat(request: web.Request) -> web.Response:
-    """``POST /api/chat`` {sender, message}: the bot's reply messages."""
-    data = await read_json(request)
-    sender = valid_sender(data.get("sender"))
-    message = chat_message(string_field(data, "message"))
-    wait = request.app[RATE_LIMITS].per_conversation.hit(sender)
+async def relay(request: web.Request, conversation: str, message: str, before: list[dict[str, Any]]) -> web.Response:
+    """Send ``message`` in ``conversation``; the bot's replies after ``before`` (or the apology)."""
+    wait = request.app[RATE_LIMITS].per_conversation.hit(conversation)
     if wait:
         return too_many_requests(wait, chat=True)
     rasa = request.app[RASA]
     try:
-        messages = await rasa.send(sender, message)
+        messages = await rasa.send(conversation, message)
         if not messages and not message.startswith(SILENT_PAYLOADS):
-            raise await no_reply(rasa, sender)
+            raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
-        return unavailable(request, exc)
-    return web.json_response({"sender": sender, "messages": messages})
+        return unavailable(request, exc, before)
+    return web.json_response({"messages": [*before, *messages]})
+
+
+async def chat(request: web.Request) -> web.Response:
+    """``POST /api/chat`` {message}: the bot's reply messages, in the cookie's conversation.
+
+    The first message (or one with a cookie this server did not issue) starts a new
+    conversation and sets the cookie. A ``sender`` field is ignored. Card data is cut
+    from the message before Rasa gets it, and the reply then begins with CARD_NOTICE.
+    """
+    data = await read_json(request)
+    message, card_removed = redact_card_data(chat_message(string_field(data, "message")))
+    conversation = conversation_of(request)
+    issued = conversation is None
+    if conversation is None:
+        conversation = new_conversation(request)
+    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [])
+    if issued:
+        give_conversation(request, response, conversation)
+    return response
+
+
+async def new_session(request: web.Request) -> web.Response:
+    """``POST /api/chat/session``: start a new conversation (the widget's "Start over").
+
+    The cookie gets a fresh id; the old conversation can no longer be read from here.
+    """
+    response = web.json_response({"ok": True})
+    give_conversation(request, response, new_conversation(request))
+    return response
 
 
 async def history(request: web.Request) -> web.Response:
-    """``GET /api/chat/history?sender=``: the conversation so far, from the Rasa tracker."""
-    sender = valid_sender(request.query.get("sender"))
+    """``GET /api/chat/history``: the cookie's conversation so far, from the Rasa tracker.
+
+    No cookie: no conversation yet, so no messages (and Rasa is not asked, which would
+    create an empty conversation). A ``sender`` parameter naming any other conversation
+    than the cookie's is refused.
+    """
+    conversation = conversation_of(request)
+    asked = request.query.get("sender")
+    if asked is not None and asked != conversation:
+        return json_error(403, "not_your_conversation", "Only the browser that holds a conversation can read it.")
+    if conversation is None:
+        return web.json_response({"messages": []})
     try:
-        events = await request.app[RASA].tracker_events(sender)
+        events = await request.app[RASA].tracker_events(conversation)
     except RasaUnavailable as exc:
         return unavailable(request, exc)
-    return web.json_response({"sender": sender, "messages": transcript(events)})
+    return web.json_response({"messages": transcript(events)})
 
 
 async def feedback(request: web.Request) -> web.Response:
-    """``POST /api/feedback`` {sender, answer_id, helpful}: thumbs up/down on one answer.
+    """``POST /api/feedback`` {answer_id, helpful}: thumbs up/down on one answer.
 
-    The answer must belong to the sender's conversation, so nobody can rate (or probe)
-    other members' answers by counting ids.
+    The answer must belong to the cookie's conversation, so nobody can rate (or probe)
+    other members' answers by counting ids. A ``sender`` field is ignored.
     """
     data = await read_json(request)
-    sender = valid_sender(data.get("sender"))
+    conversation = conversation_of(request)
     answer_id = data.get("answer_id")
     if isinstance(answer_id, bool) or not isinstance(answer_id, int) or not 0 < answer_id <= MAX_ID:
         raise BadRequest(400, "invalid_field", "The field 'answer_id' must be a positive integer.")
@@ -161,7 +249,8 @@ async def feedback(request: web.Request) -> web.Response:
     store = request.app[SERVICES].store
     try:
         answer = await asyncio.to_thread(store.get_answer, answer_id)
-        if answer is None or (answer.conversation_id and answer.conversation_id != sender):
+        elsewhere = answer is not None and answer.conversation_id and answer.conversation_id != conversation
+        if conversation is None or answer is None or elsewhere:
             return json_error(404, "not_found", "There is no such answer in this conversation.")
         await asyncio.to_thread(store.record_feedback, helpful=helpful, answer_id=answer_id)
     except RequestStoreError:
@@ -174,5 +263,6 @@ def setup(app: web.Application) -> None:
     """Register the member routes."""
     app.router.add_get("/", member_page, name="member")
     app.router.add_post("/api/chat", chat, name="chat")
+    app.router.add_post("/api/chat/session", new_session, name="chat_session")
     app.router.add_get("/api/chat/history", history, name="chat_history")
     app.router.add_post("/api/feedback", feedback, name="feedback")

@@ -4,6 +4,11 @@ One :class:`RasaClient` per app, sharing the app's aiohttp ClientSession. Failur
 turned into :class:`RasaUnavailable` (HTTP 502 for the caller), :class:`RasaTimeout`
 (504) or :class:`RasaBusy` (503), never a traceback.
 
+Rasa's HTTP API (trackers, NLU parse, status) answers only calls carrying ``?token=``;
+:meth:`RasaClient.api_url` is the one place that adds it. The REST channel needs none.
+Error messages name the call (``the tracker``), never its URL: that would put the
+token and the member's conversation id (which opens their transcript) into the logs.
+
 Calls to Rasa pass an admission gate: at most ``max_in_flight`` at once, the others wait
 their turn first come, first served. Rasa works on one event loop and is CPU-bound, so
 letting fifty members' messages in at once does not make it faster: it interleaves them,
@@ -23,6 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+from bot.rasa_plugins.server import api_url
 
 #: Button payloads members send without a preceding button (the widget's own controls).
 KNOWN_PAYLOADS = {
@@ -102,9 +109,11 @@ class RasaClient:
         parse_timeout: float = 5.0,
         max_in_flight: int = 8,
         max_waiting: int = 200,
+        token: str = "",
     ) -> None:
         self.session = session
         self.rasa_url = rasa_url.rstrip("/")
+        self._token = token
         self.action_server_url = action_server_url.rstrip("/")
         self.timeout = timeout
         self.health_timeout = health_timeout
@@ -118,8 +127,16 @@ class RasaClient:
         #: Calls waiting for a slot (the ones under way are what the semaphore counts).
         self.waiting = 0
 
-    async def _request(self, method: str, url: str, timeout: float, payload: Any = None) -> Any:
-        """One call to Rasa through the gate; ``timeout`` covers the wait and the call."""
+    def api_url(self, path: str) -> str:
+        """The URL of a call to Rasa's HTTP API (``path`` such as ``/model/parse``), with
+        the API token when one is configured."""
+        return api_url(self.rasa_url, path, self._token)
+
+    async def _request(self, method: str, url: str, what: str, timeout: float, payload: Any = None) -> Any:
+        """One call to Rasa through the gate; ``timeout`` covers the wait and the call.
+
+        ``what`` names the call in errors (and so in logs) instead of ``url``.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._gate.locked() and self.waiting >= self.max_waiting:
@@ -133,31 +150,35 @@ class RasaClient:
         finally:
             self.waiting -= 1
         try:
-            return await self._call(method, url, max(deadline - loop.time(), 0.001), timeout, payload)
+            return await self._call(method, url, what, max(deadline - loop.time(), 0.001), timeout, payload)
         finally:
             self._gate.release()
 
-    async def _call(self, method: str, url: str, remaining: float, timeout: float, payload: Any) -> Any:
+    async def _call(self, method: str, url: str, what: str, remaining: float, timeout: float, payload: Any) -> Any:
         try:
             async with self.session.request(
                 method, url, json=payload, timeout=aiohttp.ClientTimeout(total=remaining)
             ) as response:
                 if response.status != 200:
-                    raise RasaUnavailable(f"{url} answered HTTP {response.status}")
+                    raise RasaUnavailable(f"Rasa's {what} answered HTTP {response.status}")
                 body = await response.read()
         except TimeoutError as exc:
-            raise RasaTimeout(f"{url} did not answer within {timeout:g} s") from exc
+            raise RasaTimeout(f"Rasa's {what} did not answer within {timeout:g} s") from exc
         except aiohttp.ClientError as exc:
-            raise RasaUnavailable(f"{url}: {type(exc).__name__}") from exc
+            raise RasaUnavailable(f"Rasa's {what}: {type(exc).__name__}") from exc
         try:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RasaUnavailable(f"{url} answered something that is not JSON") from exc
+            raise RasaUnavailable(f"Rasa's {what} answered something that is not JSON") from exc
 
     async def send(self, sender: str, message: str) -> list[dict[str, Any]]:
         """Send a member's message through the REST channel; the bot's replies."""
         data = await self._request(
-            "POST", f"{self.rasa_url}/webhooks/rest/webhook", self.timeout, {"sender": sender, "message": message}
+            "POST",
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            "REST channel",
+            self.timeout,
+            {"sender": sender, "message": message},
         )
         if not isinstance(data, list):
             raise RasaUnavailable("the REST channel did not answer with a list of messages")
@@ -166,7 +187,7 @@ class RasaClient:
     async def tracker_events(self, sender: str) -> list[dict[str, Any]]:
         """The events of a conversation (empty for a conversation Rasa has not seen)."""
         data = await self._request(
-            "GET", f"{self.rasa_url}/conversations/{quote(sender, safe='')}/tracker", self.timeout
+            "GET", self.api_url(f"/conversations/{quote(sender, safe='')}/tracker"), "tracker", self.timeout
         )
         events = data.get("events") if isinstance(data, dict) else None
         return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
@@ -174,7 +195,9 @@ class RasaClient:
     async def parse(self, text: str) -> dict[str, Any] | None:
         """The NLU intent of a text as {name, confidence}, or None when Rasa cannot say."""
         try:
-            data = await self._request("POST", f"{self.rasa_url}/model/parse", self.parse_timeout, {"text": text})
+            data = await self._request(
+                "POST", self.api_url("/model/parse"), "NLU parse", self.parse_timeout, {"text": text}
+            )
         except RasaUnavailable:
             return None
         intent = data.get("intent") if isinstance(data, dict) else None

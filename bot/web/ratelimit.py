@@ -132,7 +132,12 @@ def _trusted(address: IPAddress, proxies: Iterable[IPNetwork]) -> bool:
 
 
 def peer_is_trusted(peer: str | None, proxies: tuple[IPNetwork, ...]) -> bool:
-    """Whether the connection comes from one of the trusted proxies."""
+    """Whether the connection comes from one of the trusted proxies.
+
+    The one test that decides whether any ``X-Forwarded-*`` header of a request is
+    believed (For here, Proto and Host in :mod:`bot.web.security`): any client can
+    write those headers, only a proxy we run overwrites them with what it saw.
+    """
     address = _address(peer)
     return address is not None and _trusted(address, proxies)
 
@@ -142,7 +147,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: tuple[IPNetw
     client = _address(peer)
     if client is None:
         return peer or "-"
-    if proxies and forwarded_for and _trusted(client, proxies):
+    if forwarded_for and peer_is_trusted(peer, proxies):
         for hop in reversed(forwarded_for.split(",")):
             address = _address(hop)
             if address is None:  # garbage in the header: stop at the last hop we can name

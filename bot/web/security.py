@@ -2,15 +2,22 @@
 
 All guards are middlewares keyed on the path, so no handler can forget to check:
 
-* :func:`cors_guard`: requests from other web sites (``Origin``) may use only the member
-  API and only from configured origins (:mod:`bot.web.cors`); other cross-site
-  state-changing requests are refused (403), which stops CSRF by form post.
+* :func:`cors_guard`: first, a request must be addressed to a host we serve
+  (``allowed_hosts``; 400 otherwise), so a page on another name that resolves to us (DNS
+  rebinding) cannot pass for this site. Then requests from other web sites (``Origin``,
+  or ``Referer`` when a state-changing request has no ``Origin``; scheme, host and port
+  compared) may use only the member API and only from configured origins
+  (:mod:`bot.web.cors`); other cross-site state-changing requests are refused (403),
+  which stops CSRF by form post.
 * :func:`rate_limit`: token buckets per client address on the chat and API endpoints
   (:mod:`bot.web.ratelimit`); over the limit is 429 with ``Retry-After``.
 * :func:`agent_guard`: every ``/agent/...`` page (except the login page) and every agent
   API call needs a live agent session; anonymous callers get a redirect to the login
   page (pages) or 401 (API), and state-changing requests also need the session's CSRF
   token (form field ``csrf_token`` or header ``X-CSRF-Token``).
+
+``X-Forwarded-For``, ``-Proto`` and ``-Host`` are believed only from a peer in
+``trusted_proxies`` (:func:`from_trusted_proxy`); from anyone else they are ignored.
 """
 
 from __future__ import annotations
@@ -19,13 +26,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from bot.web.auth import AgentSession, csrf_matches
-from bot.web.cors import MEMBER_API_PATHS, same_host
+from bot.web.cors import MEMBER_API_PATHS, host_allowed, normalise_origin, parse_allowed_hosts, same_origin, url_origin
 from bot.web.html import error_page
-from bot.web.jsonio import BadRequest, json_error, read_form
-from bot.web.keys import AUTH, CORS, RATE_LIMITS
+from bot.web.jsonio import BadRequest, json_error, read_form, shorten
+from bot.web.keys import AUTH, CORS, RATE_LIMITS, SETTINGS
 from bot.web.ratelimit import peer_is_trusted, request_client, too_many_requests
 
 log = logging.getLogger(__name__)
@@ -62,10 +69,34 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def from_trusted_proxy(request: web.Request) -> bool:
+    """Whether this request's ``X-Forwarded-*`` headers are believed: its peer is one of
+    ``trusted_proxies`` (:func:`bot.web.ratelimit.peer_is_trusted` decides, for all of them)."""
+    limits = request.app.get(RATE_LIMITS)
+    return limits is not None and peer_is_trusted(request.remote, limits.trusted_proxies)
+
+
+def forwarded(request: web.Request, name: str) -> str:
+    """``X-Forwarded-<name>`` as the nearest trusted proxy set it; "" from anyone else.
+
+    The last value counts: a proxy that appends rather than overwrites puts what it saw
+    last, and anything before it may have been written by the client.
+    """
+    if not from_trusted_proxy(request):
+        return ""
+    values = ",".join(request.headers.getall(f"X-Forwarded-{name}", []))
+    return values.rsplit(",", 1)[-1].strip()
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address (``X-Forwarded-For`` only from a trusted proxy), for limits and logs."""
+    limits = request.app.get(RATE_LIMITS)
+    return request_client(request, limits.trusted_proxies if limits is not None else ())
+
+
 def is_https(request: web.Request) -> bool:
-    """True when the browser talks HTTPS to us (directly or through a proxy that says so)."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.secure or forwarded == "https"
+    """True when the browser talks HTTPS to us (directly, or through a trusted proxy that says so)."""
+    return request.secure or forwarded(request, "Proto").lower() == "https"
 
 
 def is_agent_page(path: str) -> bool:
@@ -156,11 +187,25 @@ async def agent_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def public_host(request: web.Request) -> str:
     """The host the browser addressed: ``Host``, or ``X-Forwarded-Host`` from a trusted proxy."""
-    proxies = request.app[RATE_LIMITS].trusted_proxies
-    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    if forwarded and peer_is_trusted(request.remote, proxies):
-        return forwarded
-    return request.host
+    return forwarded(request, "Host") or request.headers.get(hdrs.HOST, "").strip()
+
+
+def public_origin(request: web.Request) -> str | None:
+    """This site's origin as the browser sees it: scheme, host and port (None for a bad Host)."""
+    return normalise_origin(f"{'https' if is_https(request) else 'http'}://{public_host(request)}")
+
+
+def _refuse_host(request: web.Request, host: str) -> web.Response:
+    log.warning("refused %s %s for unknown host %.100r", request.method, request.path, host)
+    if _wants_json(request):
+        return json_error(
+            400, "unknown_host", f"This server does not answer to the host name {shorten(host) if host else '(none)'}."
+        )
+    return error_page(
+        400,
+        "Unknown address",
+        "This site is not served under the address you used. Please check the address and try again.",
+    )
 
 
 def _refuse_origin(request: web.Request, origin: str) -> web.Response:
@@ -176,17 +221,30 @@ def _refuse_origin(request: web.Request, origin: str) -> web.Response:
 
 @web.middleware
 async def cors_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer preflights for allowed origins; refuse other cross-site preflights and changes."""
+    """Refuse unknown hosts (400); answer preflights for allowed origins; refuse other
+    cross-site preflights and changes (403)."""
+    host = public_host(request)
+    if not host_allowed(host, parse_allowed_hosts(request.app[SETTINGS].allowed_hosts)):
+        return _refuse_host(request, host)
     origin = request.headers.get("Origin")
     unsafe = request.method in UNSAFE_METHODS
-    if origin is None:
-        # Browsers send Origin on cross-site POSTs; Sec-Fetch-Site covers any that do not.
-        if unsafe and request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-            return _refuse_origin(request, "(none; Sec-Fetch-Site: cross-site)")
-        return await handler(request)
-    if same_host(origin, public_host(request)):
-        return await handler(request)
     policy = request.app[CORS]
+    ours = public_origin(request)
+    if origin is None:
+        if not unsafe:
+            return await handler(request)
+        # Browsers send Origin on cross-site POSTs; Sec-Fetch-Site covers any that do not,
+        # and a Referer from another site the rest.
+        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+            return _refuse_origin(request, "(none; Sec-Fetch-Site: cross-site)")
+        referer = request.headers.get("Referer")
+        if referer is not None:
+            source = url_origin(referer)
+            if source is None or not (same_origin(source, ours) or policy.allows(source, request.path)):
+                return _refuse_origin(request, f"(none; Referer {source or 'unreadable'})")
+        return await handler(request)
+    if same_origin(origin, ours):
+        return await handler(request)
     allowed = policy.allows(origin, request.path)
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if not allowed:
@@ -209,7 +267,7 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     if "origin" not in vary.lower():
         response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
     origin = request.headers.get("Origin")
-    if origin is None or request.method == "OPTIONS" or same_host(origin, public_host(request)):
+    if origin is None or request.method == "OPTIONS" or same_origin(origin, public_origin(request)):
         return
     if request.app[CORS].allows(origin, request.path):
         response.headers.update(request.app[CORS].response_headers(origin))
@@ -220,8 +278,7 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     """Per-client token bucket on the chat and API endpoints (429 with Retry-After over it)."""
     if request.method == "OPTIONS" or not is_rate_limited(request.path):
         return await handler(request)
-    limits = request.app[RATE_LIMITS]
-    wait = limits.per_client.hit(request_client(request, limits.trusted_proxies))
+    wait = request.app[RATE_LIMITS].per_client.hit(client_address(request))
     if wait:
         log.warning("rate limit reached: %s %s", request.method, request.path)
         return too_many_requests(wait, chat=request.path == "/api/chat" and request.method == "POST")

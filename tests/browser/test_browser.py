@@ -100,6 +100,11 @@ def bot_count(page) -> int:
     return page.locator("#chat-log .msg.bot").count()
 
 
+def conversation_cookie(page) -> dict | None:
+    """The member conversation cookie the server set in this page's browser context."""
+    return next((c for c in page.context.cookies() if c["name"] == "member_conversation"), None)
+
+
 def wait_ready(page) -> None:
     page.wait_for_selector('#chat[data-ready="true"]')
 
@@ -181,21 +186,24 @@ def test_the_conversation_survives_a_reload_and_start_over_begins_a_new_one(page
         "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n", arg=[before], timeout=REPLY_TIMEOUT
     )
     page.wait_for_selector("#chat-typing", state="hidden")
-    sender = page.evaluate("localStorage.getItem('member-assistant.sender')")
+    cookie = conversation_cookie(page)
+    assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api"
+    assert cookie["value"] not in page.evaluate("document.cookie")  # no script can read the id
+    assert page.evaluate("localStorage.getItem('member-assistant.sender')") is None
     transcript = page.locator("#chat-log").inner_text()
 
     page.reload()
     wait_ready(page)
     page.wait_for_selector("#chat-log .msg.user")
-    assert page.evaluate("localStorage.getItem('member-assistant.sender')") == sender
+    assert conversation_cookie(page)["value"] == cookie["value"]
     restored = page.locator("#chat-log")
     assert "How can I contact you?" in restored.inner_text()
     assert restored.locator(".msg.bot").count() >= 1
     assert transcript.split("\n")[0] in restored.inner_text()
 
     page.click("#chat-restart")
-    assert page.locator("#chat-log .msg").count() == 0
-    assert page.evaluate("localStorage.getItem('member-assistant.sender')") != sender
+    page.wait_for_function("document.querySelectorAll('#chat-log .msg').length === 0")
+    assert conversation_cookie(page)["value"] != cookie["value"]  # the server issued a new conversation
     page.reload()
     wait_ready(page)
     assert page.locator("#chat-log .msg").count() == 0

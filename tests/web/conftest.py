@@ -32,6 +32,7 @@ from tests.web.helpers import (
     NO_LIMITS,
     PASSWORD,
     SENDER,
+    SESSION_SECRET,
     FakeRasa,
     login,
     parse,
@@ -61,7 +62,7 @@ def closed_port() -> Iterator[int]:
 def make_web_settings(settings: Settings, tmp_path: Path, agent_entry: str) -> Callable[..., Settings]:
     """``make_web_settings(rasa_url, **overrides)``: the session's settings with Rasa and
     the action server at ``rasa_url``, a fresh SQLite request store and var folder in
-    tmp_path, the test agent's account, and ``overrides`` on top."""
+    tmp_path, the test agent's account, SESSION_SECRET, and ``overrides`` on top."""
     numbers = itertools.count()
 
     def make(rasa_url: str, **overrides: Any) -> Settings:
@@ -71,6 +72,7 @@ def make_web_settings(settings: Settings, tmp_path: Path, agent_entry: str) -> C
             "action_server_url": rasa_url,
             "var_dir": tmp_path / "var",
             "agent_accounts": agent_entry,
+            "session_secret": SESSION_SECRET,
         }
         return dataclasses.replace(settings, **{**values, **overrides})
 
@@ -112,8 +114,9 @@ def fake_rasa() -> FakeRasa:
 
 @pytest.fixture
 async def fake_rasa_url(aiohttp_server: Any, fake_rasa: FakeRasa) -> str:
-    """The fake Rasa, running; its base URL."""
-    server = await aiohttp_server(fake_rasa.app())
+    """The fake Rasa, running; its base URL. It keeps no access log, so the web app's
+    lines are the only ones on ``aiohttp.access``."""
+    server = await aiohttp_server(fake_rasa.app(), access_log=None)
     return str(server.make_url("")).rstrip("/")
 
 

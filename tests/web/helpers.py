@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -28,6 +28,9 @@ LONG = "x" * 20_000
 #: Settings that switch the rate limits off, so each bad-input case is judged on its own.
 NO_LIMITS = {"rate_limit_per_minute": 0, "chat_rate_limit_per_minute": 0}
 ALLOWED_ORIGIN = "https://www.example.org"
+#: The web tests' key for conversation ids (Settings.session_secret) and the cookie that carries one.
+SESSION_SECRET = "web-tests-session-secret"
+CONVERSATION_COOKIE = "member_conversation"
 EVIL_ORIGIN = "https://evil.example.net"
 
 #: Messages that are odd but valid: they must reach Rasa as the member wrote them.
@@ -79,8 +82,12 @@ class FakeRasa:
     By default it echoes each message (``echo``, formatted with the message) after
     ``delay`` seconds; ``answer`` replaces the echo with fixed messages and
     ``empty_reply`` with nothing at all, as Rasa 3.6 answers when the action server is
-    down. It records what reached it (``received``) and the most calls it held at once
-    (``peak``). Tests change these attributes at any time: each request reads them.
+    down. It records what reached it (``received``, and the conversation of each message in
+    ``senders``), every call as (path, query) in ``calls``, and the most calls it held at
+    once (``peak``). With ``token`` set, its HTTP API (tracker, parse, status) answers only
+    calls carrying ``?token=<token>`` (401 otherwise), as Rasa started with
+    ``--auth-token`` does; the REST channel needs none. Tests change these attributes at
+    any time: each request reads them.
     """
 
     delay: float = 0.0
@@ -90,13 +97,31 @@ class FakeRasa:
     action_server_up: bool = True
     events: list[dict[str, Any]] = field(default_factory=list)
     intent: dict[str, Any] = field(default_factory=lambda: {"name": "claim_submit", "confidence": 0.9})
+    token: str = ""
     received: list[str] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     in_flight: int = 0
     peak: int = 0
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.calls.append((request.path, dict(request.query)))
+        return await handler(request)
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Rasa's answer to an API call without the right token (None when it may pass)."""
+        if not self.token or request.query.get("token") == self.token:
+            return None
+        return web.json_response(
+            {"status": "failure", "reason": "NotAuthenticated", "message": "User is not authenticated.", "code": 401},
+            status=401,
+        )
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.received.append(body["message"])
+        self.senders.append(body["sender"])
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -111,10 +136,14 @@ class FakeRasa:
         return web.json_response([{"recipient_id": to, "text": self.echo.format(message=body["message"])}])
 
     async def _tracker(self, request: web.Request) -> web.Response:
-        return web.json_response({"sender_id": request.match_info["sender"], "events": self.events})
+        refused = self._refused(request)
+        return refused or web.json_response({"sender_id": request.match_info["sender"], "events": self.events})
 
     async def _parse(self, request: web.Request) -> web.Response:
-        return web.json_response({"intent": self.intent, "entities": []})
+        return self._refused(request) or web.json_response({"intent": self.intent, "entities": []})
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return self._refused(request) or web.json_response({"model_file": "models/fake.tar.gz"})
 
     async def _hello(self, request: web.Request) -> web.Response:
         return web.Response(text="Hello from Rasa: 3.6.21")
@@ -124,10 +153,11 @@ class FakeRasa:
 
     def app(self) -> web.Application:
         """The server's routes (Rasa's and the action server's on one port)."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.router.add_post("/webhooks/rest/webhook", self._webhook)
         app.router.add_get("/conversations/{sender}/tracker", self._tracker)
         app.router.add_post("/model/parse", self._parse)
+        app.router.add_get("/status", self._status)
         app.router.add_get("/", self._hello)
         app.router.add_get("/health", self._health)
         return app
@@ -254,12 +284,31 @@ def raw_json(body: bytes) -> dict[str, Any]:
     return {"data": body, "headers": {"Content-Type": "application/json"}}
 
 
+def conversation_of(client: TestClient) -> str | None:
+    """The conversation id in ``client``'s cookie jar (the one the server issued), if any."""
+    cookie = client.session.cookie_jar.filter_cookies(client.make_url("/api/chat")).get(CONVERSATION_COOKIE)
+    return cookie.value if cookie is not None else None
+
+
+async def new_conversation(client: TestClient) -> str:
+    """Start a new conversation on ``client`` (as the widget's "Start over" does); its id."""
+    response = await client.post("/api/chat/session")
+    assert response.status == 200, await response.text()
+    conversation = conversation_of(client)
+    assert conversation
+    return conversation
+
+
 async def chat_staggered(client: TestClient, messages: list[str], gap: float = 0.02) -> list[tuple[int, Any]]:
-    """Send each message from its own conversation, ``gap`` apart, all waiting at once."""
+    """Send each message from its own conversation, ``gap`` apart, all waiting at once.
 
-    async def one(i: int, message: str) -> tuple[int, Any]:
-        await asyncio.sleep(i * gap)
-        response = await client.post("/api/chat", json={"sender": str(uuid.uuid4()), "message": message})
-        return response.status, await response.json()
+    A session that keeps no cookies: every message starts a conversation of its own.
+    """
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as fresh:
 
-    return await asyncio.gather(*(one(i, m) for i, m in enumerate(messages)))
+        async def one(i: int, message: str) -> tuple[int, Any]:
+            await asyncio.sleep(i * gap)
+            async with fresh.post(client.make_url("/api/chat"), json={"message": message}) as response:
+                return response.status, await response.json()
+
+        return await asyncio.gather(*(one(i, m) for i, m in enumerate(messages)))

@@ -128,7 +128,8 @@ async def test_login_sets_a_strict_httponly_session_cookie(client):
     assert (await client.get("/api/requests")).status == 200
 
 
-async def test_session_cookie_is_secure_behind_https(client):
+async def test_session_cookie_is_secure_behind_https(make_client):
+    client = await make_client(trusted_proxies="127.0.0.1, ::1")  # X-Forwarded-Proto from our proxy
     response = await login(client, **{"X-Forwarded-Proto": "https"})
     cookie = next(h for h in response.headers.getall("Set-Cookie") if h.startswith("agent_session="))
     assert "Secure" in cookie

@@ -9,14 +9,13 @@ import dataclasses
 import pytest
 
 from bot.web import create_app
-from bot.web.cors import CorsPolicy, normalise_origin, parse_origins, same_host
+from bot.web.cors import CorsPolicy, normalise_origin, parse_origins, same_origin
 from tests.web.helpers import (
     AGENT,
     ALLOWED_ORIGIN,
     EVIL_ORIGIN,
     NO_LIMITS,
     PASSWORD,
-    SENDER,
     error_json,
     login_form_token,
     sign_in,
@@ -50,20 +49,18 @@ async def test_preflight_is_answered_only_for_configured_origins(make_client):
 
 async def test_responses_carry_the_origin_only_for_configured_origins(make_client):
     client = await make_client(cors_origins=ALLOWED_ORIGIN, **NO_LIMITS)
-    response = await client.post(
-        "/api/chat", json={"sender": SENDER, "message": "hi"}, headers={"Origin": ALLOWED_ORIGIN}
-    )
+    response = await client.post("/api/chat", json={"message": "hi"}, headers={"Origin": ALLOWED_ORIGIN})
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
     assert response.headers["Vary"] == "Origin"
-    bad = await client.post("/api/chat", json={"sender": SENDER, "message": ""}, headers={"Origin": ALLOWED_ORIGIN})
+    bad = await client.post("/api/chat", json={"message": ""}, headers={"Origin": ALLOWED_ORIGIN})
     assert bad.status == 400 and bad.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN  # errors readable too
-    read = await client.get("/api/chat/history", params={"sender": SENDER}, headers={"Origin": EVIL_ORIGIN})
+    read = await client.get("/api/chat/history", headers={"Origin": EVIL_ORIGIN})
     assert read.status == 200 and "Access-Control-Allow-Origin" not in read.headers  # the browser hides it
     assert read.headers["Vary"] == "Origin"
     same = await client.post(
-        "/api/chat", json={"sender": SENDER, "message": "hi"}, headers={"Origin": str(client.make_url("")).rstrip("/")}
+        "/api/chat", json={"message": "hi"}, headers={"Origin": str(client.make_url("")).rstrip("/")}
     )
     assert same.status == 200 and "Access-Control-Allow-Origin" not in same.headers
 
@@ -71,22 +68,20 @@ async def test_responses_carry_the_origin_only_for_configured_origins(make_clien
 async def test_cross_site_posts_are_refused(make_client, fake_rasa):
     client = await make_client(cors_origins=ALLOWED_ORIGIN, **NO_LIMITS)
     for path, body in (
-        ("/api/chat", {"sender": SENDER, "message": "hi"}),
-        ("/api/feedback", {"sender": SENDER, "answer_id": 1, "helpful": True}),
+        ("/api/chat", {"message": "hi"}),
+        ("/api/feedback", {"answer_id": 1, "helpful": True}),
     ):
         data = await error_json(await client.post(path, json=body, headers={"Origin": EVIL_ORIGIN}), 403)
         assert data["error"] == "origin_not_allowed"
     # A form on another site posting to the chat (text/plain needs no preflight).
     response = await client.post(
         "/api/chat",
-        data='{"sender": "' + SENDER + '", "message": "hi"}',
+        data='{"message": "hi"}',
         headers={"Origin": "null", "Content-Type": "text/plain"},
     )
     assert response.status == 403
     # Without Origin but marked cross-site by the browser.
-    response = await client.post(
-        "/api/chat", json={"sender": SENDER, "message": "hi"}, headers={"Sec-Fetch-Site": "cross-site"}
-    )
+    response = await client.post("/api/chat", json={"message": "hi"}, headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status == 403
     assert not fake_rasa.received
     # Agent forms never accept another site, even a configured one.
@@ -115,8 +110,8 @@ async def test_agent_api_refuses_configured_origins_even_with_a_session(make_cli
 async def test_rate_limited_answers_are_readable_by_an_allowed_origin(make_client):
     client = await make_client(cors_origins=ALLOWED_ORIGIN, rate_limit_per_minute=1, rate_limit_burst=1)
     headers = {"Origin": ALLOWED_ORIGIN}
-    await client.post("/api/chat", json={"sender": SENDER, "message": "hi"}, headers=headers)
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "hi"}, headers=headers)
+    await client.post("/api/chat", json={"message": "hi"}, headers=headers)
+    response = await client.post("/api/chat", json={"message": "hi"}, headers=headers)
     assert response.status == 429 and response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 
 
@@ -133,8 +128,9 @@ def test_cors_configuration_is_checked(settings):
         create_app(dataclasses.replace(settings, cors_origins="*"))
     with pytest.raises(ValueError, match="trusted_proxies"):
         create_app(dataclasses.replace(settings, trusted_proxies="proxy.local"))
-    assert same_host("http://127.0.0.1:8080", "127.0.0.1:8080") and same_host(
-        "https://Help.Example.org", "help.example.org"
+    assert same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080") and same_origin(
+        "https://Help.Example.org", "https://help.example.org:443"
     )
-    assert not same_host("https://help.example.org.evil.net", "help.example.org") and not same_host("null", "x")
+    assert not same_origin("https://help.example.org.evil.net", "https://help.example.org")
+    assert not same_origin("null", "http://x")
     assert not CorsPolicy(frozenset({ALLOWED_ORIGIN})).allows(ALLOWED_ORIGIN, "/api/requests")

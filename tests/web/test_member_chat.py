@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.helpers import SENDER, VALID_MESSAGES
+from tests.web.helpers import SENDER, VALID_MESSAGES, conversation_of, new_conversation
 
 # --------------------------------------------------------------------------- Rasa down
 
 
 async def test_chat_with_rasa_down_is_a_502_with_contact_channels(client):
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "how do I claim?"})
+    response = await client.post("/api/chat", json={"message": "how do I claim?"})
     assert response.status == 502
     data = await response.json()
     assert data["error"] == "assistant_unavailable"
@@ -24,26 +24,27 @@ async def test_chat_with_rasa_down_is_a_502_with_contact_channels(client):
 
 
 async def test_chat_message_of_exactly_2000_chars_reaches_rasa(client):
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "x" * 2000})
+    response = await client.post("/api/chat", json={"message": "x" * 2000})
     assert response.status == 502  # validated, then Rasa (down) was asked
 
 
 async def test_history_with_rasa_down_is_a_502(client):
-    response = await client.get("/api/chat/history", params={"sender": SENDER})
+    await new_conversation(client)
+    response = await client.get("/api/chat/history")
     assert response.status == 502
     assert (await response.json())["error"] == "assistant_unavailable"
-    bad = await client.get("/api/chat/history", params={"sender": "x"})
-    assert bad.status == 400
+    other = await client.get("/api/chat/history", params={"sender": "x"})
+    assert other.status == 403
 
 
 # --------------------------------------------------------------------------- Rasa up
 
 
 async def test_chat_relays_rasa_messages(rasa_client):
-    response = await rasa_client.post("/api/chat", json={"sender": SENDER, "message": "how do I claim?"})
+    response = await rasa_client.post("/api/chat", json={"message": "how do I claim?"})
     assert response.status == 200
     data = await response.json()
-    assert data["sender"] == SENDER
+    assert set(data) == {"messages"}  # the conversation id stays in its HttpOnly cookie
     assert data["messages"][0]["text"].startswith("Send us the **claim form**")
     assert data["messages"][1] == {"custom": {"type": "answer", "answer_id": 7, "citations": []}}
     assert data["messages"][2]["buttons"] == [{"title": "Yes", "payload": "/feedback"}]
@@ -51,7 +52,8 @@ async def test_chat_relays_rasa_messages(rasa_client):
 
 
 async def test_history_replays_the_tracker(rasa_client):
-    response = await rasa_client.get("/api/chat/history", params={"sender": SENDER})
+    await new_conversation(rasa_client)
+    response = await rasa_client.get("/api/chat/history")
     assert response.status == 200
     messages = (await response.json())["messages"]
     assert [m["role"] for m in messages] == ["user", "bot", "user", "user", "bot", "user", "bot"]
@@ -62,7 +64,7 @@ async def test_history_replays_the_tracker(rasa_client):
 
 @pytest.mark.parametrize("text", VALID_MESSAGES)
 async def test_emoji_other_scripts_markup_and_sql_reach_rasa_unchanged(echo_client, fake_rasa, text):
-    response = await echo_client.post("/api/chat", json={"sender": SENDER, "message": text})
+    response = await echo_client.post("/api/chat", json={"message": text})
     assert response.status == 200
     assert response.content_type == "application/json"  # never rendered as HTML by the browser
     assert fake_rasa.received == [text]
@@ -82,7 +84,7 @@ async def test_emoji_other_scripts_markup_and_sql_reach_rasa_unchanged(echo_clie
     ],
 )
 async def test_control_characters_are_stripped_before_rasa(echo_client, fake_rasa, sent, rasa_gets):
-    response = await echo_client.post("/api/chat", json={"sender": SENDER, "message": sent})
+    response = await echo_client.post("/api/chat", json={"message": sent})
     assert response.status == 200
     assert fake_rasa.received == [rasa_gets]
 
@@ -90,16 +92,18 @@ async def test_control_characters_are_stripped_before_rasa(echo_client, fake_ras
 # --------------------------------------------------------------------------- feedback
 
 
-async def test_feedback_is_recorded_for_the_senders_own_answer(client, services):
-    answer_id = services.store.record_answer(SENDER, "how do I claim?", "faq#claims-1", 0.8, "answer")
-    response = await client.post("/api/feedback", json={"sender": SENDER, "answer_id": answer_id, "helpful": False})
+async def test_feedback_is_recorded_for_the_conversations_own_answer(client, services):
+    await new_conversation(client)
+    own = conversation_of(client)
+    answer_id = services.store.record_answer(own, "how do I claim?", "faq#claims-1", 0.8, "answer")
+    response = await client.post("/api/feedback", json={"answer_id": answer_id, "helpful": False})
     assert response.status == 200
     assert (await response.json()) == {"ok": True, "answer_id": answer_id, "helpful": False}
     assert services.store.get_answer(answer_id).helpful is False
 
-    other = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-    response = await client.post("/api/feedback", json={"sender": other, "answer_id": answer_id, "helpful": True})
+    other = services.store.record_answer(SENDER, "how do I claim?", "faq#claims-1", 0.8, "answer")
+    response = await client.post("/api/feedback", json={"sender": SENDER, "answer_id": other, "helpful": True})
     assert response.status == 404
-    assert services.store.get_answer(answer_id).helpful is False
-    response = await client.post("/api/feedback", json={"sender": SENDER, "answer_id": 999999, "helpful": True})
+    assert services.store.get_answer(other).helpful is None
+    response = await client.post("/api/feedback", json={"answer_id": 999999, "helpful": True})
     assert response.status == 404

@@ -14,7 +14,7 @@ from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.settings import Settings
 from bot.web.jsonio import clean_text
 from bot.web.rasa import RasaClient, transcript
-from tests.web.helpers import NO_LIMITS, SENDER, VALID_MESSAGES, chat_staggered, error_json
+from tests.web.helpers import NO_LIMITS, VALID_MESSAGES, chat_staggered, error_json, new_conversation
 
 # --------------------------------------------------------------------------- slow and busy
 
@@ -22,7 +22,7 @@ from tests.web.helpers import NO_LIMITS, SENDER, VALID_MESSAGES, chat_staggered,
 async def test_slow_rasa_is_a_504(make_client, fake_rasa):
     fake_rasa.delay = 2.0
     client = await make_client(rasa_timeout=0.3)
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "hello"})
+    response = await client.post("/api/chat", json={"message": "hello"})
     assert response.status == 504
     data = await response.json()
     assert data["error"] == "assistant_timeout" and "too long" in data["message"]
@@ -85,9 +85,9 @@ async def test_empty_reply_with_the_action_server_down_is_the_apology(make_clien
     fake_rasa.empty_reply, fake_rasa.action_server_up = True, False
     client = await make_client()
     down = await (await make_client(rasa_url="http://127.0.0.1:9")).post(
-        "/api/chat", json={"sender": SENDER, "message": "how do I claim?"}
+        "/api/chat", json={"message": "how do I claim?"}
     )
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "how do I claim?"})
+    response = await client.post("/api/chat", json={"message": "how do I claim?"})
     data = await error_json(response, 502, "assistant_unavailable")
     assert data == await error_json(down, 502, "assistant_unavailable")  # the same apology as Rasa down
     assert (
@@ -100,9 +100,9 @@ async def test_empty_reply_with_the_action_server_down_is_the_apology(make_clien
 async def test_empty_reply_with_the_action_server_up_is_still_not_silence(make_client, fake_rasa):
     fake_rasa.empty_reply = True
     client = await make_client()
-    data = await error_json(await client.post("/api/chat", json={"sender": SENDER, "message": "hi"}), 502)
+    data = await error_json(await client.post("/api/chat", json={"message": "hi"}), 502)
     assert data["messages"][0]["custom"]["type"] == "unavailable"
-    restart = await client.post("/api/chat", json={"sender": SENDER, "message": "/restart"})
+    restart = await client.post("/api/chat", json={"message": "/restart"})
     assert restart.status == 200 and (await restart.json())["messages"] == []  # Rasa rightly says nothing
 
 
@@ -151,14 +151,16 @@ def live_rasa(tmp_path_factory, settings, retriever) -> Iterator[str]:
 
 @pytest.mark.stack
 async def test_awkward_but_valid_messages_get_real_answers_from_rasa(make_client, live_rasa):
-    client = await make_client(rasa_url=live_rasa, **NO_LIMITS, rasa_timeout=60)
+    # The stack's servers take their secrets from this process's environment (Stack.start).
+    token = Settings.from_env().rasa_token
+    client = await make_client(rasa_url=live_rasa, rasa_token=token, **NO_LIMITS, rasa_timeout=60)
     cases = [*VALID_MESSAGES, "How do I\x00 submit a claim?\x07", "x" * MAX_MESSAGE_CHARS]
-    for i, text in enumerate(cases):
-        sender = f"hardening-{i:04d}-{'a' * 12}"
-        response = await client.post("/api/chat", json={"sender": sender, "message": text})
+    for text in cases:
+        await new_conversation(client)
+        response = await client.post("/api/chat", json={"message": text})
         data = await response.json()
         assert response.status == 200, (text[:40], data)
         assert data["messages"] and any(m.get("text") for m in data["messages"]), text[:40]
-        turns = (await (await client.get("/api/chat/history", params={"sender": sender})).json())["messages"]
+        turns = (await (await client.get("/api/chat/history")).json())["messages"]
         said = [t["text"] for t in turns if t["role"] == "user"]
         assert said == [clean_text(text)], (said, text[:40])  # reached Rasa exactly as cleaned

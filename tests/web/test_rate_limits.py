@@ -8,15 +8,16 @@ import pytest
 
 from bot.web.keys import RATE_LIMITS
 from bot.web.ratelimit import RateLimiter, client_ip, parse_networks
-from tests.web.helpers import OTHER_SENDER, SENDER, error_json
+from tests.web.helpers import error_json, new_conversation
 
 
 async def test_too_many_chat_messages_from_one_client_get_a_polite_429(make_client, fake_rasa):
     client = await make_client(rate_limit_per_minute=6, rate_limit_burst=3, chat_rate_limit_per_minute=0)
-    senders = [SENDER, OTHER_SENDER, "bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"]
-    for sender in senders:
-        assert (await client.post("/api/chat", json={"sender": sender, "message": "hi"})).status == 200
-    response = await client.post("/api/chat", json={"sender": "cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee", "message": "hi"})
+    for _ in range(3):  # each message in a conversation of its own: the client's bucket still counts them
+        client.session.cookie_jar.clear()
+        assert (await client.post("/api/chat", json={"message": "hi"})).status == 200
+    client.session.cookie_jar.clear()
+    response = await client.post("/api/chat", json={"message": "hi"})
     data = await error_json(response, 429, "rate_limited")
     assert 1 <= int(response.headers["Retry-After"]) <= 10 and data["retry_after"] == int(
         response.headers["Retry-After"]
@@ -31,13 +32,14 @@ async def test_too_many_chat_messages_from_one_client_get_a_polite_429(make_clie
 
 async def test_api_endpoints_share_the_client_bucket_and_answer_json(make_client):
     client = await make_client(rate_limit_per_minute=60, rate_limit_burst=2)
-    assert (await client.get("/api/chat/history", params={"sender": SENDER})).status == 200
+    assert (await client.get("/api/chat/history")).status == 200
     assert (await client.get("/api/requests")).status == 401  # counted even before authentication
     for method, path in (
         ("GET", "/api/requests"),
         ("POST", "/api/suggest"),
         ("POST", "/api/feedback"),
-        ("GET", "/api/chat/history?sender=" + SENDER),
+        ("GET", "/api/chat/history"),
+        ("POST", "/api/chat/session"),
         ("PATCH", "/api/requests/DR-0000-0000"),
     ):
         response = await client.request(method, path, json={})
@@ -53,34 +55,31 @@ async def test_one_conversation_has_its_own_limit(make_client):
         rate_limit_per_minute=600, rate_limit_burst=100, chat_rate_limit_per_minute=10, chat_rate_limit_burst=2
     )
     for _ in range(2):
-        assert (await client.post("/api/chat", json={"sender": SENDER, "message": "hi"})).status == 200
-    response = await client.post("/api/chat", json={"sender": SENDER, "message": "hi"})
+        assert (await client.post("/api/chat", json={"message": "hi"})).status == 200
+    response = await client.post("/api/chat", json={"message": "hi"})
     assert response.status == 429 and int(response.headers["Retry-After"]) == 6  # one token per 6 s
-    assert (await client.post("/api/chat", json={"sender": OTHER_SENDER, "message": "hi"})).status == 200
+    await new_conversation(client)
+    assert (await client.post("/api/chat", json={"message": "hi"})).status == 200
 
 
 async def test_zero_switches_the_limits_off(make_client):
     client = await make_client(rate_limit_per_minute=0, rate_limit_burst=1, chat_rate_limit_burst=0)
     for _ in range(40):
-        assert (await client.post("/api/chat", json={"sender": SENDER, "message": "hi"})).status == 200
+        assert (await client.post("/api/chat", json={"message": "hi"})).status == 200
     assert len(client.app[RATE_LIMITS].per_client) == 0
 
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_client):
     direct = await make_client(rate_limit_per_minute=1, rate_limit_burst=1)
     for i, expected in ((1, 200), (2, 429)):  # spoofed headers do not give a fresh allowance
-        response = await direct.get(
-            "/api/chat/history", params={"sender": SENDER}, headers={"X-Forwarded-For": f"203.0.113.{i}"}
-        )
+        response = await direct.get("/api/chat/history", headers={"X-Forwarded-For": f"203.0.113.{i}"})
         assert response.status == expected
     proxied = await make_client(
         rate_limit_per_minute=1, rate_limit_burst=1, trusted_proxies="127.0.0.1, ::1, 10.0.0.0/8"
     )
     statuses = []
     for forwarded in ("203.0.113.1", "203.0.113.2", "198.51.100.7, 203.0.113.1", "203.0.113.3, 10.1.2.3"):
-        response = await proxied.get(
-            "/api/chat/history", params={"sender": SENDER}, headers={"X-Forwarded-For": forwarded}
-        )
+        response = await proxied.get("/api/chat/history", headers={"X-Forwarded-For": forwarded})
         statuses.append(response.status)
     # Two members behind the proxy each have their own bucket; a client-written left-most
     # address does not hide 203.0.113.1; a second trusted proxy hop is looked through.

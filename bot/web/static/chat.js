@@ -1,10 +1,15 @@
 // The member chat widget: talks to Rasa through our /api/chat, renders bot messages as
 // safe Markdown with their sources, buttons and feedback, and keeps the conversation
-// across page reloads (conversation id in localStorage, transcript from /api/chat/history).
+// across page reloads (transcript from /api/chat/history). The conversation is the
+// server's: it issues the id in an HttpOnly cookie that this script never sees, and
+// "Start over" asks it for a new one (POST /api/chat/session).
 
 import { render, safeUrl } from "./markdown.js";
 
-const SENDER_KEY = "member-assistant.sender";
+// Where earlier versions of the widget kept a conversation id of their own making.
+const LEGACY_SENDER_KEY = "member-assistant.sender";
+// Every call sends the conversation cookie (same-origin only).
+const CREDENTIALS = "same-origin";
 
 const $ = (id) => document.getElementById(id);
 const chat = $("chat");
@@ -20,38 +25,12 @@ const errorBox = $("chat-error");
 const starters = $("chat-starters");
 
 let busy = false;
-// A conversation id made on this page load has no history to replay (and asking Rasa
-// for it would only create an empty conversation).
-let freshSender = false;
-let sender = loadSender();
 
-function newSender() {
-  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-  const bytes = new Uint8Array(16);
-  window.crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function loadSender() {
-  let id = null;
+function forgetLegacySender() {
   try {
-    id = window.localStorage.getItem(SENDER_KEY);
+    window.localStorage.removeItem(LEGACY_SENDER_KEY);
   } catch {
-    id = null;
-  }
-  if (!id || !/^[A-Za-z0-9][A-Za-z0-9_-]{15,63}$/.test(id)) {
-    id = newSender();
-    saveSender(id);
-    freshSender = true;
-  }
-  return id;
-}
-
-function saveSender(id) {
-  try {
-    window.localStorage.setItem(SENDER_KEY, id);
-  } catch {
-    // Private mode: the conversation lasts as long as the page.
+    // No storage (private mode): nothing to forget.
   }
 }
 
@@ -110,10 +89,16 @@ function addBubble() {
   return bubble;
 }
 
-function quickReplies(buttons) {
-  const group = el("div", "quick-replies");
+// A set of controls that assistive technology announces under one name.
+function controlGroup(className, label) {
+  const group = el("div", className);
   group.setAttribute("role", "group");
-  group.setAttribute("aria-label", "Suggested replies");
+  group.setAttribute("aria-label", label);
+  return group;
+}
+
+function quickReplies(buttons) {
+  const group = controlGroup("quick-replies", "Suggested replies");
   for (const b of buttons) {
     if (!b || typeof b.payload !== "string") continue;
     const title = String(b.title || b.payload);
@@ -146,9 +131,7 @@ function sourceLine(citation) {
 }
 
 function feedbackControls(answerId) {
-  const group = el("div", "feedback");
-  group.setAttribute("role", "group");
-  group.setAttribute("aria-label", "Was this answer helpful?");
+  const group = controlGroup("feedback", "Was this answer helpful?");
   group.append(el("span", "feedback-label", "Was this helpful?"));
   const status = el("span", "feedback-status");
   status.setAttribute("role", "status");
@@ -183,8 +166,9 @@ async function giveFeedback(group, answerId, helpful, status) {
   try {
     const res = await fetch("/api/feedback", {
       method: "POST",
+      credentials: CREDENTIALS,
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender, answer_id: answerId, helpful }),
+      body: JSON.stringify({ answer_id: answerId, helpful }),
     });
     const data = res.ok ? null : await res.json().catch(() => null);
     status.textContent = res.ok
@@ -277,8 +261,9 @@ async function sendMessage(text, shown) {
   try {
     const res = await fetch("/api/chat", {
       method: "POST",
+      credentials: CREDENTIALS,
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender, message }),
+      body: JSON.stringify({ message }),
     });
     const data = await res.json().catch(() => null);
     if (data && Array.isArray(data.messages)) {
@@ -297,11 +282,12 @@ async function sendMessage(text, shown) {
   }
 }
 
+// The conversation so far, if this browser has one (the server answers with no messages
+// when it has not issued it a conversation yet).
 async function restore() {
-  if (freshSender) return;
   let data = null;
   try {
-    const res = await fetch(`/api/chat/history?sender=${encodeURIComponent(sender)}`);
+    const res = await fetch("/api/chat/history", { credentials: CREDENTIALS });
     data = res.ok ? await res.json() : null;
   } catch {
     data = null;
@@ -329,9 +315,21 @@ async function restore() {
   scrollToEnd();
 }
 
-function startOver() {
-  sender = newSender();
-  saveSender(sender);
+// A new conversation: the server issues a new id (the old conversation stays with the
+// old one); the log is cleared only once it has, so it never shows a conversation that
+// is not the one the next message goes to.
+async function startOver() {
+  let res = null;
+  try {
+    res = await fetch("/api/chat/session", { method: "POST", credentials: CREDENTIALS });
+  } catch {
+    res = null;
+  }
+  if (!res || !res.ok) {
+    const data = res ? await res.json().catch(() => null) : null;
+    showError(res && res.status === 429 ? problemText(429, data) : "Sorry, a new conversation could not be started. Please try again.");
+    return;
+  }
   log.replaceChildren();
   showError("");
   starters.hidden = false;
@@ -367,6 +365,7 @@ for (const chip of starters.querySelectorAll("button[data-message]")) {
 }
 
 chat.dataset.ready = "false";
+forgetLegacySender();
 restore().finally(() => {
   chat.dataset.ready = "true";
 });
