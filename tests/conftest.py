@@ -110,7 +110,9 @@ def live_runner(settings: Settings, retriever: Retriever) -> Iterator[StoryRunne
     with tempfile.TemporaryDirectory(prefix="live-") as tmp:
         db = f"sqlite:///{tmp}/requests.db"
         env = {env_name("database_url"): db, env_name("index_dir"): str(settings.index_dir)}
-        stack = Stack(rasa_port=5205, action_port=5255, web_port=None, var_dir=Path(tmp), env=env)
+        # TEST_PORT_OFFSET moves the stack when two checkouts run their tests at once.
+        offset = int(os.environ.get("TEST_PORT_OFFSET", "0"))
+        stack = Stack(rasa_port=5205 + offset, action_port=5255 + offset, web_port=None, var_dir=Path(tmp), env=env)
         with stack:
             live = dataclasses.replace(settings, database_url=db, var_dir=Path(tmp), action_server_url=stack.action_url)
             yield StoryRunner(stack.rasa_url, live)
