@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Create both environments with exact pins. Idempotent: a stamp holding the hash of
+# Create the environments with exact pins. Idempotent: a stamp holding the hash of
 # the lock file skips an environment that is already installed from the same lock.
 #   .venv-rasa/  Python 3.10: the Rasa server (requirements-rasa.lock)
 #   .venv/       Python 3.11: the bot package, action server, web app (requirements.lock)
+#   tests/browser/webchat/node_modules/  npm: the widget the browser tests embed (package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +38,25 @@ make_env() {  # make_env DIR PYVER LOCK [EXTRA PIP ARGS...]
   touch "$stamp"
 }
 
+# make_npm DIR: the npm packages DIR/package-lock.json pins (tests/browser/webchat: the
+# rasa-webchat widget the browser tests embed), installed into DIR/node_modules.
+make_npm() {
+  local dir="$1"
+  local stamp="$dir/node_modules/.installed-$(stamp_of "$dir/package-lock.json")"
+  if [ -f "$stamp" ]; then echo "setup: $dir/node_modules is up to date"; return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm is required for $dir (the browser tests' rasa-webchat widget) but was not found." >&2
+    echo "       Install Node.js with npm (Debian/Ubuntu: apt-get install nodejs npm) and run make setup again." >&2
+    exit 1
+  fi
+  echo "setup: installing $dir/node_modules with npm ci"
+  npm ci --prefix "$dir" --no-audit --no-fund
+  touch "$stamp"
+}
+
 make_env .venv-rasa 3.10 requirements-rasa.lock
 make_env .venv 3.11 requirements.lock
+make_npm tests/browser/webchat
 # The bot package itself, editable (cheap; always refreshed).
 .venv/bin/python -m pip install -q --no-deps -e . 2>/dev/null
 echo "setup: environments ready"

@@ -350,6 +350,7 @@ class ScaledStack(Stack):
             "REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port), "REDIS_DB": str(redis.db),
             "REDIS_PASSWORD": redis.password, "REDIS_KEY_PREFIX": self.redis_key_prefix,
             "ACTION_SERVER_URL": self.action_url,
+            "BOT_ACTION_SERVER_TOKEN": os.environ.get("BOT_ACTION_SERVER_TOKEN", ""),
         }
 
     def _prepare(self) -> None:

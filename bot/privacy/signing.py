@@ -45,4 +45,6 @@ def verified_id(secret: str, purpose: str, token: object) -> str | None:
 def pseudonym(secret: str, conversation_id: str) -> str:
     """A short stable stand-in for a conversation id in logs: lines of one conversation
     can be followed without the id (which opens its transcript) ever being written."""
-    return "c-" + hmac.new(secret.encode(), f"log:{conversation_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    # Letters only, so that the log masking (which hides long digit runs) keeps it whole.
+    digest = hmac.new(secret.encode(), f"log:{conversation_id}".encode(), hashlib.sha256).digest()
+    return "c-" + "".join(chr(ord("a") + byte % 26) for byte in digest[:12])

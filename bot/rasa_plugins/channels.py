@@ -32,7 +32,7 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
@@ -128,6 +128,19 @@ class GuardedRestInput(RestInput):
         return super().blueprint(guard(on_new_message))
 
 
+class PlainSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output without the custom payloads only our own web chat reads.
+
+    Rasa 3.6 emits a custom payload as keyword arguments of ``emit`` (a TypeError with
+    ours, which has a "type" key), losing the rest of the turn: the answer's buttons and
+    the saving of the turn. Socket.io widgets such as rasa-webchat cannot render our
+    payload anyway; everything they need (the answer and its source link) is in the text.
+    """
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        return None
+
+
 class GuardedSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel with the checks above.
 
@@ -150,11 +163,14 @@ class GuardedSocketIOInput(SocketIOInput):
     def name(cls) -> str:
         return "socketio"
 
+    def get_output_channel(self) -> PlainSocketIOOutput | None:
+        return PlainSocketIOOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
+
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        webhook = super().blueprint(guard(on_new_message))
+        guarded = guard(on_new_message)
+        webhook = super().blueprint(guarded)
         sio = self.sio
         namespace = self.namespace or "/"
-        stock = sio.handlers[namespace][self.user_message_evt]
         settings = Settings.from_env()
         origins = [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
         # None: python-engineio admits only the server's own origin (no page is served
@@ -198,12 +214,16 @@ class GuardedSocketIOInput(SocketIOInput):
                     logger.warning("socket.io message ignored: not for the session its socket holds")
                     return
                 data["session_id"] = _conversation(token)
-            if not isinstance(data.get("message", ""), str):
-                room = data.get("session_id") if self.session_persistence else sid
-                if room:
-                    await sio.emit(self.bot_message_evt, {"text": "Please send your message as text."}, room=room)
+            sender = data["session_id"] if self.session_persistence else sid
+            text = data.get("message")
+            if text is None:  # a widget opened without an initial payload: nothing was said
                 return
-            await stock(sid, data)
+            if not isinstance(text, str):
+                await sio.emit(self.bot_message_evt, {"text": "Please send your message as text."}, room=sender)
+                return
+            output = PlainSocketIOOutput(sio, self.bot_message_evt)
+            metadata = data[self.metadata_key]
+            await guarded(UserMessage(text, output, sender, input_channel=self.name(), metadata=metadata))
 
         async def session_request(sid: str, data: Any = None) -> None:
             # Rasa 3.6 calls sio.enter_room without awaiting it, which python-socketio 5.x
