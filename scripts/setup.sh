@@ -3,7 +3,7 @@
 # the lock file skips an environment that is already installed from the same lock.
 #   .venv-rasa/  Python 3.10: the Rasa server (requirements-rasa.lock)
 #   .venv/       Python 3.11: the bot package, action server, web app (requirements.lock)
-#   tests/browser/webchat/node_modules/  npm: the widget the browser tests embed (package-lock.json)
+#   .cache/webchat/node_modules/  npm: the widget the browser tests embed (tests/browser/webchat/package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,25 +38,28 @@ make_env() {  # make_env DIR PYVER LOCK [EXTRA PIP ARGS...]
   touch "$stamp"
 }
 
-# make_npm DIR: the npm packages DIR/package-lock.json pins (tests/browser/webchat: the
-# rasa-webchat widget the browser tests embed), installed into DIR/node_modules.
+# make_npm SRC DEST: the npm packages SRC/package-lock.json pins (tests/browser/webchat:
+# the rasa-webchat widget the browser tests embed), installed into DEST/node_modules,
+# outside the source tree (third-party files are not ours to lint or search).
 make_npm() {
-  local dir="$1"
-  local stamp="$dir/node_modules/.installed-$(stamp_of "$dir/package-lock.json")"
-  if [ -f "$stamp" ]; then echo "setup: $dir/node_modules is up to date"; return 0; fi
+  local src="$1" dest="$2"
+  local stamp="$dest/node_modules/.installed-$(stamp_of "$src/package-lock.json")"
+  if [ -f "$stamp" ]; then echo "setup: $dest/node_modules is up to date"; return 0; fi
   if ! command -v npm >/dev/null 2>&1; then
-    echo "setup: npm is required for $dir (the browser tests' rasa-webchat widget) but was not found." >&2
+    echo "setup: npm is required for $dest (the browser tests' rasa-webchat widget) but was not found." >&2
     echo "       Install Node.js with npm (Debian/Ubuntu: apt-get install nodejs npm) and run make setup again." >&2
     exit 1
   fi
-  echo "setup: installing $dir/node_modules with npm ci"
-  npm ci --prefix "$dir" --no-audit --no-fund
+  echo "setup: installing $dest/node_modules with npm ci"
+  mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  npm ci --prefix "$dest" --no-audit --no-fund
   touch "$stamp"
 }
 
 make_env .venv-rasa 3.10 requirements-rasa.lock
 make_env .venv 3.11 requirements.lock
-make_npm tests/browser/webchat
+make_npm tests/browser/webchat .cache/webchat
 # The bot package itself, editable (cheap; always refreshed).
 .venv/bin/python -m pip install -q --no-deps -e . 2>/dev/null
 echo "setup: environments ready"

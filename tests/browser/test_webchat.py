@@ -17,6 +17,8 @@ import functools
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -41,7 +43,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WEBCHAT = ROOT / "tests" / "browser" / "webchat"
-BUNDLE = WEBCHAT / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+#: Where `make setup` installs the packages WEBCHAT/package-lock.json pins (outside the
+#: source tree: third-party files are not ours to lint or search).
+NODE_MODULES = ROOT / ".cache" / "webchat" / "node_modules"
+BUNDLE = NODE_MODULES / "rasa-webchat" / "lib" / "index.js"
 REPORTS = ROOT / "reports"
 REPLY_TIMEOUT = 60_000  # ms; the first answer loads the model in the action server
 #: How long a page on a refused origin is watched for a connection or a reply (ms).
@@ -58,10 +63,14 @@ T = TypeVar("T")
 
 
 class StaticSite:
-    """tests/browser/webchat served over HTTP on a free port of 127.0.0.1 (a thread)."""
+    """tests/browser/webchat/index.html and the installed packages served over HTTP on a
+    free port of 127.0.0.1 (a thread)."""
 
     def __init__(self) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(WEBCHAT))
+        self.root = tempfile.TemporaryDirectory(prefix="webchat-site-")
+        shutil.copy(WEBCHAT / "index.html", self.root.name)
+        os.symlink(NODE_MODULES, Path(self.root.name) / "node_modules")
+        handler = functools.partial(_QuietHandler, directory=self.root.name)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -73,6 +82,7 @@ class StaticSite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.root.cleanup()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
