@@ -133,55 +133,41 @@ async def _member(
     # the host is an IP address); a new conversation asks the server for a fresh one.
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(connector=connector, connector_owner=False, cookie_jar=jar) as session:
-        await _conversations(session, url, web, member, questions, deadline, result, timeout, shape)
-
-
-async def _conversations(
-    session: aiohttp.ClientSession,
-    url: str,
-    web: bool,
-    member: int,
-    questions: itertools.cycle,
-    deadline: float,
-    result: LoadResult,
-    timeout: float,
-    shape: Sequence[str | None],
-) -> None:
-    conversation = 0
-    while time.monotonic() < deadline:
-        conversation += 1
-        sender = f"load{os.getpid()}x{member}x{conversation}x{int(time.time() * 1000) % 10**8}"
-        if web:
-            try:
-                async with session.post(url + "/session", timeout=aiohttp.ClientTimeout(total=timeout)):
-                    pass
-            except (aiohttp.ClientError, TimeoutError):
-                pass  # the first message then starts the conversation
-        for turn in shape:
-            if time.monotonic() >= deadline:
-                return
-            text = turn or next(questions)
-            body = {"sender": sender, "message": text}
-            started = time.perf_counter()
-            kind = ""
-            try:
-                async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                    data = await response.json(content_type=None)
-                    if response.status != 200:
-                        kind = f"HTTP {response.status}"
-                    else:
-                        messages = data.get("messages") if web and isinstance(data, dict) else data
-                        if not messages:
-                            kind = "empty reply"
-            except TimeoutError:
-                kind = "timeout"
-            except (aiohttp.ClientError, ValueError) as exc:
-                kind = type(exc).__name__
-            if kind:
-                result.errors += 1
-                result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
-            else:
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        conversation = 0
+        while time.monotonic() < deadline:
+            conversation += 1
+            sender = f"load{os.getpid()}x{member}x{conversation}x{int(time.time() * 1000) % 10**8}"
+            if web:
+                try:
+                    async with session.post(url + "/session", timeout=aiohttp.ClientTimeout(total=timeout)):
+                        pass
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # the first message then starts the conversation
+            for turn in shape:
+                if time.monotonic() >= deadline:
+                    return
+                text = turn or next(questions)
+                body = {"sender": sender, "message": text}
+                started = time.perf_counter()
+                kind = ""
+                try:
+                    async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                        data = await response.json(content_type=None)
+                        if response.status != 200:
+                            kind = f"HTTP {response.status}"
+                        else:
+                            messages = data.get("messages") if web and isinstance(data, dict) else data
+                            if not messages:
+                                kind = "empty reply"
+                except TimeoutError:
+                    kind = "timeout"
+                except (aiohttp.ClientError, ValueError) as exc:
+                    kind = type(exc).__name__
+                if kind:
+                    result.errors += 1
+                    result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
+                else:
+                    result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
 async def _run(
