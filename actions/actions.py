@@ -298,7 +298,11 @@ class _ValidateForm:
                              domain: DomainDict) -> list[str]:
         """The domain's slots for this form, less those the conversation makes unnecessary."""
         needed = required_slots(FORMS[self.spec_name], {s: tracker.get_slot(s) for s in ALL_FORM_SLOTS})
-        return [s for s in domain_slots if s in needed]
+        # rasa-sdk validates only the slots listed here: the question just asked stays
+        # listed even when the answer itself makes it unnecessary (a phone number given
+        # for the hand-off's contact also fills phone_number)
+        asked = tracker.get_slot("requested_slot")
+        return [s for s in domain_slots if s in needed or s == asked]
 
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:

@@ -37,7 +37,9 @@ def _request_type(text: object) -> str:
     return value
 
 
-_NO_ESTIMATE = re.compile(r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b", re.I)
+_NO_ESTIMATE = re.compile(
+    r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b|^\s*(no|nope|not yet)\W*$", re.I
+)
 
 
 def _cost(text: object) -> str:
@@ -53,7 +55,7 @@ def _cost(text: object) -> str:
 #: Who a guarantee of payment is for: the member or one of their dependants.
 PATIENTS = {"member": "you (the member)", "dependant": "a dependant"}
 
-_SELF = re.compile(r"^(?:it'?s |it is |for )?(?:me|myself|i am|i'm|the member|member|mine|my own)\b", re.I)
+_SELF = re.compile(r"\b(?:me|myself|i am|i'm|the member|member|mine|my own)\b", re.I)
 _RELATIONSHIPS = {
     "daughter": "daughter", "son": "son", "child": "child", "kid": "child", "baby": "child",
     "wife": "spouse", "husband": "spouse", "spouse": "spouse", "partner": "partner",
