@@ -50,6 +50,8 @@ ENTITY_ONLY = {"request_type"}
 
 def not_intents(slot: str, free_text: bool) -> list[str]:
     """The intents whose message never fills ``slot``."""
+    if slot == "preferred_time":  # "Friday afternoon" reads like a greeting to the NLU
+        return ENDING_INTENTS + [i for i in CHAT_INTENTS if i != "greet"]
     if free_text:
         return ENDING_INTENTS + CHAT_INTENTS + ["affirm"]
     if slot == "patient":

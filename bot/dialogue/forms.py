@@ -215,7 +215,7 @@ FORMS: dict[str, FormSpec] = {
         fields=(
             Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
             Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
-            Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short),
+            Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short, True),
             Field("topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True),
         ),
     ),
