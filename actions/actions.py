@@ -23,7 +23,15 @@ from rasa_sdk.types import DomainDict
 
 from bot.dialogue import replies
 from bot.dialogue.answering import answer_message, feedback_is_helpful, request_offer
-from bot.dialogue.forms import ALL_FORM_SLOTS, FORMS, FormSpec, form_for_intent
+from bot.dialogue.forms import (
+    ALL_FORM_SLOTS,
+    FORMS,
+    FormSpec,
+    contact_of,
+    form_for_intent,
+    mask_contact,
+    required_slots,
+)
 from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
@@ -103,9 +111,9 @@ class ActionFormIntro(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = form_for_intent(((tracker.latest_message or {}).get("intent") or {}).get("name"))
-        services = get_services()
-        _say(dispatcher, replies.form_intro(spec, services.facts, services.settings.data_rights_due_days))
-        return []
+        _say(dispatcher, replies.form_intro(spec, get_services().facts))
+        # a new request starts unconfirmed and with no failed answers, whatever came before
+        return [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
 
 
 class ActionRecordFeedback(Action):
@@ -132,30 +140,11 @@ class ActionRecordFeedback(Action):
         return []
 
 
-class ActionHandoff(Action):
-    """Record a hand-off request with the conversation id and say what happens next."""
-
-    def name(self) -> str:
-        return "action_handoff"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
-        context = [mask_text(t)[:300] for t in user_texts if t and not t.startswith("/")][-3:]
-        try:
-            record = get_services().store.submit(
-                "handoff", {"recent_messages": context, "channel": tracker.get_latest_input_channel()},
-                conversation_id=tracker.sender_id,
-            )
-        except RequestStoreError:
-            logger.exception("hand-off request not saved")
-            _say(dispatcher, replies.not_saved_message("request to talk to a person", get_services().facts))
-            return []
-        _say(dispatcher, replies.handoff_message(record.reference, get_services().facts))
-        return []
-
-
 def _form_values(spec: FormSpec, tracker: Tracker) -> dict[str, Any]:
-    return {f.slot: tracker.get_slot(f.slot) for f in spec.fields}
+    values = {f.slot: tracker.get_slot(f.slot) for f in spec.fields}
+    if spec.name == "handoff_form":  # an email or phone given earlier in the conversation counts
+        values["contact"] = contact_of({s: tracker.get_slot(s) for s in ("contact", "email", "phone_number")})
+    return values
 
 
 class ActionAskConfirmed(Action):
@@ -193,6 +182,37 @@ class _SubmitForm:
             return []
         due = record.due_at.strftime("%-d %B %Y")
         _say(dispatcher, replies.submitted_message(spec, record.reference, due, get_services().facts))
+        return []
+
+
+class ActionHandoff(Action):
+    """Store a confirmed hand-off request: how to reach the member and the conversation's
+    last messages (masked), then say who contacts them, where and when (quoted)."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        spec = FORMS["handoff_form"]
+        if tracker.get_slot("confirmed") != "yes":
+            dispatcher.utter_message(text=f"OK, I have not sent your {spec.title}. Nothing was saved.")
+            return []
+        contact = _form_values(spec, tracker)["contact"]
+        reach = {("email" if "@" in contact else "phone_number"): contact} if contact else {}
+        user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+        context = [mask_text(t)[:300] for t in user_texts if t and not t.startswith("/")][-3:]
+        try:
+            record = get_services().store.submit(
+                spec.kind,
+                {**reach, "recent_messages": context, "channel": tracker.get_latest_input_channel()},
+                conversation_id=tracker.sender_id,
+            )
+        except RequestStoreError:
+            logger.exception("hand-off request not saved")
+            _say(dispatcher, replies.not_saved_message(spec.title, get_services().facts))
+            return []
+        shown = mask_contact(contact) if contact else "the contact details you gave"
+        _say(dispatcher, replies.handoff_message(record.reference, shown, get_services().facts))
         return []
 
 
@@ -274,6 +294,16 @@ class _ValidateForm:
         _say(dispatcher, *result.messages)
         return result.slots
 
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> list[str]:
+        """The domain's slots for this form, less those the conversation makes unnecessary."""
+        needed = required_slots(FORMS[self.spec_name], {s: tracker.get_slot(s) for s in ALL_FORM_SLOTS})
+        # rasa-sdk validates only the slots listed here: the question just asked stays
+        # listed even when the answer itself makes it unnecessary (a phone number given
+        # for the hand-off's contact also fills phone_number)
+        asked = tracker.get_slot("requested_slot")
+        return [s for s in domain_slots if s in needed or s == asked]
+
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
         result = check_confirmed(value)
@@ -291,3 +321,7 @@ class ValidateGopForm(_ValidateForm, FormValidationAction):
 
 class ValidateCallbackForm(_ValidateForm, FormValidationAction):
     spec_name = "callback_form"
+
+
+class ValidateHandoffForm(_ValidateForm, FormValidationAction):
+    spec_name = "handoff_form"

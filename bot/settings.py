@@ -69,7 +69,9 @@ class Settings:
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).
     member_key_secret: str = ""
-    # Days a data-rights request may take (GDPR art. 12(3): one month).
+    # Our own service target for a data-rights request, in days: the due date agents see,
+    # told to members only as our target. The documents promise a reply "consistent with
+    # applicable law" and give no number of days.
     data_rights_due_days: int = 30
     guarantee_due_hours: int = 48
     # Retention (`bot retention purge`): conversations idle and requests closed longer

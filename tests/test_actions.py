@@ -104,38 +104,81 @@ async def test_failed_write_is_reported_not_swallowed(services) -> None:
     services.store.close()
     broken = RequestStore("sqlite:////nonexistent-dir/forbidden/requests.db")
     services.store = broken
-    slots = {"full_name": "Jane Doe", "phone_number": "+3231234567", "preferred_time": "mornings", "topic": "claim"}
-    messages, _ = await _run(ActionSubmitCallback(), _tracker("claim", "inform", slots=slots))
+    slots = {"full_name": "Jane Doe", "phone_number": "+3231234567", "preferred_time": "mornings", "topic": "claim",
+             "confirmed": "yes"}
+    messages, _ = await _run(ActionSubmitCallback(), _tracker("yes", "affirm", slots=slots))
     assert "could **not** be saved" in messages[0]["text"] and "reference" not in messages[0]["text"].lower()
 
 
-async def test_validation_reasks_and_offers_a_person_after_three_failures(services) -> None:
+async def test_validation_reasks_and_offers_a_person_or_to_stop_after_two_failures(services) -> None:
     from actions.actions import ValidateDataRightsForm
 
     form = ValidateDataRightsForm()
     dispatcher = CollectingDispatcher()
-    failures = None
-    for _ in range(3):
-        result = form.validate_member_id("??", dispatcher, _tracker(slots={"validation_failures": failures}), {})
-        failures = result["validation_failures"]
-        assert result["member_id"] is None
-    assert failures == 3.0
-    assert any(b["payload"] == "/human_handoff" for m in dispatcher.messages for b in m.get("buttons") or [])
+    result = form.validate_member_id("??", dispatcher, _tracker(), {})
+    assert result["member_id"] is None and not any(m.get("buttons") for m in dispatcher.messages)
+    slots = {"validation_failures": result["validation_failures"]}
+    result = form.validate_member_id("abc", dispatcher, _tracker(slots=slots), {})
+    assert result["member_id"] is None and result["validation_failures"] == 2.0
+    payloads = {b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []}
+    assert payloads == {"/human_handoff", "/cancel"}
     ok = form.validate_member_id("ab 123 456", CollectingDispatcher(), _tracker(), {})
     assert ok["member_id"] == "AB123456"
 
 
-async def test_handoff_records_conversation(services) -> None:
+async def test_handoff_records_conversation_and_contact(services) -> None:
     from actions.actions import ActionHandoff
 
-    events = [{"event": "user", "text": "my email is jane@example.com and I am stuck"}]
-    tracker = _tracker("talk to a person", "human_handoff", events=events)
+    events = [{"event": "user", "text": "my card 4111 1111 1111 1111 does not work and I am stuck"}]
+    slots = {"contact": "+447700900123", "confirmed": "yes"}
+    tracker = _tracker("yes", "affirm", slots=slots, events=events)
     messages, _ = await _run(ActionHandoff(), tracker)
     reference = messages[0]["custom"]["reference"]
     record = services.store.get(reference)
     assert record.kind == "handoff" and record.conversation_id == tracker.sender_id
-    assert "jane@example.com" not in str(record.data)  # stored masked
-    assert "within two days" in messages[0]["text"]
+    assert record.data["phone_number"] == "+447700900123"
+    assert "4111 1111 1111 1111" not in str(record.data)  # the messages are stored masked
+    assert "+44 *** ** 23" in messages[0]["text"] and "+447700900123" not in messages[0]["text"]
+    assert "within two days" in messages[0]["text"] and "Source:" in messages[0]["text"]
+
+
+async def test_handoff_uses_an_email_given_earlier(services) -> None:
+    from actions.actions import ActionHandoff
+
+    tracker = _tracker("yes", "affirm", slots={"email": "jane@example.com", "confirmed": "yes"})
+    messages, _ = await _run(ActionHandoff(), tracker)
+    record = services.store.get(messages[0]["custom"]["reference"])
+    assert record.data["email"] == "jane@example.com" and "j***@e***.com" in messages[0]["text"]
+
+
+async def test_handoff_not_confirmed_stores_nothing(services) -> None:
+    from actions.actions import ActionHandoff
+
+    tracker = _tracker("no", "deny", slots={"contact": "jane@example.com", "confirmed": "no"})
+    messages, _ = await _run(ActionHandoff(), tracker)
+    assert "not sent" in messages[0]["text"] and not [
+        r for r in services.store.list(limit=500) if r.conversation_id == tracker.sender_id
+    ]
+
+
+async def test_form_intro_of_data_rights_states_no_legal_deadline(services) -> None:
+    from actions.actions import ActionFormIntro
+
+    messages, events = await _run(ActionFormIntro(), _tracker("file a privacy request", "start_data_rights_request"))
+    text = messages[0]["text"]
+    assert "consistent with applicable law" in text and "Source:" in text
+    assert "legal deadline" not in text and "one month" not in text and "30 days" not in text
+    assert {e["name"] for e in events} == {"confirmed", "validation_failures"}
+
+
+async def test_callback_confirmation_masks_the_phone_number(services) -> None:
+    from actions.actions import ActionAskConfirmed
+
+    slots = {"full_name": "Jane Doe", "phone_number": "+32470123456", "preferred_time": "mornings", "topic": "claim"}
+    tracker = _tracker("claim", "inform", slots=slots, active_loop="callback_form")
+    messages, _ = await _run(ActionAskConfirmed(), tracker)
+    assert "+32 *** ** 56" in messages[0]["text"] and "470123456" not in messages[0]["text"]
+    assert "Shall I submit it?" in messages[0]["text"]
 
 
 async def test_clarify_options_from_one_long_section_can_be_told_apart(services) -> None:

@@ -208,6 +208,7 @@ def _fill_callback_form(stack: Stack, sender: str) -> None:
     say(stack, sender, "Jane Doe")
     say(stack, sender, "+32 3 123 45 67")
     say(stack, sender, "weekday mornings")
+    assert "Shall I submit it?" in say(stack, sender, "a question about my claim")
 
 
 @pytest.mark.parametrize("fault", ["refuse_connections", "read_only"])
@@ -219,7 +220,7 @@ def test_database_fault_at_submission_is_told_and_nothing_claims_saved(
     _fill_callback_form(stack, sender)
     getattr(database, fault)()
     try:
-        reply = say(stack, sender, "a question about my claim")
+        reply = say(stack, sender, "yes")
     finally:
         database.restore()
     assert "not** be saved" in reply and "Nothing was submitted" in reply
@@ -228,7 +229,7 @@ def test_database_fault_at_submission_is_told_and_nothing_claims_saved(
 
     # With the database back, the same member can submit and gets a reference.
     _fill_callback_form(stack, sender)
-    reply = say(stack, sender, "a question about my claim")
+    reply = say(stack, sender, "yes")
     assert "CB-" in reply
     assert database.count("callback") == before + 1
 

@@ -24,6 +24,9 @@ FACTS: dict[str, tuple[str, str]] = {
     "gop_details": ("cigna-health-benefits-member-faq", "We need to know the diagnosis, the planned treatment"),
     "gop_urgent": ("cigna-health-benefits-member-faq", "In case of an urgent admission, please call us"),
     "identity_verification": ("cigna-online-and-mobile-privacy-notice", "we may need to verify your identity"),
+    "data_rights_response": (
+        "cigna-online-and-mobile-privacy-notice", "We will respond to your request consistent with applicable law"
+    ),
     "privacy_email": ("cigna-ihs-data-protection-notice", "send us an email at privacy.europe@cigna.com"),
 }
 

@@ -15,8 +15,8 @@ from datetime import date
 from bot.dialogue import validation
 from bot.privacy import masking as privacy
 
-#: How many failed answers to one question before we offer a person.
-MAX_FAILURES = 3
+#: How many failed answers to one question before we offer a person or to stop.
+MAX_FAILURES = 2
 
 REQUEST_TYPES = {
     "access": "a copy of your personal data (access)",
@@ -37,7 +37,9 @@ def _request_type(text: object) -> str:
     return value
 
 
-_NO_ESTIMATE = re.compile(r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b", re.I)
+_NO_ESTIMATE = re.compile(
+    r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b|^\s*(no|nope|not yet)\W*$", re.I
+)
 
 
 def _cost(text: object) -> str:
@@ -48,6 +50,67 @@ def _cost(text: object) -> str:
     if cost is None:
         return "not given"
     return f"{cost.amount} {cost.currency}".strip() if cost.currency else str(cost.amount)
+
+
+#: Who a guarantee of payment is for: the member or one of their dependants.
+PATIENTS = {"member": "you (the member)", "dependant": "a dependant"}
+
+_SELF = re.compile(r"\b(?:me|myself|i am|i'm|the member|member|mine|my own)\b", re.I)
+_RELATIONSHIPS = {
+    "daughter": "daughter", "son": "son", "child": "child", "kid": "child", "baby": "child",
+    "wife": "spouse", "husband": "spouse", "spouse": "spouse", "partner": "partner",
+}
+_RELATIONSHIP = re.compile(r"\b(" + "|".join(_RELATIONSHIPS) + r")s?\b", re.I)
+
+
+def relationship_in(text: object) -> str | None:
+    """The dependant's relationship to the member named in ``text`` ("my daughter" is
+    "daughter", "my wife" is "spouse"), or None."""
+    match = _RELATIONSHIP.search(str(text or ""))
+    return _RELATIONSHIPS[match.group(1).lower()] if match else None
+
+
+def _patient(text: object) -> str:
+    """Whether the patient is the member or a dependant, from a button or in words."""
+    value = str(text or "").strip().lower().replace("’", "'")
+    if value in PATIENTS:
+        return value
+    if relationship_in(value) or re.search(r"\b(depend[ae]nt|someone else|family member|other person)\b", value):
+        return "dependant"
+    if _SELF.search(value):
+        return "member"
+    raise validation.ValidationError(
+        "Please tell me who will be treated: you, or a dependant (for example your child)."
+    )
+
+
+def _relationship(text: object) -> str:
+    """A dependant's relationship to the member: a known word is normalised, other text kept."""
+    return relationship_in(text) or validation.validate_free_text(text, max_len=60)
+
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:]+@[^\s<>()\[\],;:]+")
+_PHONE_IN_TEXT = re.compile(r"\+[\d\s().\-/]{7,}\d")
+
+
+def _contact(text: object) -> str:
+    """How to reach the member: an email address or an international phone number, alone
+    or in a sentence ("email me at jane@example.com")."""
+    value = str(text or "").strip()
+    found = _EMAIL_IN_TEXT.search(value) or _PHONE_IN_TEXT.search(value)
+    value = found.group(0).rstrip(".") if found else value
+    try:
+        return validation.validate_email(value) if "@" in value else validation.validate_phone(value)
+    except validation.ValidationError as exc:
+        raise validation.ValidationError(
+            "Please give an email address (name@example.com) or a phone number with its country code "
+            f"(+32 3 217 68 68). {exc.message}"
+        ) from None
+
+
+def mask_contact(value: str) -> str:
+    """An email address or phone number, masked the way it is shown back to the member."""
+    return privacy.mask_email(value) if "@" in value else privacy.mask_phone(value)
 
 
 def _iso(fn: Callable[[object], date]) -> Callable[[object], str]:
@@ -66,6 +129,9 @@ class Field:
     label: str
     validate: Callable[[object], str]
     mask: Callable[[str], str]
+    #: Any sensible text is the answer, whatever intent the NLU sees in it ("a question
+    #: about my claim" as the topic of a call back is not a claim question).
+    free_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,7 +160,12 @@ class FormSpec:
             value = values.get(f.slot)
             if value in (None, ""):
                 continue
-            shown = REQUEST_TYPES.get(str(value), str(value)) if f.slot == "request_type" else f.mask(str(value))
+            if f.slot == "request_type":
+                shown = REQUEST_TYPES.get(str(value), str(value))
+            elif f.slot == "patient":
+                shown = PATIENTS.get(str(value), str(value))
+            else:
+                shown = f.mask(str(value))
             lines.append(f"- {f.label}: {shown}")
         return lines
 
@@ -118,7 +189,7 @@ FORMS: dict[str, FormSpec] = {
             Field("email", "Email", validation.validate_email, privacy.mask_email),
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
             Field("date_of_birth", "Date of birth", _iso(validation.validate_birth_date), privacy.mask_date),
-            Field("details", "Details", validation.validate_free_text, lambda v: privacy.mask_text(_short(v))),
+            Field("details", "Details", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True),
         ),
     ),
     "gop_form": FormSpec(
@@ -127,9 +198,12 @@ FORMS: dict[str, FormSpec] = {
         title="guarantee-of-payment request",
         fields=(
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
-            Field("provider", "Hospital or provider", validation.validate_free_text, _short),
+            Field("patient", "Patient", _patient, _keep),
+            Field("patient_name", "Patient's name", validation.validate_full_name, privacy.mask_name),
+            Field("patient_relationship", "Relationship to you", _relationship, _short, True),
+            Field("provider", "Hospital or provider", validation.validate_free_text, _short, True),
             Field("admission_date", "Planned admission", _iso(validation.validate_future_date), _keep),
-            Field("treatment", "Diagnosis or treatment", validation.validate_free_text, lambda v: "(given)"),
+            Field("treatment", "Diagnosis or treatment", validation.validate_free_text, lambda v: "(given)", True),
             Field("estimated_cost", "Estimated cost", _cost, _mask_cost),
             Field("email", "Contact email", validation.validate_email, privacy.mask_email),
         ),
@@ -141,12 +215,42 @@ FORMS: dict[str, FormSpec] = {
         fields=(
             Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
             Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
-            Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short),
-            Field("topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v))),
+            Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short, True),
+            Field("topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True),
         ),
-        confirm=False,
+    ),
+    "handoff_form": FormSpec(
+        name="handoff_form",
+        kind="handoff",
+        title="request to talk to a person",
+        fields=(Field("contact", "Contact", _contact, mask_contact),),
     ),
 }
+
+#: Slots a form skips: the dependant's name and relationship when the member is the patient.
+DEPENDANT_SLOTS = ("patient_name", "patient_relationship")
+
+
+def required_slots(spec: FormSpec, values: dict[str, object]) -> list[str]:
+    """The slots ``spec`` still needs to ask, given what the conversation already holds.
+
+    A guarantee of payment for the member needs no dependant's name; a hand-off needs no
+    new contact detail when the member already gave an email address or phone number.
+    """
+    slots = spec.slots
+    if spec.name == "gop_form" and values.get("patient") != "dependant":
+        slots = [s for s in slots if s not in DEPENDANT_SLOTS]
+    if spec.name == "handoff_form" and (values.get("email") or values.get("phone_number")):
+        slots = [s for s in slots if s != "contact"]
+    return slots
+
+
+def contact_of(values: dict[str, object]) -> str | None:
+    """The contact detail a hand-off uses: the one asked for, else an email or phone given earlier."""
+    for slot in ("contact", "email", "phone_number"):
+        if values.get(slot):
+            return str(values[slot])
+    return None
 
 #: Every slot any form fills (reset after a submission or cancellation).
 ALL_FORM_SLOTS = sorted({s for spec in FORMS.values() for s in spec.slots} | {"requested_slot"})
@@ -157,6 +261,7 @@ FORM_BY_INTENT = {
     "start_data_rights_request": "data_rights_form",
     "request_guarantee_of_payment": "gop_form",
     "request_callback": "callback_form",
+    "human_handoff": "handoff_form",
 }
 
 

@@ -124,12 +124,11 @@ def abstain_messages(facts: FactBook) -> list[dict]:
     ]
 
 
-def handoff_message(reference: str, facts: FactBook) -> dict:
-    """After a hand-off request was stored."""
+def handoff_message(reference: str, contact: str, facts: FactBook) -> dict:
+    """After a hand-off request was stored: who contacts the member, where, and when (quoted)."""
     return {
         "text": f"I've passed our conversation to our member services team (reference **{reference}**). "
-        "A person will read it and get back to you by email or phone.\n"
-        + quote(facts["response_time"], facts["phone_location"]),
+        f"A person will read it and contact you at {contact}.\n" + quote(facts["response_time"]),
         "json_message": {"type": "handoff", "reference": reference},
     }
 
@@ -145,19 +144,25 @@ def not_saved_message(what: str, facts: FactBook) -> dict:
     }
 
 
-def form_intro(spec: FormSpec, facts: FactBook, due_days: int) -> dict:
-    """What happens with a request, before its questions are asked."""
+def form_intro(spec: FormSpec, facts: FactBook) -> dict:
+    """What happens with a request, before its questions are asked.
+
+    Deadlines are quoted from the documents with their source; the documents set none
+    for data-protection requests beyond "consistent with applicable law", so the message
+    states none either.
+    """
     if spec.kind == "data_rights":
         text = (
             "I can take your data-protection request here. Before we act on it we check that it is really you "
-            f"making it. We answer within one month ({due_days} days) of receiving it, the legal deadline for "
-            "data-protection requests.\n" + quote(facts["identity_verification"])
+            "making it.\n" + quote(facts["identity_verification"], facts["data_rights_response"])
         )
     elif spec.kind == "guarantee_of_payment":
         text = (
             "I can send a guarantee-of-payment request for a planned hospital stay. "
             + quote(facts["gop_details"], facts["gop_turnaround"], facts["gop_urgent"])
         )
+    elif spec.kind == "handoff":
+        text = "I can pass our conversation to a person from our member services team."
     else:
         text = "I can ask a member of our team to call you back. I just need a few details."
     return {"text": text + "\nYou can say **cancel** at any time."}
@@ -183,7 +188,8 @@ def confirmation_reask() -> dict:
 def offer_a_person() -> dict:
     """After repeated invalid answers to a form's question: a person, or leave the form."""
     return {
-        "text": "This doesn't seem to be working. Would you like to talk to a person instead?",
+        "text": "This doesn't seem to be working. Would you like to talk to a person instead, "
+        "or stop this request?",
         "buttons": [HANDOFF_BUTTON, CANCEL_REQUEST_BUTTON],
     }
 
@@ -211,13 +217,19 @@ def feedback_reply(helpful: bool) -> dict:
 
 
 def submitted_message(spec: FormSpec, reference: str, due: str, facts: FactBook) -> dict:
-    """After a request was committed to the store (never before)."""
+    """After a request was committed to the store (never before).
+
+    ``due`` is our own service target from the request store, worded as ours: the
+    documents give no deadline for data-protection requests or call backs.
+    """
     text = f"Your {spec.title} has been submitted. Your reference is **{reference}**"
     if spec.kind == "data_rights":
-        text += f"; we will answer by **{due}**. We may contact you to verify your identity first."
+        text += (
+            f". We may contact you to verify your identity first. We aim to reply by **{due}** "
+            "(our own service target).\n" + quote(facts["data_rights_response"])
+        )
     elif spec.kind == "guarantee_of_payment":
         text += ".\n" + quote(facts["gop_turnaround"])
     else:
-        text += f". We aim to call you back by **{due}**."
+        text += f". We aim to call you back by **{due}** (our own service target)."
     return {"text": text, "json_message": {"type": "submitted", "reference": reference, "kind": spec.kind}}
-

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue import replies
-from bot.dialogue.forms import MAX_FAILURES, FormSpec
+from bot.dialogue.forms import MAX_FAILURES, FormSpec, relationship_in
 from bot.dialogue.validation import ValidationError
 
 #: The slot counting failed answers in a row (a float, as Rasa stores it).
@@ -70,7 +70,7 @@ def check_slot(
     if checked is None or value is None:
         return SlotCheck({slot: value})
     try:
-        return SlotCheck({slot: checked.validate(value), FAILURES_SLOT: None})
+        slots = {slot: checked.validate(value), FAILURES_SLOT: None}
     except ValidationError as exc:
         if requested_slot and requested_slot != slot:
             previous = previous_value(events, slot)
@@ -81,6 +81,12 @@ def check_slot(
         if count >= MAX_FAILURES:
             messages.append(replies.offer_a_person())
         return SlotCheck({slot: None, FAILURES_SLOT: float(count)}, messages)
+    if slot == "patient" and slots[slot] == "dependant":
+        # "my daughter" says who the patient is and how they are related: ask only the name
+        said = next((e.get("text") for e in reversed(list(events)) if e.get("event") == "user"), None)
+        if relationship := relationship_in(value) or relationship_in(said):
+            slots["patient_relationship"] = relationship
+    return SlotCheck(slots)
 
 
 def check_confirmed(value: Any) -> SlotCheck:

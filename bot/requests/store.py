@@ -54,9 +54,10 @@ log = logging.getLogger(__name__)
 PREFIXES: dict[str, str] = {"data_rights": "DR", "guarantee_of_payment": "GOP", "callback": "CB", "handoff": "HO"}
 #: Crockford's base32: no I, L, O or U, so a reference survives being read aloud or retyped.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-#: How long each kind of request may take before it is overdue.
+#: How long each kind of request may take before agents see it as overdue: our own
+#: service targets, told to members only as targets, never as a legal deadline.
 DEFAULT_DUE: dict[str, timedelta] = {
-    "data_rights": timedelta(days=30),  # GDPR art. 12(3): one month
+    "data_rights": timedelta(days=30),
     "guarantee_of_payment": timedelta(hours=48),
     "callback": timedelta(days=2),
     "handoff": timedelta(days=2),
