@@ -351,12 +351,9 @@ def test_free_text_slots_take_any_intent_but_the_ones_that_end_a_form() -> None:
 
 
 def test_generated_form_dialogue_is_up_to_date() -> None:
-    """domain.yml's form slots and data/rules/form_*.yml are written by scripts/form_dialogue.py."""
-    import importlib.util
+    """domain.yml's form slots and data/rules/form_*.yml are written by bot/devtools/form_dialogue.py."""
+    from bot.devtools import form_dialogue as module
 
-    spec = importlib.util.spec_from_file_location("form_dialogue", ROOT / "scripts" / "form_dialogue.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     domain = (ROOT / "domain.yml").read_text(encoding="utf-8")
     assert module.slot_block() in domain and module.forms_block() in domain
     for form, file in module.RULE_FILES.items():
