@@ -67,7 +67,13 @@ LONG_PASSAGE_WORDS = 90
 #: the sentence's cosine with the question, when choosing the highlight.
 HIGHLIGHT_OVERLAP_WEIGHT = 0.5
 #: A further sentence joins the highlight when it scores within this of the best one.
-HIGHLIGHT_TIE = 0.05
+HIGHLIGHT_TIE = 0.1
+#: The sentence right after the best one joins it when it scores within this of it: a
+#: passage often names the topic in one sentence and says what to do in the next ("The
+#: Health encyclopaedia ... provides ... Once logged in, go to the My Health section").
+#: The three constants were chosen on tests/facts/highlight.yml (fact held 0.833 ->
+#: 0.864, 24 -> 29 words a highlight) and checked on tests/facts/highlight-heldout.yml.
+HIGHLIGHT_NEXT = 0.3
 
 
 @dataclass(frozen=True)
@@ -423,7 +429,8 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has,
-    with any other within :data:`HIGHLIGHT_TIE` of it; a sentence that introduces a list
+    with any other within :data:`HIGHLIGHT_TIE` of it and the sentence after it within
+    :data:`HIGHLIGHT_NEXT` (unless that one starts a new list item); a sentence that introduces a list
     (ends with ":") brings the items after it. A list item is quoted without the
     sentence introducing its list: that lead-in ("please follow these steps:") is what
     the member would otherwise read before the answer. Kept in document order, joined by
@@ -437,6 +444,10 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     score = np.asarray(cosines, dtype=np.float64)[: len(sentences)] + HIGHLIGHT_OVERLAP_WEIGHT * overlap
     best = int(np.argmax(score))
     keep = {i for i in range(len(sentences)) if score[i] >= score[best] - HIGHLIGHT_TIE}
+    following = best + 1
+    if (following < len(sentences) and not sentences[following].startswith("•")
+            and score[following] >= score[best] - HIGHLIGHT_NEXT):
+        keep.add(following)
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
             j = i + 1
