@@ -397,8 +397,10 @@ def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answ
     if passage is None:
         return None
     hit = Hit(passage, 1.0, 1.0, 0.0)
+    # A button's payload ("/ask_question{...}") asks nothing of the passage: quote it whole.
+    highlight = "" if question.startswith("/") else retriever.highlight(passage, question)
     return Answer(question=question, band="answer", confidence=1.0, text=best_sentences(passage, question),
-                  hits=[hit], highlight=retriever.highlight(passage, question) or passage.text)
+                  hits=[hit], highlight=highlight or passage.text)
 
 
 def states_what_is_asked(question: str, passage: Passage) -> bool:
@@ -426,11 +428,17 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     return "\n".join(sentences[i] for i in sorted(keep))
 
 
+#: A sentence that points at what follows it ("at the following address", "as follows")
+#: is not complete without the next one.
+_POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b(?![^.]*:\s*\S)", re.IGNORECASE)
+
+
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has,
     with any other within :data:`HIGHLIGHT_TIE` of it and the sentence after it within
-    :data:`HIGHLIGHT_NEXT` (unless that one starts a new list item); a sentence that introduces a list
+    :data:`HIGHLIGHT_NEXT`, or whatever it scores when the best one points at it ("at the
+    following address"), unless that one starts a new list item; a sentence that introduces a list
     (ends with ":") brings the items after it. A list item is quoted without the
     sentence introducing its list: that lead-in ("please follow these steps:") is what
     the member would otherwise read before the answer. Kept in document order, joined by
@@ -442,11 +450,22 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
         [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in sentences], dtype=np.float64
     )
     score = np.asarray(cosines, dtype=np.float64)[: len(sentences)] + HIGHLIGHT_OVERLAP_WEIGHT * overlap
-    best = int(np.argmax(score))
-    keep = {i for i in range(len(sentences)) if score[i] >= score[best] - HIGHLIGHT_TIE}
+    # A list's introduction answers only for a passage that is nothing but that list
+    # ("The data collected by CIHS include:" and its items); where the chunker repeats
+    # it before each part of a long list, it is the lead-in, never the answer.
+    pure_list = all(s.startswith("•") for s in sentences[1:])
+    eligible = [i for i, s in enumerate(sentences) if not s.endswith(":") or pure_list] or list(range(len(sentences)))
+    best = max(eligible, key=lambda i: score[i])
+    # A list's introduction joins only as the best sentence: beside a better one it is
+    # the lead-in ("please follow these steps:") the member would read first.
+    keep = {
+        i for i in range(len(sentences))
+        if i == best or (score[i] >= score[best] - HIGHLIGHT_TIE and not sentences[i].endswith(":"))
+    }
     following = best + 1
-    if (following < len(sentences) and not sentences[following].startswith("•")
-            and score[following] >= score[best] - HIGHLIGHT_NEXT):
+    if following < len(sentences) and not sentences[following].startswith("•") and (
+        score[following] >= score[best] - HIGHLIGHT_NEXT or _POINTS_AHEAD.search(sentences[best])
+    ):
         keep.add(following)
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
