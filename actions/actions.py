@@ -22,7 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import replies
-from bot.dialogue.answering import answer_message, feedback_is_helpful, request_offer
+from bot.dialogue.answering import answer_turn, feedback_is_helpful, request_offer
+from bot.dialogue.context import Reply, Topic, next_topic
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
     FORMS,
@@ -38,7 +39,6 @@ from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_s
 from bot.knowledge.index import IndexMismatchError
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
-from bot.retrieval import Answer
 from bot.services import check_index, get_services
 
 logger = logging.getLogger(__name__)
@@ -62,31 +62,34 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
 
 
 class ActionAnswerQuestion(Action):
-    """Answer from our documents: a cited answer, a clarification, or an honest "I don't know"."""
+    """Answer from our documents: a cited answer, a clarification, or an honest "I don't know".
+
+    A follow-up is answered about the conversation's topic, kept in the ``topic_question``
+    and ``topic_passage`` slots (bot/dialogue/context.py); a message asking two questions
+    gets an answer for each.
+    """
 
     def name(self) -> str:
         return "action_answer_question"
 
-    def _answer(self, tracker: Tracker) -> Answer:
+    def _replies(self, tracker: Tracker) -> list[Reply]:
         message = tracker.latest_message or {}
-        return answer_message(
+        question = tracker.get_slot("topic_question")
+        topic = Topic(str(question), tracker.get_slot("topic_passage")) if question else None
+        return answer_turn(
             get_services().retriever,
             message.get("text") or "",
             (message.get("intent") or {}).get("name"),
             float((message.get("intent") or {}).get("confidence") or 0.0),
             next(tracker.get_latest_entity_values("passage_id"), None),
             INTENT_ANSWERS,
+            topic,
         )
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        text = (tracker.latest_message or {}).get("text") or ""
-        if len(text) > MAX_MESSAGE_CHARS:
-            dispatcher.utter_message(text=too_long_reply(len(text)))
-            return []
-        answer = self._answer(tracker)
-        answer_id = None
+    def _record(self, tracker: Tracker, reply: Reply) -> int | None:
+        answer = reply.answer
         try:
-            answer_id = get_services().store.record_answer(
+            return get_services().store.record_answer(
                 tracker.sender_id,
                 answer.question,
                 answer.best.passage.id if answer.best else None,
@@ -95,12 +98,28 @@ class ActionAnswerQuestion(Action):
             )
         except RequestStoreError:  # the answer still goes out; only the log entry is lost
             logger.exception("could not record an answer for feedback")
-        _say(dispatcher, *replies.answer_messages(answer, get_services().facts, answer_id))
+            return None
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        if len(text) > MAX_MESSAGE_CHARS:
+            dispatcher.utter_message(text=too_long_reply(len(text)))
+            return []
+        turn = self._replies(tracker)
+        answer_ids = [self._record(tracker, reply) for reply in turn]
+        _say(dispatcher, *replies.turn_messages(turn, get_services().facts, answer_ids))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        offer = request_offer(INTENT_ANSWERS.get(intent or ""), answer, tracker.active_loop_name)
-        if offer:
+        offer = request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
+        if offer and len(turn) == 1:
             _say(dispatcher, offer)
-        return [SlotSet("last_answer_id", str(answer_id) if answer_id else None)]
+        answer_id = next((i for i in reversed(answer_ids) if i), None)
+        previous = tracker.get_slot("topic_question")
+        topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
+        return [
+            SlotSet("last_answer_id", str(answer_id) if answer_id else None),
+            SlotSet("topic_question", topic.question if topic else None),
+            SlotSet("topic_passage", topic.passage_id if topic else None),
+        ]
 
 
 class ActionFormIntro(Action):

@@ -1,9 +1,10 @@
 """The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention.
 
 `bot ask --jsonl` is a contract that scripts and the evaluation rely on: one JSON object
-per input line with ``question``, ``answered``, ``confidence``, ``answer`` and
-``citations`` (best first, each with ``title``, ``section``, ``url``, ``text``,
-``score``). Keep it stable.
+per input line with ``question``, ``answered``, ``confidence``, ``answer``,
+``highlight`` (the cited passage's sentences that answer the question, verbatim; empty
+when not answered) and ``citations`` (best first, each with ``title``, ``section``,
+``url``, ``text``, ``score``). Keep it stable.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.retriever.Answer, imported lazily
     width = 88
     if answer.band == "answer":
-        print(textwrap.fill(answer.text, width) if "\n" not in answer.text else answer.text)
+        lead = answer.highlight or answer.text
+        print(textwrap.fill(lead, width) if "\n" not in lead else lead)
         best = answer.best.passage
         print(f"\nSource: {best.doc_title} › {best.section_title}\n        {best.url}")
         if answer.alternatives:

@@ -57,6 +57,24 @@ async def test_answer_is_cited_and_recorded(services) -> None:
     assert payload["type"] == "answer" and payload["citations"][0]["id"].endswith("general-information-4")
     answer_id = int(events[0]["value"])
     assert services.store.get_answer(answer_id).band == "answer"
+    cited = next(p for p in services.retriever.passages if p.id == payload["citations"][0]["id"])
+    assert payload["citations"][0]["text"] == cited.text  # the whole passage, for the web chat
+    assert payload["highlight"] in cited.text and messages[0]["text"].startswith(payload["highlight"])
+    assert not any(m.get("text") == "Did this help?" for m in messages)  # thumbs on the answer instead
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["topic_passage"].endswith("general-information-4") and slots["topic_question"]
+
+
+async def test_follow_up_uses_the_topic_slots(services) -> None:
+    from actions.actions import ActionAnswerQuestion
+
+    tracker = _tracker("and if it's urgent?", "login_urgent_access", slots={
+        "topic_question": "I can't log into my personal webpages",
+        "topic_passage": "cigna-health-benefits-member-faq#having-trouble-logging-in-1",
+    })
+    messages, events = await _run(ActionAnswerQuestion(), tracker)
+    assert messages[0]["custom"]["citations"][0]["id"].endswith("general-information-5")
+    assert "If you need urgent access" in messages[0]["text"]
 
 
 async def test_unknown_question_abstains_with_contact_from_faq(services) -> None:

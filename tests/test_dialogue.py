@@ -365,3 +365,99 @@ def test_no_message_states_a_legal_deadline() -> None:
     text = (ROOT / "bot" / "dialogue" / "replies.py").read_text(encoding="utf-8")
     text += (ROOT / "domain.yml").read_text(encoding="utf-8")
     assert "legal deadline" not in text and "one month" not in text
+
+
+# --------------------------------------------------------------------------- conversation context
+
+@pytest.mark.parametrize(
+    ("text", "follow_up"),
+    [
+        ("and by email?", True),
+        ("what about by email?", True),
+        ("ok and whats the email address?", True),
+        ("how long does that take?", True),
+        ("what if it's urgent?", True),
+        ("and for my daughter?", True),
+        ("when will I get the answer?", True),
+        ("how do I submit a claim?", False),
+        ("does cigna sell my personal information to advertisers?", False),
+        ("what's your phone number?", False),
+        ("/feedback", False),
+    ],
+)
+def test_follow_up_is_told_from_a_fresh_question(text: str, follow_up: bool) -> None:
+    from bot.dialogue.context import is_follow_up
+
+    assert is_follow_up(text) is follow_up
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("how do i reset my login and also how long does a guarantee of payment take?",
+         ["how do i reset my login?", "how long does a guarantee of payment take?"]),
+        ("where can I see my plan's exclusions? And who do I call if I can't log in?",
+         ["where can I see my plan's exclusions?", "who do I call if I can't log in?"]),
+        ("how do I unsubscribe from marketing emails; does cigna sell my data?",
+         ["how do I unsubscribe from marketing emails?", "does cigna sell my data?"]),
+        ("what are the terms and conditions of my plan?", ["what are the terms and conditions of my plan?"]),
+        ("claims and reimbursements", ["claims and reimbursements"]),
+        ("why was my claim only partly paid??", ["why was my claim only partly paid??"]),
+    ],
+)
+def test_two_questions_are_split_only_when_each_is_a_question(text: str, parts: list[str]) -> None:
+    from bot.dialogue.context import split_questions
+
+    assert split_questions(text) == parts
+
+
+def test_follow_up_is_answered_about_the_previous_topic(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic, next_topic
+
+    first = answer_turn(retriever, "how do I request a guarantee of payment?", "gop_info", 0.9, None, intent_answers)
+    topic = next_topic(first, None)
+    assert topic is not None and topic.passage_id and "claiming-expenses" in topic.passage_id
+    [reply] = answer_turn(retriever, "when will I get the answer?", "contact_response_time", 0.9, None,
+                          intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert "48 hours" in reply.answer.highlight and "two days" not in reply.answer.highlight
+    [fresh] = answer_turn(retriever, "does cigna sell my personal information?", None, 0.0, None,
+                          intent_answers, Topic(reply.answer.question, reply.answer.best.passage.id))
+    assert not fresh.follow_up and fresh.answer.best.passage.doc_id == "cigna-online-and-mobile-privacy-notice"
+
+
+def test_urgent_follow_up_after_login_cites_urgent_access(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "I can't log into my personal webpages", None, 0.0, None,
+                                   intent_answers), None)
+    [reply] = answer_turn(retriever, "and if it's urgent?", None, 0.0, None, intent_answers, topic)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+
+
+def test_two_part_message_gets_an_answer_per_part(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.facts import FactBook
+
+    turn = answer_turn(retriever, "what is the weather in antwerp today and how do i reset my password?",
+                       None, 0.0, None, intent_answers)
+    assert [r.answer.answered for r in turn] == [False, True]
+    messages = replies.turn_messages(turn, FactBook(retriever.passages), [None, 5])
+    assert "couldn't find that" in messages[0]["text"] and "+32 3 217 68 68" in messages[1]["text"]
+    assert messages[1]["json_message"]["answer_id"] == 5
+    assert messages[-1]["buttons"]  # the contact channels and a person, once, for the part not answered
+
+
+def test_a_guarantee_of_payment_answer_offers_the_request_and_does_not_start_it(retriever) -> None:
+    from bot.dialogue.answering import request_offer
+    from bot.dialogue.intents import load_intent_answers
+
+    known = load_intent_answers()["gop_info"]
+    answer = retriever.answer("how does the guarantee of payment work?")
+    offer = request_offer(known, dataclasses.replace(answer, band="answer"), None)
+    assert offer is not None
+    assert offer["buttons"][0]["payload"] == "/request_guarantee_of_payment"
+    assert request_offer(known, dataclasses.replace(answer, band="clarify"), None) is None
+    assert request_offer(known, dataclasses.replace(answer, band="answer"), "callback_form") is None

@@ -17,6 +17,19 @@ def test_faq_question_is_answered_with_its_citation(retriever) -> None:
     assert data["answered"] is True and data["citations"][0]["section"] == "General information"
 
 
+def test_answer_leads_with_the_sentence_that_answers(retriever) -> None:
+    """The highlight is the passage's own answering sentence, verbatim, without the
+    list of what is tracked or a list's lead-in; `bot ask --jsonl` carries it."""
+    answer = retriever.answer("does cigna honour do not track signals?")
+    assert answer.highlight.startswith("We do not honor a web browser")
+    assert "Media Access Control" not in answer.highlight
+    assert answer.highlight in answer.best.passage.text
+    assert answer.to_dict()["highlight"] == answer.highlight
+    gop = retriever.answer("how long does a guarantee of payment take?")
+    assert "within 48 hours" in gop.highlight and "please follow these steps" not in gop.highlight
+    assert retriever.answer("give me a lasagne recipe").to_dict()["highlight"] == ""
+
+
 def test_urgent_access_phone_number_comes_from_the_document(retriever) -> None:
     answer = retriever.answer("I need urgent access to my personal webpages, what number do I call?")
     assert answer.answered and "+ 32 3 217 68 68" in answer.text

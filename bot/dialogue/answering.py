@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from bot.dialogue import replies
+from bot.dialogue.context import Reply, Topic, answer_in_context, is_follow_up, split_questions
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -23,6 +24,31 @@ INTENT_CONFIDENCE = 0.7
 NEGATIVE_FEEDBACK = re.compile(
     r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I
 )
+
+
+def answer_turn(
+    retriever: Retriever,
+    text: str,
+    intent: str | None,
+    intent_confidence: float,
+    chosen_passage: str | None,
+    intent_answers: Mapping[str, IntentAnswer],
+    topic: Topic | None = None,
+) -> list[Reply]:
+    """The answers to one message in its conversation: one per question it asks
+    (bot/dialogue/context.py splits "... and also ...?"); a follow-up ("and by email?")
+    is answered about the conversation's ``topic`` (the intent, read from the message
+    alone, does not stand in for it); any other single question goes through
+    :func:`answer_message`."""
+    typed = bool(text.strip()) and not text.startswith("/") and not chosen_passage
+    if typed:
+        parts = split_questions(normalise_query(text))
+        if len(parts) > 1:
+            return [Reply(part, retriever.answer(part)) for part in parts]
+        if topic is not None and is_follow_up(text):
+            answer, follow_up = answer_in_context(retriever, text.strip(), topic)
+            return [Reply(text.strip(), answer, follow_up)]
+    return [Reply(text, answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers))]
 
 
 def answer_message(
@@ -64,14 +90,17 @@ def answer_message(
 
 
 def request_offer(known: IntentAnswer | None, answer: Answer, active_form: str | None) -> dict | None:
-    """After an answer to a data-rights question, the message offering to start that request.
+    """After an answer to a data-rights or guarantee-of-payment question, the message
+    offering to start that request.
 
     Only when the answer is confident, and not in the middle of another form: the member
     is answering that form's questions and the offer would only confuse.
     """
-    if known and known.request_type and answer.band == "answer" and not active_form:
+    if not known or answer.band != "answer" or active_form:
+        return None
+    if known.request_type:
         return replies.request_offer(known.request_type)
-    return None
+    return replies.form_offer(known.offer) if known.offer else None
 
 
 def feedback_is_helpful(value: str | None, text: str) -> bool:

@@ -28,6 +28,7 @@ class IntentAnswer:
     question: str
     passage: str | None = None
     request_type: str | None = None  # data-rights intents: the form to offer
+    offer: str | None = None  # the intent of a request to offer after the answer (its form)
     vocabulary: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def asks_nothing_else(self, message: str, passage_text: str = "") -> bool:

@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 
+from bot.dialogue.context import Reply
 from bot.dialogue.facts import Fact, FactBook
 from bot.dialogue.forms import FormSpec
 from bot.retrieval import Answer, Hit
@@ -32,10 +33,6 @@ def intent_payload(intent: str, entities: Mapping[str, str] | None = None) -> st
 HANDOFF_BUTTON = {"title": "Talk to a person", "payload": intent_payload("human_handoff")}
 CALLBACK_BUTTON = {"title": "Request a callback", "payload": intent_payload("request_callback")}
 CANCEL_REQUEST_BUTTON = {"title": "Cancel this request", "payload": intent_payload("cancel")}
-FEEDBACK_BUTTONS = [
-    {"title": "👍 Yes", "payload": intent_payload("feedback", {"feedback_value": "up"})},
-    {"title": "👎 No", "payload": intent_payload("feedback", {"feedback_value": "down"})},
-]
 
 
 def source_line(hit: Hit) -> str:
@@ -75,7 +72,14 @@ def quote(*facts: Fact) -> str:
 
 
 def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> list[dict]:
-    """The messages for one retrieval result, in its band."""
+    """The messages for one retrieval result, in its band.
+
+    An answer leads with the sentences of the cited passage that answer the question
+    (``answer.highlight``), quoted exactly, then the source. The custom payload carries
+    the whole passage (the first citation's ``text``), which the web chat shows under
+    the answer on request, and the answer id its thumb buttons send feedback for: no
+    "did this help?" question follows every answer.
+    """
     if answer.band == "answer" and answer.best:
         best = answer.best
         payload = {
@@ -83,13 +87,10 @@ def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> l
             "answer_id": answer_id,
             "band": answer.band,
             "confidence": round(answer.confidence, 3),
+            "highlight": answer.highlight or answer.text,
             "citations": [h.citation() for h in answer.hits[:3]],
         }
-        payload["citations"][0]["text"] = answer.text
-        return [
-            {"text": f"{answer.text}\n{source_line(best)}", "json_message": payload},
-            {"text": "Did this help?", "buttons": FEEDBACK_BUTTONS},
-        ]
+        return [{"text": f"{answer.highlight or answer.text}\n{source_line(best)}", "json_message": payload}]
     if answer.band == "clarify":
         options = answer.hits[:3]
         one_document = len({h.passage.doc_id for h in options}) == 1
@@ -110,6 +111,35 @@ def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> l
             }
         ]
     return abstain_messages(facts)
+
+
+def turn_messages(replies: list[Reply], facts: FactBook, answer_ids: list[int | None]) -> list[dict]:
+    """The messages for a turn's answers (bot/dialogue/answering.py answer_turn). One
+    question: its answer in its band (:func:`answer_messages`). Several: each part
+    named, answered with its own source, or its own line saying we could not find it,
+    and our contact channels once after them if any part was not answered."""
+    if len(replies) == 1:
+        return answer_messages(replies[0].answer, facts, answer_ids[0])
+    messages: list[dict] = []
+    missing = False
+    for reply, answer_id in zip(replies, answer_ids, strict=True):
+        answer = reply.answer
+        if answer.answered and answer.best:
+            first, *rest = answer_messages(answer, facts, answer_id)
+            messages += [{**first, "text": f"**{reply.part}**\n{first['text']}"}, *rest]
+        else:
+            missing = True
+            messages.append({
+                "text": f"**{reply.part}**\nI'm sorry, I couldn't find that in our documents, so I'd rather not guess.",
+                "json_message": {"type": "abstain", "citations": []},
+            })
+    if missing:
+        messages.append({
+            "text": "For what I couldn't answer, you can contact us directly.\n"
+            + quote(facts["contact_channels"], facts["phone_location"]),
+            "buttons": [HANDOFF_BUTTON, CALLBACK_BUTTON],
+        })
+    return messages
 
 
 def abstain_messages(facts: FactBook) -> list[dict]:
@@ -196,7 +226,13 @@ def offer_a_person() -> dict:
 
 def request_offer(request_type: str) -> dict:
     """After answering a data-rights question: start that request now."""
-    start = intent_payload("start_data_rights_request", {"request_type": request_type})
+    return form_offer("start_data_rights_request", {"request_type": request_type})
+
+
+def form_offer(intent: str, entities: dict | None = None) -> dict:
+    """After an answer about a request: a button that starts it (the form itself starts
+    only when the member takes the offer)."""
+    start = intent_payload(intent, entities)
     return {
         "text": "Would you like to send us this request now?",
         "buttons": [

@@ -17,6 +17,10 @@ Two parts:
   contain it. This checks that retrieval generalises to privacy policies nobody on the
   team wrote. The shipped ranking's query adapter learnt from PolicyQA too, so its
   figure there is cross-validated by policy (bot/evaluation/policyqa.py).
+
+And the focused answers: for the questions of tests/facts/*.yml, each with its passage
+and the answering fact (an exact substring of it), the share of those answered with
+that passage whose highlight (the sentences the reply leads with) holds the fact.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from bot.retrieval.retriever import Retriever, hybrid_score
 from bot.settings import Settings
 
 MODES = ("hybrid", "dense", "keyword")
+#: Questions with their passage and answering fact, for the highlight metric.
+FACTS_DIR = labelled.EVAL_DIR.parent / "facts"
+#: The share of right answers whose highlight must hold the answering fact.
+HIGHLIGHT_TARGET = 0.85
 
 
 @dataclass
@@ -46,6 +54,59 @@ class RankMetrics:
     hit1: float
     hit3: float
     mrr: float
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def load_facts(folder: Path = FACTS_DIR) -> list[tuple[str, list[dict]]]:
+    """(file name, facts) for every fact file: each fact has ``q``, ``passage``, ``fact``."""
+    import yaml
+
+    return [
+        (path.name, (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("facts", []))
+        for path in sorted(folder.glob("*.yml"))
+    ]
+
+
+def evaluate_highlights(retriever: Retriever, facts: list[dict]) -> dict:
+    """Of the questions answered with their passage, how many have a highlight that
+    holds the answering fact (case and white space ignored); the misses spelled out."""
+    right, held, misses = 0, 0, []
+    for item in facts:
+        answer = retriever.answer(item["q"])
+        if not (answer.answered and answer.best and answer.best.passage.id == item["passage"]):
+            continue
+        right += 1
+        if _squash(item["fact"]) in _squash(answer.highlight):
+            held += 1
+        else:
+            misses.append({"q": item["q"], "fact": item["fact"], "highlight": answer.highlight})
+    return {"questions": len(facts), "right": right, "held": held,
+            "share": held / right if right else 0.0, "misses": misses}
+
+
+def _highlight_section(results: list[tuple[str, dict]]) -> list[str]:
+    lines = [
+        "## Focused answers: the highlight holds the answering fact",
+        "",
+        "A reply leads with the cited passage's sentences that answer the question (its highlight, "
+        "`highlight_sentences` in bot/retrieval/retriever.py). Each question of `tests/facts/` comes with "
+        "its passage and the answering fact, an exact substring of that passage. Among the questions "
+        "answered with that passage, the share whose highlight holds the fact "
+        f"(target ≥ {HIGHLIGHT_TARGET:.2f}):",
+        "",
+        "| set | questions | answered with the passage | highlight holds the fact | share |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in results:
+        lines.append(f"| {name} | {r['questions']} | {r['right']} | {r['held']} | {r['share']:.3f} |")
+    for name, r in results:
+        if r["misses"]:
+            lines += ["", f"Highlights without the fact ({name}):", ""]
+            lines += [f"- {m['q']} — fact “{m['fact']}”; highlight “{m['highlight']}”" for m in r["misses"]]
+    return [*lines, ""]
 
 
 def rank_metrics(ranks: list[int | None]) -> RankMetrics:
@@ -284,7 +345,8 @@ def _targets(rows: list[tuple[str, str, dict]]) -> list[str]:
 
 
 def write_report(
-    results: list[tuple[LabelledSet, dict]], policyqa: dict | None, settings: Settings, seconds: float
+    results: list[tuple[LabelledSet, dict]], policyqa: dict | None, settings: Settings, seconds: float,
+    highlights: list[tuple[str, dict]] | None = None,
 ) -> Path:
     """Write reports/eval.md (and reports/eval.png, with the first set's figures) and
     return the report path. Each set is shown with its role (bot/evaluation/labelled.py)."""
@@ -307,6 +369,8 @@ def write_report(
         *_targets(rows),
         "",
     ]
+    if highlights:
+        lines += _highlight_section(highlights)
     for s, r in results:
         lines += _member_section(f"Member questions: {labelled.shown(s.path)} ({s.role_label})", r)
     if policyqa:
@@ -356,7 +420,8 @@ def run_evaluation(
     if pqa_path.is_file():
         policies = load_policyqa(retriever, pqa_path)
         policyqa = evaluate_policyqa(policies, retriever.index)
-    report = write_report(results, policyqa, settings, time.perf_counter() - started)
+    highlights = [(name, evaluate_highlights(retriever, facts)) for name, facts in load_facts()]
+    report = write_report(results, policyqa, settings, time.perf_counter() - started, highlights)
     width = max(len(s.where) for s in chosen)
     for s, res in results:
         for mode, m in res["modes"].items():
@@ -372,5 +437,7 @@ def run_evaluation(
             print(f"PolicyQA           {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")
     else:
         print(f"PolicyQA skipped: {pqa_path} not found")
+    for name, h in highlights:
+        print(f"highlight {name}: holds the fact for {h['held']} of {h['right']} right answers ({h['share']:.3f})")
     print(f"report: {report}")
     return 0

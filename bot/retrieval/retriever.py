@@ -8,7 +8,8 @@ keyword scores, *coverage* (how much of the question our documents have words fo
 the similarity to the nearest known out-of-scope question, because the dense score alone
 does not separate questions we can answer from ones we cannot. Three bands follow:
 
-* ``answer``: cite the best passage (its most relevant sentences when it is long);
+* ``answer``: cite the best passage, leading with the sentences of it that answer the
+  question (its *highlight*, :func:`highlight_sentences`), quoted exactly;
 * ``clarify``: we are unsure, or the question is one word; offer the top options and let
   the member pick;
 * ``abstain``: say we do not know and offer contact options.
@@ -62,6 +63,17 @@ KEYWORD_WEIGHT = 0.5
 ORGANISATION_PENALTY = 0.2
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
+#: Weight of term overlap (the share of the question's terms a sentence has) against
+#: the sentence's cosine with the question, when choosing the highlight.
+HIGHLIGHT_OVERLAP_WEIGHT = 0.5
+#: A further sentence joins the highlight when it scores within this of the best one.
+HIGHLIGHT_TIE = 0.1
+#: The sentence right after the best one joins it when it scores within this of it: a
+#: passage often names the topic in one sentence and says what to do in the next ("The
+#: Health encyclopaedia ... provides ... Once logged in, go to the My Health section").
+#: The three constants were chosen on tests/facts/highlight.yml (fact held 0.833 ->
+#: 0.864, 24 -> 29 words a highlight) and checked on tests/facts/highlight-heldout.yml.
+HIGHLIGHT_NEXT = 0.3
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Answer:
     confidence: float
     text: str  # the answer text (empty when abstaining)
     hits: list[Hit] = field(default_factory=list)  # best first
+    highlight: str = ""  # the cited passage's sentences that answer, verbatim (empty unless answered)
 
     @property
     def answered(self) -> bool:
@@ -114,6 +127,7 @@ class Answer:
             "band": self.band,
             "confidence": round(float(self.confidence), 4),
             "answer": self.text if self.answered else "",
+            "highlight": self.highlight if self.answered else "",
             "citations": citations,
         }
 
@@ -127,6 +141,7 @@ class Evidence:
     coverage: float
     oos: float
     tokens: np.ndarray
+    vector: np.ndarray | None = None  # the question's embedding (1 x dimension)
 
 
 def load_out_of_scope(settings: Settings, index: KnowledgeIndex) -> np.ndarray:
@@ -205,6 +220,9 @@ class Retriever:
         self._passage_position = {p.id: i for i, p in enumerate(index.passages)}
         # Alternate questions join the keyword side too (document expansion).
         self.bm25 = BM25(" ".join([p.embedding_text(), *index.questions.get(p.id, [])]) for p in index.passages)
+        # Each passage's sentences and their embeddings, for the highlight; filled the
+        # first time a passage is cited (a few milliseconds, then free).
+        self._sentence_vectors: dict[str, tuple[list[str], np.ndarray]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, fitting: bool = False) -> Retriever:
@@ -240,7 +258,7 @@ class Retriever:
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
         all_terms, weights = self._keyword_terms(query)
         keyword = self.bm25.scores(all_terms, weights)
-        return dense, keyword, Evidence(self.bm25.coverage(query, self.synonyms), oos, tokens)
+        return dense, keyword, Evidence(self.bm25.coverage(query, self.synonyms), oos, tokens, vector)
 
     def unnamed_passages(self, query: str) -> np.ndarray | None:
         """Mask of the passages whose organisation the question leaves out when it names
@@ -315,7 +333,7 @@ class Retriever:
         """Answer, clarify or abstain (see the module docstring)."""
         query = normalise_query(question)
         hits, evidence = self.rank(query, max(k, 3), mode)
-        return self._answer(question, query, hits, self.confidence(hits, evidence), k)
+        return self._answer(question, query, hits, self.confidence(hits, evidence), k, evidence.vector)
 
     def candidates(self, question: str, k: int = 5) -> list[Answer]:
         """Each of the ``k`` best passages as the answer it would be if it ranked first:
@@ -324,13 +342,15 @@ class Retriever:
         query = normalise_query(question)
         hits, evidence = self.rank(query, k)
         answers = [
-            self._answer(question, query, [hit, *others], self.confidence([hit], evidence), 1)
+            self._answer(question, query, [hit, *others], self.confidence([hit], evidence), 1, evidence.vector)
             for i, hit in enumerate(hits)
             for others in [hits[:i] + hits[i + 1 :]]
         ]
         return sorted(answers, key=lambda a: (-a.confidence, -a.hits[0].score))
 
-    def _answer(self, question: str, query: str, hits: list[Hit], confidence: float, k: int) -> Answer:
+    def _answer(
+        self, question: str, query: str, hits: list[Hit], confidence: float, k: int, vector: np.ndarray | None = None
+    ) -> Answer:
         """The band for ``hits[0]`` at ``confidence`` (decide_band), and the text we quote."""
         one_word = len(query.split()) == 1
         band = decide_band(
@@ -343,7 +363,31 @@ class Retriever:
             fact_elsewhere=any(not missing_types(query, h.passage.text) for h in hits[1:3]),
         )
         text = best_sentences(hits[0].passage, query) if band == "answer" else ""
-        return Answer(question=question, band=band, confidence=confidence, text=text, hits=hits[:k])
+        highlight = self.highlight(hits[0].passage, query, vector) if band == "answer" else ""
+        return Answer(question=question, band=band, confidence=confidence, text=text, hits=hits[:k],
+                      highlight=highlight)
+
+    def sentence_vectors(self, passage: Passage) -> tuple[list[str], np.ndarray]:
+        """The sentences of ``passage`` (:func:`split_sentences`) and their embeddings, cached."""
+        cached = self._sentence_vectors.get(passage.id)
+        if cached is None:
+            sentences = split_sentences(passage.text) or [passage.text]
+            cached = (sentences, self.index.encoder.encode(sentences))
+            self._sentence_vectors[passage.id] = cached
+        return cached
+
+    def highlight(self, passage: Passage, question: str, vector: np.ndarray | None = None) -> str:
+        """The sentences of ``passage`` that answer ``question``, verbatim, in document
+        order (:func:`highlight_sentences`). ``vector`` is the question's embedding when
+        the caller has it; otherwise it is embedded here."""
+        query = normalise_query(question)
+        if not query:
+            return ""
+        sentences, vectors = self.sentence_vectors(passage)
+        if vector is None:
+            vector = self.index.encoder.encode([self.synonyms.spell_out(query)])
+        cosines = vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        return highlight_sentences(sentences, cosines, query)
 
 
 def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answer | None:
@@ -353,7 +397,10 @@ def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answ
     if passage is None:
         return None
     hit = Hit(passage, 1.0, 1.0, 0.0)
-    return Answer(question=question, band="answer", confidence=1.0, text=best_sentences(passage, question), hits=[hit])
+    # A button's payload ("/ask_question{...}") asks nothing of the passage: quote it whole.
+    highlight = "" if question.startswith("/") else retriever.highlight(passage, question)
+    return Answer(question=question, band="answer", confidence=1.0, text=best_sentences(passage, question),
+                  hits=[hit], highlight=highlight or passage.text)
 
 
 def states_what_is_asked(question: str, passage: Passage) -> bool:
@@ -378,4 +425,52 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     keep = set(scored[:limit])
     if sentences and sentences[0].endswith(":"):
         keep.add(0)
+    return "\n".join(sentences[i] for i in sorted(keep))
+
+
+#: A sentence that points at what follows it ("at the following address", "as follows")
+#: is not complete without the next one.
+_POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b(?![^.]*:\s*\S)", re.IGNORECASE)
+
+
+def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
+    """The sentences that answer ``query``: the best by cosine with the question plus
+    :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has,
+    with any other within :data:`HIGHLIGHT_TIE` of it and the sentence after it within
+    :data:`HIGHLIGHT_NEXT`, or whatever it scores when the best one points at it ("at the
+    following address"), unless that one starts a new list item; a sentence that introduces a list
+    (ends with ":") brings the items after it. A list item is quoted without the
+    sentence introducing its list: that lead-in ("please follow these steps:") is what
+    the member would otherwise read before the answer. Kept in document order, joined by
+    new lines."""
+    if not sentences:
+        return ""
+    wanted = set(terms(query))
+    overlap = np.array(
+        [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in sentences], dtype=np.float64
+    )
+    score = np.asarray(cosines, dtype=np.float64)[: len(sentences)] + HIGHLIGHT_OVERLAP_WEIGHT * overlap
+    # A list's introduction answers only for a passage that is nothing but that list
+    # ("The data collected by CIHS include:" and its items); where the chunker repeats
+    # it before each part of a long list, it is the lead-in, never the answer.
+    pure_list = all(s.startswith("•") for s in sentences[1:])
+    eligible = [i for i, s in enumerate(sentences) if not s.endswith(":") or pure_list] or list(range(len(sentences)))
+    best = max(eligible, key=lambda i: score[i])
+    # A list's introduction joins only as the best sentence: beside a better one it is
+    # the lead-in ("please follow these steps:") the member would read first.
+    keep = {
+        i for i in range(len(sentences))
+        if i == best or (score[i] >= score[best] - HIGHLIGHT_TIE and not sentences[i].endswith(":"))
+    }
+    following = best + 1
+    if following < len(sentences) and not sentences[following].startswith("•") and (
+        score[following] >= score[best] - HIGHLIGHT_NEXT or _POINTS_AHEAD.search(sentences[best])
+    ):
+        keep.add(following)
+    for i in sorted(keep):
+        if sentences[i].endswith(":"):  # a list's introduction: its items follow
+            j = i + 1
+            while j < len(sentences) and sentences[j].startswith("•") and j - i <= 6:
+                keep.add(j)
+                j += 1
     return "\n".join(sentences[i] for i in sorted(keep))

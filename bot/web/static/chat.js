@@ -130,9 +130,10 @@ function sourceLine(citation) {
   return p;
 }
 
+// Two small thumb buttons on the answer (named for assistive technology, no visible
+// question): feedback is there to give, not asked for after every answer.
 function feedbackControls(answerId) {
   const group = controlGroup("feedback", "Was this answer helpful?");
-  group.append(el("span", "feedback-label", "Was this helpful?"));
   const status = el("span", "feedback-status");
   status.setAttribute("role", "status");
   const make = (helpful, icon, label) => {
@@ -186,6 +187,19 @@ async function giveFeedback(group, answerId, helpful, status) {
   }
 }
 
+// The whole cited passage, one click away under the answer (which quotes only the
+// sentences that answer the question). A <details> element: no script of ours runs.
+function wholePassage(citation) {
+  const text = citation && typeof citation.text === "string" ? citation.text : "";
+  if (!text) return null;
+  const details = el("details", "whole-passage");
+  details.append(el("summary", "", "Show the whole passage"));
+  const quote = el("blockquote", "passage-text");
+  for (const line of text.split("\n")) quote.append(el("p", "", line));
+  details.append(quote);
+  return details;
+}
+
 function isFeedbackPrompt(message) {
   const buttons = message.buttons || [];
   return buttons.length > 0 && buttons.every((b) => String(b.payload || "").startsWith("/feedback"));
@@ -218,6 +232,12 @@ function renderTurn(messages) {
           const line = sourceLine(c);
           if (line) bubble.append(line);
         }
+      }
+      if (custom.type === "answer" && citations.length) {
+        const highlight = typeof custom.highlight === "string" ? custom.highlight.trim() : "";
+        const whole = citations[0] && typeof citations[0].text === "string" ? citations[0].text.trim() : "";
+        const more = whole && whole !== highlight ? wholePassage(citations[0]) : null;
+        if (more) bubble.append(more);
       }
       if (custom.type === "answer" && Number.isInteger(custom.answer_id)) {
         bubble.append(feedbackControls(custom.answer_id));

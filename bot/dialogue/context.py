@@ -1,0 +1,190 @@
+"""The conversation around a question: follow-ups that lean on the previous answer, and
+messages that ask two questions at once.
+
+A member's "and by email?" or "how long does that take?" names no topic of its own: it
+is about what the previous answer was about. :func:`is_follow_up` recognises such a
+message; :func:`answer_in_context` then retrieves on the previous question and the
+follow-up together, and answers through the same band decision as any question. A
+self-contained question ("how do I submit a claim?") starts afresh.
+
+"how do I reset my login and also how long does a guarantee of payment take?" asks two
+things that no single passage answers; :func:`split_questions` cuts it at the
+conjunction when each side is a question of its own, and each part gets its own answer
+and source (or its own "I couldn't find that").
+
+The topic (the question the last answer answered, and the passage it cited) lives in
+the conversation's Rasa slots, so it survives a page reload and any server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.retrieval import Answer, Retriever, normalise_query, states_what_is_asked
+from bot.retrieval.keywords import terms
+
+#: The previous question is kept to its last this many words when follow-ups chain.
+TOPIC_WORDS = 40
+#: Messages longer than this many words are never taken as follow-ups.
+FOLLOW_UP_WORDS = 9
+#: How many of the combined question's best passages a follow-up may cite.
+OPTIONS = 3
+
+#: Openings of a message that continues the previous one.
+_OPENER = re.compile(
+    r"^(?:(?:ok(?:ay)?|right|thanks|great|so|and|but|also|then)[,\s]+)*"
+    r"(?:and|what about|how about|what if|and if|but if|or|also|even if|same for|same with)\b",
+    re.IGNORECASE,
+)
+#: Words that point back at the previous topic.
+_POINTER = re.compile(r"\b(?:it|its|it's|that|this|they|them|those|these|there|one)\b", re.IGNORECASE)
+#: Content words that ask about a topic without naming one: when, how long, how much,
+#: what if urgent, for whom. Stems, as :func:`bot.retrieval.keywords.terms` gives them.
+_GENERIC = frozenset(
+    terms(
+        "answer answers reply response respond hear back get got take takes taking long time soon quickly "
+        "fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
+        "needed work works happen happens next else more why mean ok okay thanks please tell know find "
+        "send sent way ways address number form child children kid kids daughter son wife husband partner "
+        "family spouse baby parent parents also instead too still again wait waiting sure really"
+    )
+)
+#: Where a message asks a second question: the cut and the words that start the next one.
+_SPLIT = re.compile(
+    r"\?\s+(?:and\s+|also\s+|plus\s+)?"
+    r"|\s*;\s*"
+    r"|,?\s+and\s+also,?\s+"
+    r"|,?\s+also,\s*"
+    r"|,?\s+and\s+(?=(?:how|what|when|where|who|why|which|can|could|do|does|is|are|will|would|should|may)\b)",
+    re.IGNORECASE,
+)
+#: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
+_WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNORECASE)
+_WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
+_QUESTION_START = re.compile(
+    r"^(?:how|what|when|where|who|why|which|can|could|do|does|did|is|are|will|would|should|may|i|my)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What the last answer was about: the question it answered and the passage it cited."""
+
+    question: str
+    passage_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one part of a message, and the question it was retrieved for."""
+
+    part: str
+    answer: Answer
+    follow_up: bool = False
+
+
+def own_topic_terms(text: str) -> list[str]:
+    """The content terms of ``text`` that name a topic (not "how long", "urgent", "daughter")."""
+    return [t for t in terms(text) if t not in _GENERIC]
+
+
+def is_follow_up(text: str) -> bool:
+    """Whether ``text`` leans on the previous answer: a short message that opens like a
+    continuation ("and by email?", "what if it's urgent?", "ok and ..."), points back
+    ("how long does that take?") with at most one topic word of its own, or names no
+    topic at all ("when will I get the answer?")."""
+    text = normalise_query(text)
+    words = text.split()
+    if not words or len(words) > FOLLOW_UP_WORDS or text.startswith("/"):
+        return False
+    own = own_topic_terms(text)
+    if _OPENER.match(text):
+        return len(own) <= 2
+    if _POINTER.search(text):
+        return len(own) <= 1
+    return not own
+
+
+def combined_question(topic: Topic, text: str) -> str:
+    """The previous question and the follow-up as one question, the topic's words kept
+    to its last :data:`TOPIC_WORDS`."""
+    previous = " ".join(topic.question.split()[-TOPIC_WORDS:])
+    return f"{previous} {text.strip()}".strip()
+
+
+def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> tuple[Answer, bool]:
+    """The answer to ``text`` given the conversation's topic, and whether it was read
+    as a follow-up.
+
+    A follow-up is retrieved on the previous question with it. Each of the combined
+    question's best :data:`OPTIONS` passages gets its own confidence and band
+    (:meth:`Retriever.candidates`, the band decision every answer goes through). Of
+    those in the answer band, from the topic's organisation (or the one the follow-up
+    names), that state what the follow-up asks for (a time for "when
+    will I hear back", an address for "what's the email address":
+    bot/retrieval/answer_types.py) we cite the one with most of the follow-up's own
+    words ("urgent", "email"), then the most confident.
+    If none is answered and the message names a topic of its own ("and by email?") that
+    it answers alone, it stands alone; otherwise the combined question is clarified or
+    abstained on like any other.
+    """
+    if topic is None or not topic.question or not is_follow_up(text):
+        return retriever.answer(text), False
+    question = combined_question(topic, _WHAT_IS.sub("what is", text))
+    asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
+    wanted = set(terms(text))
+    outside = _other_organisations(retriever, topic, text)
+    answered = [
+        a for a in retriever.candidates(question, OPTIONS)
+        if a.answered and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
+    ]
+    if answered:
+        return max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence)), True
+    if own_topic_terms(text):
+        alone = retriever.answer(text)
+        if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
+            return alone, False
+    return retriever.answer(question), True
+
+
+def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[str]:
+    """Ids of the passages of organisations other than the one the follow-up names, or
+    else the one the topic's passage belongs to: "and what's the email address?" after
+    a question to Cigna is not answered with International SOS's address."""
+    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    mask = retriever.unnamed_passages(text)
+    if mask is None and passage is not None:
+        mask = retriever.unnamed_passages(passage.doc_title)
+    if mask is None:
+        return set()
+    return {p.id for p, out in zip(retriever.passages, mask, strict=True) if out}
+
+
+def split_questions(text: str) -> list[str]:
+    """The questions in ``text``: more than one only when it joins questions ("..., and
+    how long does ... take?", "...? And can I ...?", "...; ...") and every part is a
+    question of its own (at least three words, opening like a question or ending with
+    "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
+    no cut: "and" splits only before a question word."""
+    parts = [p.strip(" ,;") for p in _SPLIT.split(text.strip()) if p and p.strip(" ,;?")]
+    if len(parts) < 2:
+        return [text]
+    for part in parts:
+        words = part.split()
+        if len(words) < 3 or not own_topic_terms(part):
+            return [text]
+        if not (_QUESTION_START.match(part) or part.endswith("?")):
+            return [text]
+    return [p if p.endswith("?") else p + "?" for p in parts]
+
+
+def next_topic(replies: list[Reply], previous: Topic | None) -> Topic | None:
+    """The topic after this turn: the last part answered (a follow-up carries the
+    combined question, so that a further follow-up keeps to it); unchanged when nothing
+    was answered."""
+    for reply in reversed(replies):
+        if reply.answer.answered and reply.answer.best:
+            return Topic(reply.answer.question, reply.answer.best.passage.id)
+    return previous
