@@ -191,7 +191,7 @@ def test_no_request_offer_when_unsure_in_a_form_or_for_other_intents(retriever, 
     answer = dataclasses.replace(retriever.answer(known.question), band="answer")
     assert request_offer(known, answer, "gop_form") is None
     assert request_offer(known, dataclasses.replace(answer, band="clarify"), None) is None
-    assert request_offer(intent_answers["gop_info"], answer, None) is None
+    assert request_offer(intent_answers["login_password"], answer, None) is None
     assert request_offer(None, answer, None) is None
 
 
