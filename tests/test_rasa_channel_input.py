@@ -96,7 +96,9 @@ def test_sql_looking_form_values_are_refused_or_stored_as_text(live_runner: Stor
     for value in ("Robert Tables", "+32 3 123 45 67", "weekday mornings"):
         live_runner.send(sender, value)
     topic = "1' OR '1'='1; DROP TABLE requests;--"
-    assert "CB-" in _texts(live_runner.send(sender, topic))  # free text is accepted as text
+    confirm = _texts(live_runner.send(sender, topic))  # free text is accepted as text
+    assert "Shall I submit it?" in confirm and "+32 *** ** 67" in confirm  # the phone read back masked
+    assert "CB-" in _texts(live_runner.send(sender, "yes"))
     stored = [r for r in live_runner.store.list(kind="callback", limit=500) if r.conversation_id == sender]
     assert len(stored) == 1 and stored[0].data["topic"] == topic
     assert stored[0].data["full_name"] == "Robert Tables"

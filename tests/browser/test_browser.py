@@ -302,10 +302,16 @@ def test_talk_to_a_person_creates_a_handoff(page, base, store):
     )
     page.wait_for_selector("#chat-typing", state="hidden")
     assert "Talk to a person" in page.locator("#chat-log .msg.user").last.inner_text()
-    text = page.locator("#chat-log").inner_text()
+    # The hand-off asks how to reach the member, reads it back masked and asks to confirm.
+    asked = page.locator("#chat-log .msg.bot").last.inner_text()
+    assert "email" in asked.lower() and "phone" in asked.lower(), asked
+    confirm = say(page, "maria.lopez@example.org")
+    assert "m***@e***.org" in confirm and "maria.lopez" not in confirm, confirm
+    text = say(page, "yes")
     match = re.search(r"\bHO-[0-9A-Z]{4}-[0-9A-Z]{4}\b", text)
     assert match, text
-    assert store.get(match.group(0)).kind == "handoff"
+    record = store.get(match.group(0))
+    assert record.kind == "handoff" and record.data["email"] == "maria.lopez@example.org"
 
 
 # --------------------------------------------------------------------------- agent console
