@@ -202,7 +202,7 @@ def test_the_conversation_survives_a_reload_and_start_over_begins_a_new_one(page
     assert transcript.split("\n")[0] in restored.inner_text()
 
     page.click("#chat-restart")
-    page.wait_for_function("document.querySelectorAll('#chat-log .msg').length === 0")
+    page.wait_for_function("() => document.querySelectorAll('#chat-log .msg').length === 0")
     assert conversation_cookie(page)["value"] != cookie["value"]  # the server issued a new conversation
     page.reload()
     wait_ready(page)
