@@ -28,7 +28,7 @@ from bot.evaluation.stories import StoryRunner  # noqa: E402
 from bot.settings import Settings, env_name  # noqa: E402
 from tests.helpers import postgres_admin, postgres_server  # noqa: E402
 
-# The back-end secrets (action server, Rasa API, member sessions) for this session: the
+# The back-end secrets (action server, Rasa API, member sessions) for this pytest run: the
 # stacks tests start inherit them, and every Settings the tests build reads them.
 ensure_secrets()
 
@@ -52,7 +52,7 @@ def settings(index_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def retriever(settings: Settings) -> Iterator[Retriever]:
-    """The real retriever over an index of the real documents, built for this session;
+    """The real retriever over an index of the real documents, built once per pytest run;
     ``BOT_INDEX_DIR`` points at it until the session ends."""
     from bot.knowledge.index import build_index
     from bot.retrieval import Retriever
