@@ -23,10 +23,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bot.devtools.stack import MODEL, Stack, ensure_secrets  # noqa: E402
+from bot.devtools.stack import ensure_secrets  # noqa: E402
 from bot.evaluation.stories import StoryRunner  # noqa: E402
 from bot.settings import Settings, env_name  # noqa: E402
-from tests.helpers import postgres_admin, postgres_server  # noqa: E402
+from tests.helpers import postgres_admin, postgres_server, started_stack  # noqa: E402
 
 # The back-end secrets (action server, Rasa API, member sessions) for this pytest run: the
 # stacks tests start inherit them, and every Settings the tests build reads them.
@@ -105,15 +105,10 @@ def live_runner(settings: Settings, retriever: Retriever) -> Iterator[StoryRunne
     """A StoryRunner talking to a freshly started stack (Rasa 5205, actions 5255, SQLite
     tracker and request store in a temporary folder, the session's index); ``.rasa_url``
     reaches Rasa and ``.settings.var_dir`` holds the servers' logs."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     with tempfile.TemporaryDirectory(prefix="live-") as tmp:
         db = f"sqlite:///{tmp}/requests.db"
         env = {env_name("database_url"): db, env_name("index_dir"): str(settings.index_dir)}
-        # TEST_PORT_OFFSET moves the stack when two checkouts run their tests at once.
-        offset = int(os.environ.get("TEST_PORT_OFFSET", "0"))
-        stack = Stack(rasa_port=5205 + offset, action_port=5255 + offset, web_port=None, var_dir=Path(tmp), env=env)
-        with stack:
+        with started_stack(Path(tmp), env, rasa_port=5205, action_port=5255) as stack:
             live = dataclasses.replace(settings, database_url=db, var_dir=Path(tmp), action_server_url=stack.action_url)
             yield StoryRunner(stack.rasa_url, live)
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.stack import MODEL, PYTHON, Stack, StackError
+from bot.devtools.stack import PYTHON, Stack
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import ROOT, Settings
-from tests.helpers import postgres_admin, postgres_server
+from tests.helpers import postgres_admin, postgres_server, started_stack
 
 pytestmark = pytest.mark.stack
 
@@ -94,22 +94,15 @@ def database() -> Iterator[Database]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, retriever, database: Database) -> Iterator[Stack]:
     """Rasa (5505), action server (5555) and web app (8505), requests in PostgreSQL."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     tmp = tmp_path_factory.mktemp("faults-stack")
     env = {"BOT_DATABASE_URL": database.url, "BOT_RASA_TIMEOUT": str(RASA_TIMEOUT)}
-    running = Stack(rasa_port=5505, action_port=5555, web_port=8505, var_dir=tmp, env=env)
-    try:
-        running.start()
-    except StackError as exc:
-        pytest.fail(f"the stack did not start: {exc}")
-    yield running
-    for proc in running.processes.values():  # never leave a frozen process behind
-        try:
-            os.killpg(proc.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    running.stop()
+    with started_stack(tmp, env, rasa_port=5505, action_port=5555, web_port=8505) as running:
+        yield running
+        for proc in running.processes.values():  # never leave a frozen process behind
+            try:
+                os.killpg(proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
 
 #: One cookie jar per simulated member: the web chat keeps the conversation in a cookie.

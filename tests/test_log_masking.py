@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.stack import MODEL, RASA_LOGGING, Stack
+from bot.devtools.stack import RASA_LOGGING, Stack
 from bot.privacy.logmask import PiiMaskingFilter, install_record_factory, mask_record
 from bot.settings import ROOT, Settings
+from tests.helpers import started_stack
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 
@@ -281,19 +282,11 @@ def _probe_action_server(action_url: str) -> None:
 @pytest.fixture(scope="module")
 def debug_logs(retriever) -> Iterator[dict[str, str]]:  # retriever: the test index
     """Log files of a DEBUG stack after a conversation full of personal data, by file name."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train`")
     with tempfile.TemporaryDirectory(prefix="logmask-") as tmp:
         var = Path(tmp)
-        stack = DebugStack(
-            rasa_port=5705,
-            action_port=5755,
-            web_port=None,
-            var_dir=var,
-            env={"BOT_DATABASE_URL": f"sqlite:///{var / 'requests.db'}"},
-        )
+        env = {"BOT_DATABASE_URL": f"sqlite:///{var / 'requests.db'}"}
         replies: list[str] = []
-        with stack:
+        with started_stack(var, env, rasa_port=5705, action_port=5755, stack_class=DebugStack) as stack:
             for message in [
                 '/start_data_rights_request{"request_type":"access"}',
                 "Jane Doe",

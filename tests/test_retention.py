@@ -24,11 +24,12 @@ from sqlalchemy import MetaData, String, cast, create_engine, func, insert, sele
 from sqlalchemy.engine import Engine
 
 from bot.cli import main
-from bot.devtools.stack import MODEL, Stack
+from bot.devtools.stack import MODEL
 from bot.privacy.retention import EVENTS, RetentionReport, TrackerDatabase, erase, purge
 from bot.requests import RequestStore
 from bot.requests.models import Answer, Base, Request
 from bot.settings import Settings
+from tests.helpers import started_stack
 
 SECRET = "retention-test-secret"
 ALICE = {"name": "Alice Martin", "email": "alice.martin@example.com", "member_id": "AM204817", "born": "02/05/1979"}
@@ -78,7 +79,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, retriever) -> Path:  # re
         "anonymous": ["how long do you take to answer my emails?"],
     }
     replies: dict[str, str] = {}
-    with Stack(rasa_port=5706, action_port=5756, web_port=None, var_dir=var, env=env) as stack:
+    with started_stack(var, env, rasa_port=5706, action_port=5756) as stack:
         for sender, messages in conversations.items():
             replies[sender] = " ".join(
                 m.get("text") or "" for message in messages for m in _send(stack.rasa_url, sender, message)

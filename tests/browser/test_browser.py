@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.stack import MODEL, PYTHON, Stack, StackError
+from bot.devtools.stack import PYTHON, Stack
 from bot.requests import RequestStore
 from bot.settings import ROOT
 from bot.web.auth import make_entry
+from tests.helpers import port, started_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,17 +44,10 @@ pytestmark = [
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, retriever) -> Iterator[Stack]:
     """The real stack: Rasa (5305), action server (5355), web app (8305)."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     tmp = tmp_path_factory.mktemp("browser-stack")
     env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_AGENT_ACCOUNTS": make_entry(AGENT, AGENT_PASSWORD)}
-    running = Stack(rasa_port=5305, action_port=5355, web_port=8305, var_dir=tmp, env=env)
-    try:
-        running.start()
-    except StackError as exc:
-        pytest.fail(f"the stack did not start: {exc}")
-    yield running
-    running.stop()
+    with started_stack(tmp, env, rasa_port=5305, action_port=5355, web_port=8305) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -392,9 +386,12 @@ def busy_web(tmp_path, retriever) -> Iterator[str]:
         "BOT_RASA_MAX_WAITING": "0",
         "BOT_RASA_TIMEOUT": "30",
     }
-    running = Stack(rasa_port=hung.getsockname()[1], action_port=5399, web_port=8306, var_dir=tmp_path, env=env)
+    web_port = port(8306)
+    running = Stack(
+        rasa_port=hung.getsockname()[1], action_port=port(5399), web_port=web_port, var_dir=tmp_path, env=env
+    )
     try:
-        running._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", "8306"])
+        running._spawn("web", [str(PYTHON), "-m", "bot.web", "--port", str(web_port)])
         running.wait_healthy(60, only=["web"])
         yield running.web_url
     finally:

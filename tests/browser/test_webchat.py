@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.devtools.stack import MODEL, Stack, StackError
+from bot.devtools.stack import Stack
 from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, env_name
+from tests.helpers import started_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -137,21 +138,14 @@ def sites() -> Iterator[dict[str, StaticSite]]:
 def stack(tmp_path_factory, settings, retriever, sites) -> Iterator[Stack]:
     """Rasa (5905) and the action server (5955) on the session's index; browsers may
     connect to the socket.io channel from the ``allowed`` site only."""
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     tmp = tmp_path_factory.mktemp("webchat-stack")
     env = {
         env_name("database_url"): f"sqlite:///{tmp}/requests.db",
         env_name("index_dir"): str(settings.index_dir),
         env_name("cors_origins"): sites["allowed"].origin,
     }
-    running = Stack(rasa_port=5905, action_port=5955, web_port=None, var_dir=tmp, env=env)
-    try:
-        running.start()
-    except StackError as exc:
-        pytest.fail(f"the stack did not start: {exc}")
-    yield running
-    running.stop()
+    with started_stack(tmp, env, rasa_port=5905, action_port=5955) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from bot.dialogue.validation import MAX_MESSAGE_CHARS
 from bot.settings import Settings
 from bot.web.jsonio import clean_text
 from bot.web.rasa import RasaClient, transcript
+from tests.helpers import started_stack
 from tests.web.helpers import NO_LIMITS, VALID_MESSAGES, chat_staggered, error_json, new_conversation
 
 # --------------------------------------------------------------------------- slow and busy
@@ -129,24 +130,10 @@ def test_transcript_skips_non_message_events():
 def live_rasa(tmp_path_factory, settings, retriever) -> Iterator[str]:
     """The real Rasa server (5605) calling the real action server (5655) on the session's
     index; its URL."""
-    from bot.devtools.stack import MODEL, Stack, StackError
-
-    if not MODEL.is_file():
-        pytest.fail(f"no trained model at {MODEL}: run `make train` (make test does)")
     tmp = tmp_path_factory.mktemp("hardening-stack")
-    stack = Stack(
-        rasa_port=5605,
-        action_port=5655,
-        web_port=None,
-        var_dir=tmp,
-        env={"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_INDEX_DIR": str(settings.index_dir)},
-    )
-    try:
-        stack.start()
-    except StackError as exc:
-        pytest.fail(f"the stack did not start: {exc}")
-    yield stack.rasa_url
-    stack.stop()
+    env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_INDEX_DIR": str(settings.index_dir)}
+    with started_stack(tmp, env, rasa_port=5605, action_port=5655) as stack:
+        yield stack.rasa_url
 
 
 @pytest.mark.stack
