@@ -26,6 +26,32 @@ NEGATIVE_FEEDBACK = re.compile(
 )
 
 
+#: How a question for information opens ("is that free if I call from abroad?", "how
+#: does a guarantee of payment work?").
+_QUESTION_OPENING = re.compile(
+    r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
+)
+_WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
+#: Words that ask for something to be done, not explained.
+_ASKS_FOR_ACTION = re.compile(
+    r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
+    r"want|need|would like|'d like)\b",
+    re.I,
+)
+
+
+def asks_for_information(text: str) -> bool:
+    """Whether a message the intent classifier took for a request asks a question
+    instead: it opens like one ("how", "what", "is", "does"...) and, unless it opens
+    with a question word, asks for nothing to be done ("is that free if I call from
+    abroad?", not "is it possible to call me back?"). Such a message is answered, and
+    the request only offered: a form starts when the member asks for it."""
+    text = normalise_query(text).lower()
+    if not text or text.startswith("/") or not _QUESTION_OPENING.match(text):
+        return False
+    return bool(_WH_OPENING.match(text)) or not _ASKS_FOR_ACTION.search(text)
+
+
 def answer_turn(
     retriever: Retriever,
     text: str,

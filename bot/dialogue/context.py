@@ -18,10 +18,12 @@ the conversation's Rasa slots, so it survives a page reload and any server.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
-from bot.retrieval import Answer, Retriever, normalise_query, states_what_is_asked
+from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
+from bot.retrieval.answer_types import asked_types
 from bot.retrieval.keywords import terms
 
 #: The previous question is kept to its last this many words when follow-ups chain.
@@ -47,7 +49,8 @@ _GENERIC = frozenset(
         "fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
         "needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
-        "family spouse baby parent parents also instead too still again wait waiting sure really"
+        "family spouse baby parent parents also instead too still again wait waiting sure really always "
+        "possible possibly never ever free allowed otherwise correct true"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
@@ -56,14 +59,16 @@ _SPLIT = re.compile(
     r"|\s*;\s*"
     r"|,?\s+and\s+also,?\s+"
     r"|,?\s+also,\s*"
-    r"|,?\s+and\s+(?=(?:how|what|when|where|who|why|which|can|could|do|does|is|are|will|would|should|may)\b)",
+    r"|,?\s+and\s+(?=(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|is|are|will|"
+    r"would|should|may)\b)",
     re.IGNORECASE,
 )
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
 _WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNORECASE)
 _WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
 _QUESTION_START = re.compile(
-    r"^(?:how|what|when|where|who|why|which|can|could|do|does|did|is|are|will|would|should|may|i|my)\b",
+    r"^(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|did|is|are|will|would|"
+    r"should|may|i|my)\b",
     re.IGNORECASE,
 )
 
@@ -140,13 +145,42 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
         a for a in retriever.candidates(question, OPTIONS)
         if a.answered and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
     ]
+    if on_topic := _topic_passage_answer(retriever, topic, text, asked):
+        # Carries the combined question, so that a further follow-up keeps the topic.
+        return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
     if answered:
-        return max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence)), True
+        best = max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence))
+        return refocus(retriever, best, asked), True
     if own_topic_terms(text):
         alone = retriever.answer(text)
         if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
             return alone, False
     return retriever.answer(question), True
+
+
+def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: str) -> Answer | None:
+    """The answer from the passage the previous turn cited, for a follow-up that names
+    nothing of its own and asks for a kind of fact that passage states ("how long does
+    that take?" after the marketing opt-out, which says "as soon as reasonably
+    practicable"): "that" is the previous topic, though the combined question may rank
+    a passage on response times in general above it."""
+    if not topic.passage_id or own_topic_terms(text) or not asked_types(asked):
+        return None
+    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    if passage is None or not states_what_is_asked(asked, passage):
+        return None
+    return passage_answer(retriever, passage.id, asked)
+
+
+def refocus(retriever: Retriever, answer: Answer, asked: str) -> Answer:
+    """``answer`` leading with the sentences of its passage that answer the follow-up
+    itself: retrieved on the combined question, its highlight would repeat the sentence
+    the previous turn already quoted ("is that by post?" wants the one that says how the
+    note is sent)."""
+    if not answer.answered or not answer.best:
+        return answer
+    highlight = retriever.highlight(answer.best.passage, asked)
+    return dataclasses.replace(answer, highlight=highlight) if highlight else answer
 
 
 def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[str]:
