@@ -63,6 +63,11 @@ _SPLIT = re.compile(
     r"would|should|may)\b)",
     re.IGNORECASE,
 )
+#: A greeting or acknowledgement before the questions ("hi, what's ... and how ...?").
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|good (?:morning|afternoon|evening)|ok(?:ay)?|thanks|thank you)\b[\s,!.:-]*)+",
+    re.IGNORECASE,
+)
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
 _WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNORECASE)
 _WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
@@ -98,7 +103,8 @@ def own_topic_terms(text: str) -> list[str]:
 def is_follow_up(text: str) -> bool:
     """Whether ``text`` leans on the previous answer: a short message that opens like a
     continuation ("and by email?", "what if it's urgent?", "ok and ..."), points back
-    ("how long does that take?") with at most one topic word of its own, or names no
+    ("how long does that take?", "is there a support page instead?") with at most two
+    topic words of its own, or names no
     topic at all ("when will I get the answer?")."""
     text = normalise_query(text)
     words = text.split()
@@ -108,7 +114,7 @@ def is_follow_up(text: str) -> bool:
     if _OPENER.match(text):
         return len(own) <= 2
     if _POINTER.search(text):
-        return len(own) <= 1
+        return len(own) <= 2
     return not own
 
 
@@ -202,6 +208,7 @@ def split_questions(text: str) -> list[str]:
     question of its own (at least three words, opening like a question or ending with
     "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
     no cut: "and" splits only before a question word."""
+    text = _GREETING.sub("", text.strip()) or text
     parts = [p.strip(" ,;") for p in _SPLIT.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]

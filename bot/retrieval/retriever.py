@@ -431,12 +431,18 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     return "\n".join(sentences[i] for i in sorted(keep))
 
 
+#: A sentence that points at what follows it ("contact us at the following address")
+#: is not complete without the next one, nor the next one without it.
+_POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b", re.IGNORECASE)
+
+
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has (and
     :data:`HIGHLIGHT_TYPE_BONUS` when it states the kind of fact asked for), with any
     other within :data:`HIGHLIGHT_TIE` of it and the sentence after it, unless that one
-    starts a new list item; a sentence that introduces a list (ends with ":") brings the
+    starts a new list item, and the one before it when that one points at it ("at the
+    following address"); a sentence that introduces a list (ends with ":") brings the
     items after it. A list item is quoted without the sentence introducing its list:
     that lead-in ("please follow these steps:") is what the member would otherwise read
     before the answer. Kept in document order, joined by new lines."""
@@ -471,6 +477,9 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     following = best + 1
     if following < len(sentences) and not sentences[following].startswith("•"):
         keep.add(following)
+    previous = best - 1
+    if previous >= 0 and not sentences[previous].endswith(":") and _POINTS_AHEAD.search(sentences[previous]):
+        keep.add(previous)
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
             j = i + 1
