@@ -518,3 +518,16 @@ def test_a_two_part_message_with_whats_is_split() -> None:
     assert split_questions("whats the number to call if i cant log in, and do you cover ivf?") == [
         "whats the number to call if i cant log in?", "do you cover ivf?"]
     assert len(split_questions("how do i find a hospital in your network, and whats the yearly limit?")) == 2
+
+
+def test_a_follow_up_naming_another_organisation_asks_about_that_one_only(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = None
+    for text in ("what personal info does cigna collect through its website and app", "and for my son? he's 15"):
+        topic = next_topic(answer_turn(retriever, text, None, 0.0, None, intent_answers, topic), topic)
+    [reply] = answer_turn(retriever, "and international sos?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+    assert "cigna" not in reply.answer.question.lower()

@@ -143,7 +143,8 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     """
     if topic is None or not topic.question or not is_follow_up(text):
         return retriever.answer(text), False
-    question = combined_question(topic, _WHAT_IS.sub("what is", text))
+    previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
+    question = combined_question(previous, _WHAT_IS.sub("what is", text))
     asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)

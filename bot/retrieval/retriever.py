@@ -270,6 +270,18 @@ class Retriever:
             return None
         return ~np.isin(self._passage_documents, named)
 
+    def without_other_names(self, text: str, naming: str) -> str:
+        """``text`` without the organisation names that ``naming`` leaves out, when it
+        names some: "what does cigna collect? and international sos?" asks about
+        International SOS only."""
+        named = {self._document_names[doc].pattern for doc, p in self._document_names.items() if p.search(naming)}
+        if not named:
+            return text
+        for pattern in {p.pattern: p for p in self._document_names.values()}.values():
+            if pattern.pattern not in named:
+                text = pattern.sub(" ", text)
+        return " ".join(text.split())
+
     def hybrid_ranking(self, query: str, dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
         """The shipped ranking score of every passage: hybrid, lowered for passages of
         organisations the question leaves out while naming others."""
