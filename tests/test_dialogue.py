@@ -531,3 +531,17 @@ def test_a_follow_up_naming_another_organisation_asks_about_that_one_only(retrie
     assert reply.follow_up and reply.answer.answered
     assert reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
     assert "cigna" not in reply.answer.question.lower()
+
+
+def test_a_short_question_in_the_previous_passages_words_continues_its_topic(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import continues_topic, next_topic
+
+    first = answer_turn(retriever, "i live in california, can i ask if you gave my data to marketers?", None, 0.0,
+                        None, intent_answers)
+    topic = next_topic(first, None)
+    assert continues_topic(retriever, "what number do i call", topic)
+    assert not continues_topic(retriever, "what number do i call at international sos", topic)
+    assert not continues_topic(retriever, "how do i submit a claim for my dentist?", topic)
+    [reply] = answer_turn(retriever, "what number do i call", "contact_phone", 0.98, None, intent_answers, topic)
+    assert "1.800.234.4077" in reply.answer.highlight

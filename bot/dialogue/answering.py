@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from bot.dialogue import replies
-from bot.dialogue.context import Reply, Topic, answer_in_context, is_follow_up, split_questions
+from bot.dialogue.context import Reply, Topic, answer_in_context, continues_topic, split_questions
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -71,7 +71,7 @@ def answer_turn(
         parts = split_questions(normalise_query(text))
         if len(parts) > 1:
             return [Reply(part, retriever.answer(part)) for part in parts]
-        if topic is not None and is_follow_up(text):
+        if continues_topic(retriever, text, topic):
             answer, follow_up = answer_in_context(retriever, text.strip(), topic)
             return [Reply(text.strip(), answer, follow_up)]
     return [Reply(text, answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers))]

@@ -118,6 +118,30 @@ def is_follow_up(text: str) -> bool:
     return not own
 
 
+#: A message this short whose every topic word is in the previous answer's passage
+#: ("what number do I call" after the passage giving one) continues that topic.
+LEANING_WORDS = 6
+
+
+def continues_topic(retriever: Retriever, text: str, topic: Topic | None) -> bool:
+    """Whether ``text`` is about the conversation's ``topic``: a follow-up by its wording
+    (:func:`is_follow_up`), or a short message naming no organisation whose every topic
+    word the previous answer's passage has ("what number do I call" after California
+    residents' rights)."""
+    if topic is None or not topic.question:
+        return False
+    if is_follow_up(text):
+        return True
+    query = normalise_query(text)
+    own = set(own_topic_terms(query))
+    if not own or len(query.split()) > LEANING_WORDS or query.startswith("/"):
+        return False
+    if retriever.unnamed_passages(query) is not None:
+        return False
+    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    return passage is not None and own <= set(terms(passage.text))
+
+
 def combined_question(topic: Topic, text: str) -> str:
     """The previous question and the follow-up as one question, the topic's words kept
     to its last :data:`TOPIC_WORDS`."""
@@ -141,7 +165,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     it answers alone, it stands alone; otherwise the combined question is clarified or
     abstained on like any other.
     """
-    if topic is None or not topic.question or not is_follow_up(text):
+    if topic is None or not continues_topic(retriever, text, topic):
         return retriever.answer(text), False
     previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
     question = combined_question(previous, _WHAT_IS.sub("what is", text))
