@@ -192,3 +192,16 @@ def test_the_highlight_prefers_the_sentence_stating_the_kind_of_fact_asked() -> 
     ]
     cosines = np.array([0.62, 0.2, 0.5])
     assert highlight_sentences(sentences, cosines, "how many countries are they in?").startswith("It operates in over")
+
+
+def test_a_question_about_a_case_that_does_not_hold_leads_with_that_case() -> None:
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = [
+        "If we have received your email address, you will receive an email with an activation code.",
+        "Sometimes, we don't receive an email address for a new plan member.",
+        "In these cases we send a welcome letter that includes a new membership card.",
+    ]
+    cosines = np.array([0.44, 0.40, 0.26])  # without the bonus: the first two
+    highlight = highlight_sentences(sentences, cosines, "and if you never had my email address?")
+    assert highlight.splitlines() == sentences[1:]

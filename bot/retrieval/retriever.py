@@ -74,6 +74,23 @@ HIGHLIGHT_TIE = 0.1
 #: question asks for (a time for "how soon", a count for "how many": answer_types.py),
 #: so that "how many countries?" leads with the sentence that has the number.
 HIGHLIGHT_TYPE_BONUS = 0.3
+#: A question asking for a way ("how do I find...", "where can I...") is answered by a
+#: sentence saying what to do ("Log in to your personal webpages and search..."); one
+#: asking about a case that does not hold ("what if you never had my email?") by a
+#: sentence about that case ("Sometimes, we don't receive an email address"). Each such
+#: sentence gains this much.
+HIGHLIGHT_FORM_BONUS = 0.15
+_ASKS_HOW = re.compile(
+    r"\b(?:how (?:do|can|could|should|would) (?:i|we)|how to|where (?:do|can|could|should) (?:i|we))\b", re.IGNORECASE
+)
+_SAYS_WHAT_TO_DO = re.compile(
+    r"^(?:•\s*)?(?:please )?(?:log in|go to|click|visit|call|send|contact|search|fill|select|open|use|email|write|"
+    r"complete|sign|ask|include|show|download|print)\b|\byou (?:can|may|should|need to|must) "
+    r"(?:log|go|click|visit|call|send|contact|search|find|fill|select|use|email|write|ask|request|opt|download)\b",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
+                       r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -466,10 +483,16 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     )
     asked = asked_types(query)
     states = np.array([states_any(asked, s) for s in sentences], dtype=np.float64)
+    form = np.zeros(len(sentences), dtype=np.float64)
+    if _ASKS_HOW.search(query):
+        form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
+    if _NEGATION.search(query):
+        form += [bool(_NEGATION.search(s)) for s in sentences]
     score = (
         np.asarray(cosines, dtype=np.float64)[: len(sentences)]
         + HIGHLIGHT_OVERLAP_WEIGHT * overlap
         + HIGHLIGHT_TYPE_BONUS * states
+        + HIGHLIGHT_FORM_BONUS * form
     )
     # A list's introduction answers only for a passage that is nothing but that list
     # ("The data collected by CIHS include:" and its items); where the chunker repeats
