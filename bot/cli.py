@@ -1,4 +1,4 @@
-"""The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention.
+"""The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention and reviews.
 
 `bot ask --jsonl` is a contract that scripts and the evaluation rely on: one JSON object
 per input line with ``question``, ``answered``, ``confidence``, ``answer``,
@@ -209,6 +209,45 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the reviewed items into the data files (nothing is rebuilt: `bot learn` does that)."""
+    from pathlib import Path
+
+    from bot.requests import RequestStore
+    from bot.review.export import STORY_FILE, ExportError, export
+    from bot.review.store import ReviewStore
+
+    documents = Path(args.documents) if args.documents else settings.documents_dir
+    stories = Path(args.stories) if args.stories else STORY_FILE
+    with RequestStore.from_settings(settings) as store:
+        store.create_schema()
+        review = ReviewStore(store)
+        actions = review.actions(pending=not args.all)
+        try:
+            report = export(actions, documents, stories)
+        except ExportError as exc:
+            print(f"bot review export: {exc}", file=sys.stderr)
+            return 1
+        review.audit("bot review export", "export", str(documents), f"{len(actions)} actions")
+    print(f"exported {len(actions)} reviewed item(s) into {documents} and {stories}:")
+    print("\n".join(report.lines()))
+    print("then `bot index`, `bot reader` and `bot calibrate` (or `bot learn`, which checks the held-out figures)")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the reviewed items, rebuild, compare the held-out figures, ship unless worse."""
+    from pathlib import Path
+
+    from bot.training.learn import learn
+
+    return learn(
+        settings, force=args.force, reader=not args.no_reader, adapter=args.adapter,
+        held_out=[Path(p) for p in args.set] if args.set else None,
+        **({"story_file": Path(args.stories)} if args.stories else {}),
+    )
+
+
 def _days(text: str) -> int:
     try:
         days = int(text)
@@ -292,6 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     _add_retention_parser(sub)
+
+    p = sub.add_parser("review", help="the reviewed answers (see bot/web/review.py)")
+    actions = p.add_subparsers(dest="review_command", required=True)
+    export = actions.add_parser(
+        "export", help="write reviewed items into the data files the index and calibration read"
+    )
+    export.add_argument("--documents", default=None, metavar="DIR", help="documents folder (default data/documents)")
+    export.add_argument("--stories", default=None, metavar="FILE",
+                        help="story set for saved conversations (default tests/story_sets/reviewed.yml)")
+    export.add_argument("--all", action="store_true", help="also the items `bot learn` applied already")
+    export.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("learn", help="apply reviewed items, rebuild, and ship unless a held-out figure gets worse")
+    p.add_argument("--force", action="store_true", help="ship even when a held-out figure gets worse")
+    p.add_argument("--no-reader", action="store_true", help="do not refit the answer reader (about 6 minutes)")
+    p.add_argument("--adapter", action="store_true", help="also refit the query adapter (needs PolicyQA)")
+    p.add_argument("--stories", default=None, metavar="FILE",
+                   help="story set for saved conversations (default tests/story_sets/reviewed.yml)")
+    p.add_argument("--set", action="append", default=None, metavar="PATH",
+                   help="held-out set to compare on, repeatable (default every set of tests/eval/heldout/)")
+    p.set_defaults(func=cmd_learn)
     return parser
 
 
