@@ -183,11 +183,14 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """Retrieval latency (reports/bench-retrieval.md); with --e2e also the end-to-end and
-    load benchmarks on live stacks (reports/bench.md and bench.png)."""
+    """Retrieval latency (reports/bench-retrieval.md), the review pages with 10,000 logged
+    answers (reports/bench-review.md); with --e2e also the end-to-end and load benchmarks
+    on live stacks (reports/bench.md and bench.png)."""
     from bot.devtools.bench import run_retrieval_bench, run_stack_bench
+    from bot.devtools.review_bench import run_review_bench
 
     code = run_retrieval_bench(settings, queries=args.queries)
+    code = run_review_bench(settings) or code
     if args.e2e:
         code = run_stack_bench(settings, scaled=not args.no_scaled, quick=args.quick) or code
     return code
