@@ -97,7 +97,8 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series]) ->
                 w=f"{step * 0.7:.1f}", h=f"{height:.1f}", t=f"{label}: {s.name} {value:g}",
             ))
             base += value
-    return _figure(title, series, _axis(top, "", plot_height) + join(bars, "") + _x_labels(labels, step, plot_height))
+    body = join([_axis(top, "", plot_height), *bars, _x_labels(labels, step, plot_height)], "")
+    return _figure(title, series, body)
 
 
 def lines(title: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
@@ -120,7 +121,7 @@ def lines(title: str, labels: Sequence[str], series: Sequence[Series]) -> Markup
                      c=s.css, x=f"{x:.1f}", y=f"{y:.1f}", t=f"{labels[i]}: {s.name} {s.values[i]:.1%}")
             for i, (x, y) in enumerate(points)
         )
-    body = _axis(top, "%", plot_height) + join(shapes, "") + _x_labels(labels, step, plot_height)
+    body = join([_axis(top, "%", plot_height), *shapes, _x_labels(labels, step, plot_height)], "")
     return _figure(title, series, body)
 
 

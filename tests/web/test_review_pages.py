@@ -122,6 +122,8 @@ async def test_the_dashboard_draws_its_charts_as_inline_svg(review_client: TestC
     assert response.status == 200
     page = await response.text()
     assert page.count("<svg viewBox") == 5
+    assert "&lt;rect" not in page and "&lt;line" not in page  # drawn, not shown as text
+    assert page.count('<rect class="series-abstain"') >= 2 and '<polyline class="line series-down"' in page
     assert "Most-asked unanswered topics" in page and "is acupuncture covered by my plan" in page
     assert re.search(r"<dt>Questions</dt><dd>5</dd>", page)
     assert "<script" not in page.split("<main", 1)[1]
