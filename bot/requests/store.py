@@ -695,19 +695,21 @@ class RequestStore:
             counts["requests"] += cls._remove(session, Request, Request.id.in_(chunk), dry_run)
         return counts
 
-    def _delete_answers(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+    def _delete_in_conversations(
+        self, session: Session, model: type[Answer | ReviewAction], conversation_ids: Sequence[str], dry_run: bool
+    ) -> int:
+        """Delete (or count) the rows of ``model`` logged in these conversations, in chunks."""
         removed = 0
         for start in range(0, len(conversation_ids), _DELETE_CHUNK):
             chunk = list(conversation_ids[start : start + _DELETE_CHUNK])
-            removed += self._remove(session, Answer, Answer.conversation_id.in_(chunk), dry_run)
+            removed += self._remove(session, model, model.conversation_id.in_(chunk), dry_run)
         return removed
 
+    def _delete_answers(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+        return self._delete_in_conversations(session, Answer, conversation_ids, dry_run)
+
     def _delete_review_actions(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
-        removed = 0
-        for start in range(0, len(conversation_ids), _DELETE_CHUNK):
-            chunk = list(conversation_ids[start : start + _DELETE_CHUNK])
-            removed += self._remove(session, ReviewAction, ReviewAction.conversation_id.in_(chunk), dry_run)
-        return removed
+        return self._delete_in_conversations(session, ReviewAction, conversation_ids, dry_run)
 
     def delete_older_than(self, days: int, now: datetime | None = None, *, dry_run: bool = False) -> dict[str, int]:
         """Retention: delete done requests closed more than ``days`` ago, and answers, review

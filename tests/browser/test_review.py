@@ -19,7 +19,6 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -31,10 +30,9 @@ from bot.retrieval import Retriever
 from bot.review.store import ReviewStore
 from bot.settings import ROOT, Settings
 from bot.web.auth import make_entry
+from tests.browser.test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 from tests.helpers import port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 REPORTS = ROOT / "reports"
 PASSWORD = "review browser password"
 REVIEWER, AGENT = "rita.reviewer", "alice.agent"
@@ -107,18 +105,8 @@ def web(copies: Settings, question_id: int) -> Iterator[str]:
             log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser):  # noqa: F811 - the imported fixture
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.errors = []
