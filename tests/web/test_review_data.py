@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import create_engine, insert
 
@@ -17,9 +19,10 @@ from bot.evaluation import labelled
 from bot.evaluation.stories import load_stories
 from bot.privacy.retention import EVENTS, erase, purge
 from bot.requests import RequestStore
+from bot.requests.models import Base
 from bot.review.export import add_alternate_questions, add_out_of_scope, export
 from bot.review.grouping import QuestionGrouper
-from bot.review.store import ReviewStore
+from bot.review.store import AnswerFilters, ReviewStore
 from bot.settings import Settings
 from bot.training.learn import SetFigures, learn, worse
 
@@ -186,3 +189,39 @@ def test_learn_refuses_a_change_that_makes_a_held_out_figure_worse(
         review = ReviewStore(store)
         assert len(review.actions(pending=True)) == 1
         assert review.audit_entries()[0].action == "learn.refused"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RequestStore]:
+    """An empty request store on each back end."""
+    url = f"sqlite:///{tmp_path / 'r.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    store = RequestStore(url)
+    Base.metadata.drop_all(store.engine)
+    store.create_schema()
+    yield store
+    store.close()
+
+
+def test_review_queries_work_alike_on_sqlite_and_postgresql(any_store: RequestStore) -> None:
+    store, review = any_store, ReviewStore(any_store)
+    old = NOW - timedelta(days=10)
+    down = store.record_answer("c1", "how do I claim", PASSAGE, 0.6, "answer", now=old)
+    store.record_feedback(helpful=False, answer_id=down)
+    store.record_answer("c1", "100% sure_thing?", None, 0.2, "abstain", now=NOW)
+    other = store.record_answer("c2", "claim form", "cigna-website-privacy-policy#x-1", 0.9, "answer", now=NOW)
+    store.submit("callback", {"phone": "+3232176868"}, conversation_id="c1")
+    review.add_action(store.get_answer(other), "rita", "story", story={"story": "s", "steps": [{"user": "é"}]})
+
+    def total(**filters: object) -> int:
+        return review.answers(AnswerFilters(**filters), 10, 0)[1]
+
+    assert total() == 3
+    assert total(band="abstain") == 1 and total(thumbs_down=True) == 1 and total(handed_over=True) == 2
+    assert total(low_confidence_below=0.7) == 1 and total(document="cigna-health-benefits-member-faq") == 1
+    assert total(since=NOW.date()) == 2 and total(until=old.date()) == 1 and total(unreviewed=True) == 2
+    rows, _ = review.answers(AnswerFilters(), 10, 0)
+    assert [r.handed_over for r in rows] == [False, True, True] and rows[0].actions == ("story",)
+    assert [q for _, q in review.matching_questions(AnswerFilters(band="abstain"))] == ["100% sure_thing?"]
+    assert len(review.logged(NOW - timedelta(days=1))) == 2 and review.handed_over() == {"c1"}
+    assert review.actions(pending=True)[0].story == {"story": "s", "steps": [{"user": "é"}]}
+    assert review.mark_exported([a.id for a in review.actions()]) == 1 and review.actions(pending=True) == []
