@@ -78,7 +78,7 @@ def usage(logged: Iterable[LoggedAnswer], sections: dict[str, tuple[str, str]]) 
             continue
         title, section = sections.get(row.passage_id, (row.passage_id.split("#")[0], "?"))
         documents[title] += 1
-        by_section[f"{title} › {section}"] += 1
+        by_section[f"{section} ({title})"] += 1  # the section first: long titles are cut on the chart
     return documents.most_common(), by_section.most_common()
 
 

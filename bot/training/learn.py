@@ -6,7 +6,9 @@
    the answer reader (alternate questions are among its examples; ``--no-reader`` skips
    its six minutes and leaves the shipped reader), the query adapter (only with
    ``--adapter``: it needs PolicyQA) and the confidence (``bot calibrate``, after any
-   change: the out-of-scope examples and the reader's scores are its evidence).
+   change: the out-of-scope examples and the reader's scores are its evidence). The
+   thresholds stay the configured ones; when the refitted confidence suggests others,
+   the command says so (a refitted reader moves them).
 3. Every held-out set (``tests/eval/heldout/``, on which nothing is fitted) is scored
    before and after: hit@1, in-scope answered right, out of scope not answered.
 4. When no held-out figure got worse the staged files replace the shipped ones (the
@@ -26,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 from bot.evaluation import labelled
 from bot.knowledge.index import MANIFEST_FILE, artefact_files, build_index
@@ -131,6 +135,24 @@ def _refit(stage: Settings, report: ExportReport, *, reader: bool, adapter: bool
     return steps
 
 
+def threshold_note(stage: Settings) -> str:
+    """A warning when the refitted confidence suggests other thresholds than the configured
+    ones (they are set in bot/settings.py, so the figures after are with the configured ones)."""
+    from bot.retrieval.confidence import CONFIDENCE_FILE
+
+    path = stage.documents_dir / CONFIDENCE_FILE
+    fitted = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("fitted", {}) if path.is_file() else {}
+    suggested = fitted.get("suggested_thresholds") or {}
+    if not suggested:
+        return ""
+    now = {"clarify": stage.clarify_threshold, "answer": stage.answer_threshold}
+    if all(abs(float(suggested.get(k, v)) - v) < 0.005 for k, v in now.items()):
+        return ""
+    return (f"note: the refitted confidence suggests thresholds clarify >= {suggested.get('clarify')}, answer >= "
+            f"{suggested.get('answer')} (configured: {now['clarify']}, {now['answer']}); the figures after are with "
+            "the configured ones (bot/settings.py, or BOT_CLARIFY_THRESHOLD and BOT_ANSWER_THRESHOLD for this run).")
+
+
 def install(stage: Settings, settings: Settings, story_staged: Path, story_file: Path) -> list[str]:
     """Copy the staged files that differ over the shipped ones; the index's manifest last."""
     changed = _changed(stage.documents_dir, settings.documents_dir)
@@ -181,6 +203,9 @@ def learn(
         before = held_out_figures(settings, held_out)
         steps = _refit(stage, report, reader=reader, adapter=adapter)
         out(f"rebuilt: {', '.join(steps)}")
+        note = threshold_note(stage) if "calibration" in steps else ""
+        if note:
+            out(note)
         if report.written["passage"] and not reader:
             out("note: the answer reader was not refitted (--no-reader); run `bot reader` and `bot calibrate` "
                 "before shipping, its input digest no longer matches the alternate questions")

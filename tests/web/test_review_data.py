@@ -24,7 +24,7 @@ from bot.review.export import add_alternate_questions, add_out_of_scope, export
 from bot.review.grouping import QuestionGrouper
 from bot.review.store import AnswerFilters, ReviewStore
 from bot.settings import Settings
-from bot.training.learn import SetFigures, learn, worse
+from bot.training.learn import SetFigures, learn, threshold_note, worse
 
 PASSAGE = "cigna-health-benefits-member-faq#general-information-2"
 NOW = datetime.now(UTC)
@@ -225,3 +225,11 @@ def test_review_queries_work_alike_on_sqlite_and_postgresql(any_store: RequestSt
     assert len(review.logged(NOW - timedelta(days=1))) == 2 and review.handed_over() == {"c1"}
     assert review.actions(pending=True)[0].story == {"story": "s", "steps": [{"user": "é"}]}
     assert review.mark_exported([a.id for a in review.actions()]) == 1 and review.actions(pending=True) == []
+
+
+def test_learn_says_when_the_refitted_confidence_suggests_other_thresholds(tmp_path: Path) -> None:
+    stage = Settings.from_env(documents_dir=tmp_path, answer_threshold=0.5, clarify_threshold=0.43)
+    (tmp_path / "confidence.yml").write_text("fitted:\n  suggested_thresholds: {clarify: 0.43, answer: 0.5}\n")
+    assert threshold_note(stage) == ""
+    (tmp_path / "confidence.yml").write_text("fitted:\n  suggested_thresholds: {clarify: 0.57, answer: 0.79}\n")
+    assert "answer >= 0.79 (configured: 0.43, 0.5)" in threshold_note(stage)
