@@ -22,7 +22,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import replies
-from bot.dialogue.answering import answer_turn, asks_for_information, feedback_is_helpful, request_offer
+from bot.dialogue.answering import (
+    answer_turn,
+    asks_for_information,
+    feedback_is_helpful,
+    is_question,
+    request_offer,
+)
 from bot.dialogue.context import Reply, Topic, next_topic
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
@@ -101,10 +107,14 @@ class ActionAnswerQuestion(Action):
             return None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return [SlotSet(slot, value) for slot, value in self.answer(dispatcher, tracker).items()]
+
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        """Say the answers to the latest message; the conversation slots to set."""
         text = (tracker.latest_message or {}).get("text") or ""
         if len(text) > MAX_MESSAGE_CHARS:
             dispatcher.utter_message(text=too_long_reply(len(text)))
-            return []
+            return {}
         turn = self._replies(tracker)
         answer_ids = [self._record(tracker, reply) for reply in turn]
         _say(dispatcher, *replies.turn_messages(turn, get_services().facts, answer_ids))
@@ -115,11 +125,11 @@ class ActionAnswerQuestion(Action):
         answer_id = next((i for i in reversed(answer_ids) if i), None)
         previous = tracker.get_slot("topic_question")
         topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
-        return [
-            SlotSet("last_answer_id", str(answer_id) if answer_id else None),
-            SlotSet("topic_question", topic.question if topic else None),
-            SlotSet("topic_passage", topic.passage_id if topic else None),
-        ]
+        return {
+            "last_answer_id": str(answer_id) if answer_id else None,
+            "topic_question": topic.question if topic else None,
+            "topic_passage": topic.passage_id if topic else None,
+        }
 
 
 class ActionFormIntro(Action):
@@ -139,7 +149,10 @@ class ActionFormIntro(Action):
             return [*events, FollowupAction("action_listen")]
         _say(dispatcher, replies.form_intro(spec, get_services().facts))
         # a new request starts unconfirmed and with no failed answers, whatever came before
-        return [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
+        events: list[EventType] = [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
+        if spec.topic:  # follow-ups from now on are about the request
+            events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
+        return events
 
 
 class ActionRecordFeedback(Action):
@@ -311,6 +324,15 @@ class _ValidateForm:
         return f"validate_{self.spec_name}"
 
     def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        form_field = FORMS[self.spec_name].field(slot)
+        text = (tracker.latest_message or {}).get("text") or ""
+        if (
+            form_field is not None and form_field.free_text and not form_field.question_is_an_answer
+            and slot == tracker.get_slot("requested_slot") and is_question(text)
+        ):
+            # "how long does it take?" when asked for the hospital: answered, then the
+            # form asks its question again (the slot stays empty).
+            return {**ActionAnswerQuestion().answer(dispatcher, tracker), slot: None}
         result = check_slot(
             FORMS[self.spec_name], slot, value,
             requested_slot=tracker.get_slot("requested_slot"),

@@ -186,7 +186,10 @@ async def test_form_intro_of_data_rights_states_no_legal_deadline(services) -> N
     text = messages[0]["text"]
     assert "consistent with applicable law" in text and "Source:" in text
     assert "legal deadline" not in text and "one month" not in text and "30 days" not in text
-    assert {e["name"] for e in events} == {"confirmed", "validation_failures"}
+    assert {e["name"]: e["value"] for e in events} == {
+        "confirmed": None, "validation_failures": None, "topic_passage": None,
+        "topic_question": "my request to Cigna to access, correct or delete my personal information",
+    }
 
 
 async def test_callback_confirmation_masks_the_phone_number(services) -> None:
@@ -260,3 +263,36 @@ async def test_a_confident_intent_answers_a_long_question_in_its_own_words(servi
     messages, _ = await _run(ActionAnswerQuestion(), _tracker(question, "claim_submit", confidence=0.95))
     payload = messages[0]["custom"]
     assert payload["type"] == "answer" and payload["citations"][0]["section"] == "Claiming expenses"
+
+
+async def test_a_question_taken_for_a_request_is_answered_and_the_form_not_started(services) -> None:
+    from actions.actions import ActionFormIntro
+
+    tracker = _tracker("is that free if i call from abroad?", "request_callback")
+    messages, events = await _run(ActionFormIntro(), tracker)
+    assert "call you back" not in messages[0].get("text", "")
+    assert messages[-1]["buttons"][0]["payload"] == "/request_callback"  # offered, not started
+    assert events[-1]["event"] == "followup" and events[-1]["name"] == "action_listen"
+    assert not any(e.get("name") == "confirmed" for e in events)
+
+
+async def test_a_question_asked_for_the_hospital_is_answered_and_asked_again(services) -> None:
+    from actions.actions import ValidateCallbackForm, ValidateGopForm
+
+    dispatcher = CollectingDispatcher()
+    slots = {"requested_slot": "provider", "topic_question": "my guarantee of payment request for a hospital stay"}
+    tracker = _tracker("how long does it take?", "ask_question", slots=slots, active_loop="gop_form")
+    result = ValidateGopForm().validate_provider("how long does it take?", dispatcher, tracker, {})
+    assert result["provider"] is None
+    assert "48 hours" in dispatcher.messages[0]["text"] and "Source:" in dispatcher.messages[0]["text"]
+    named = ValidateGopForm().validate_provider(
+        "AZ Klina", CollectingDispatcher(), _tracker("AZ Klina", "inform", slots=slots, active_loop="gop_form"), {}
+    )
+    assert named["provider"] == "AZ Klina"
+    # a question is what a call back is about
+    asked = _tracker("why was my claim only partly paid?", "claim_partial_settlement",
+                     slots={"requested_slot": "topic"}, active_loop="callback_form")
+    topic = ValidateCallbackForm().validate_topic(
+        "why was my claim only partly paid?", CollectingDispatcher(), asked, {}
+    )
+    assert topic["topic"] == "why was my claim only partly paid?"

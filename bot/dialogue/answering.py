@@ -31,11 +31,12 @@ NEGATIVE_FEEDBACK = re.compile(
 _QUESTION_OPENING = re.compile(
     r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
 )
+_CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
     r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
-    r"want|need|would like|'d like)\b",
+    r"want|need|would like|'d like|request|arrange|organi[sz]e)\b",
     re.I,
 )
 
@@ -47,9 +48,22 @@ def asks_for_information(text: str) -> bool:
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
     the request only offered: a form starts when the member asks for it."""
     text = normalise_query(text).lower()
-    if not text or text.startswith("/") or not _QUESTION_OPENING.match(text):
+    if not text or text.startswith("/"):
         return False
-    return bool(_WH_OPENING.match(text)) or not _ASKS_FOR_ACTION.search(text)
+    # The question may follow a clause of context ("I'm going into hospital next month,
+    # can you pay the hospital directly?").
+    question = re.split(r"[,.;:!]\s+", text)[-1]
+    if _WH_OPENING.match(question) or _WH_OPENING.match(text):
+        return True
+    if not (_QUESTION_OPENING.match(text) or (_CAN_YOU.match(question) and question.endswith("?"))):
+        return False
+    return not _ASKS_FOR_ACTION.search(text)
+
+
+def is_question(text: str) -> bool:
+    """Whether ``text`` asks something: it ends with a question mark or opens like a
+    question ("how long does it take"). A hospital's name or a treatment does not."""
+    return text.strip().endswith("?") or bool(_QUESTION_OPENING.match(normalise_query(text).lower()))
 
 
 def answer_turn(

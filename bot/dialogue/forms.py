@@ -132,6 +132,9 @@ class Field:
     #: Any sensible text is the answer, whatever intent the NLU sees in it ("a question
     #: about my claim" as the topic of a call back is not a claim question).
     free_text: bool = False
+    #: A question is a sensible answer ("why was my claim rejected?" as the topic of a
+    #: call back); for any other field a question is one to answer before asking again.
+    question_is_an_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class FormSpec:
     title: str
     fields: tuple[Field, ...]
     confirm: bool = True
+    #: What the conversation is about once the form starts, for follow-ups during and
+    #: after it ("when will I get the answer?" after a guarantee-of-payment request).
+    topic: str = ""
 
     @property
     def slots(self) -> list[str]:
@@ -183,19 +189,24 @@ FORMS: dict[str, FormSpec] = {
         name="data_rights_form",
         kind="data_rights",
         title="data-protection request",
+        topic="my request to Cigna to access, correct or delete my personal information",
         fields=(
             Field("request_type", "Request", _request_type, _keep),
             Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
             Field("email", "Email", validation.validate_email, privacy.mask_email),
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
             Field("date_of_birth", "Date of birth", _iso(validation.validate_birth_date), privacy.mask_date),
-            Field("details", "Details", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True),
+            Field(
+                "details", "Details", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True,
+                question_is_an_answer=True,
+            ),
         ),
     ),
     "gop_form": FormSpec(
         name="gop_form",
         kind="guarantee_of_payment",
         title="guarantee-of-payment request",
+        topic="my guarantee of payment request for a hospital stay",
         fields=(
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
             Field("patient", "Patient", _patient, _keep),
@@ -216,7 +227,10 @@ FORMS: dict[str, FormSpec] = {
             Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
             Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
             Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short, True),
-            Field("topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True),
+            Field(
+                "topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True,
+                question_is_an_answer=True,
+            ),
         ),
     ),
     "handoff_form": FormSpec(
