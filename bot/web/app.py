@@ -30,7 +30,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import agent, api, documents, member
+from bot.web import agent, api, documents, live, member
 from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
 from bot.web.cors import CorsPolicy, parse_allowed_hosts
 from bot.web.keys import AUTH, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
@@ -174,5 +174,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     documents.setup(app)
     agent.setup(app)
     api.setup(app)
+    live.setup(app)
     app.router.add_static("/static", STATIC_DIR, name="static")
     return app

@@ -1,0 +1,210 @@
+"""Live hand-off through the web app's WebSockets, on real PostgreSQL (the live record and
+LISTEN/NOTIFY between processes) and SQLite (the embedded set-up), in front of the fake
+Rasa, which records the pause/resume events the app adds to a tracker with the token.
+
+The assistant's side of the hand-off (the action that pauses the conversation when an
+agent is available) runs for real in tests/browser/test_live.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.live.store import LiveStore
+from bot.web.keys import SERVICES
+from tests.web.helpers import AGENT, EVIL_ORIGIN, NO_LIMITS, FakeRasa, sign_in
+
+HANDOFF = [
+    {"text": "I'm putting you through to a person from our member services team."},
+    {"custom": {"type": "live_handoff"}},
+]
+TOKEN = "live-tests-rasa-token"
+
+
+async def next_of(ws: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next message of ``kind`` on a socket (others are skipped)."""
+    while True:
+        data = await asyncio.wait_for(ws.receive_json(), timeout)
+        if data.get("type") == kind:
+            return data
+
+
+async def agent_console(client: TestClient) -> Any:
+    """An agent signed in on ``client``, connected and available: the socket."""
+    await sign_in(client)
+    ws = await client.ws_connect("/agent/live/ws")
+    assert (await next_of(ws, "hello"))["presence"] in ("away", "available")
+    await ws.send_json({"type": "presence", "status": "available"})
+    assert (await next_of(ws, "presence"))["presence"] == "available"
+    return ws
+
+
+async def hand_off(client: TestClient, fake_rasa: FakeRasa) -> dict[str, Any]:
+    """The member asks for a person and the assistant puts them through: the live state."""
+    fake_rasa.answer = HANDOFF
+    response = await client.post("/api/chat", json={"message": "/human_handoff"})
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    fake_rasa.answer = None
+    return body["live"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def live_client(request, make_client, fake_rasa: FakeRasa) -> TestClient:
+    """The app on SQLite or on the session's PostgreSQL database, Rasa's API behind a token."""
+    fake_rasa.token = TOKEN
+    overrides: dict[str, Any] = {**NO_LIMITS, "rasa_token": TOKEN}
+    if request.param == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    client = await make_client(**overrides)
+    store: LiveStore = client.app[SERVICES].live
+    with store.engine.begin() as connection:  # the PostgreSQL database is the session's: start empty
+        for table in ("live_messages", "live_conversations", "live_agents"):
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+    return client
+
+
+async def test_hand_off_accept_messages_both_ways_and_hand_back(live_client: TestClient, fake_rasa: FakeRasa):
+    agent = await agent_console(live_client)
+    live = await hand_off(live_client, fake_rasa)
+    assert live == {"status": "waiting", "position": 1, "agent": None}
+    queue = await next_of(agent, "queue")
+    while not queue["items"]:
+        queue = await next_of(agent, "queue")
+    [item] = queue["items"]
+    assert set(item) == {"id", "position", "waiting_seconds", "since"}  # no member data in the queue
+
+    member = await live_client.ws_connect("/api/live/ws")
+    assert (await next_of(member, "state"))["live"]["status"] == "waiting"
+    await agent.send_json({"type": "accept", "id": item["id"]})
+    view = await next_of(agent, "conversation")
+    assert view["mine"] and view["status"] == "active"
+    state = await next_of(member, "state")
+    while state["live"]["status"] != "active":
+        state = await next_of(member, "state")
+    assert state["live"]["agent"] == "Alice"
+    joined = await next_of(member, "message")
+    assert joined["role"] == "system" and joined["text"] == "Alice from member services has joined the chat."
+
+    # Member -> agent, masked, with suggestions; card numbers never reach the record.
+    await member.send_json({"type": "message", "text": "My card 4111 1111 1111 1111, member id 12345678: claim?"})
+    message = await next_of(agent, "message")
+    while message["message"]["role"] != "member":
+        message = await next_of(agent, "message")
+    text = message["message"]["text"]
+    assert "4111" not in text and "12345678" not in text and "claim?" in text
+    suggestions = (await next_of(agent, "suggestions"))["items"]
+    assert suggestions and [s["score"] for s in suggestions] == sorted((s["score"] for s in suggestions), reverse=True)
+    assert {"band", "score", "title", "section", "url", "text", "insert"} <= set(suggestions[0])
+    assert all(s["band"] in ("answer", "clarify", "abstain") for s in suggestions)
+
+    # Agent -> member, cleaned like member input; typing both ways.
+    await agent.send_json({"type": "typing", "id": item["id"]})
+    await next_of(member, "typing")
+    await agent.send_json({"type": "message", "id": item["id"], "text": "Hello\u202e\x00 there <b>!</b>"})
+    said = await next_of(member, "message")
+    while said["role"] != "agent":
+        said = await next_of(member, "message")
+    assert said["text"] == "Hello there <b>!</b>" and said["author"] == "Alice"
+
+    # A chat message posted while live goes to the agent, never to the paused assistant.
+    received = len(fake_rasa.received)
+    response = await live_client.post("/api/chat", json={"message": "are you still there?"})
+    assert (await response.json())["live"]["status"] == "active"
+    assert len(fake_rasa.received) == received
+    posted = await next_of(agent, "message")
+    while posted["message"]["role"] != "member":
+        posted = await next_of(agent, "message")
+    assert posted["message"]["text"] == "are you still there?"
+
+    # History (a reload) has the live exchange in order.
+    history = (await (await live_client.get("/api/chat/history")).json())["messages"]
+    live_turns = [(m["role"], m["text"]) for m in history if m["role"] in ("agent", "system") or "still" in m["text"]]
+    assert [role for role, _ in live_turns] == ["system", "agent", "user"]
+
+    # Hand back: Rasa is resumed through its API with the token; the member is told.
+    await agent.send_json({"type": "end", "id": item["id"], "reason": "handed_back"})
+    ended = await next_of(member, "state")
+    assert ended["live"] is None or ended["live"]["status"] == "ended"
+    for _ in range(50):
+        if fake_rasa.appended:
+            break
+        await asyncio.sleep(0.05)
+    [(_, events)] = fake_rasa.appended
+    assert events[0] == {"event": "resume"}
+    assert any(path.endswith("/tracker/events") and query.get("token") == TOKEN for path, query in fake_rasa.calls)
+    response = await live_client.post("/api/chat", json={"message": "hello again"})
+    assert "live" not in await response.json()
+    assert fake_rasa.received[-1] == "hello again"
+    await member.close()
+    await agent.close()
+
+
+async def test_two_agents_accepting_at_once_exactly_one_wins(live_client: TestClient, fake_rasa: FakeRasa):
+    await hand_off(live_client, fake_rasa)
+    store: LiveStore = live_client.app[SERVICES].live
+    [waiting] = store.queue()
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def accept(name: str) -> None:
+        barrier.wait()
+        results.append(store.accept(waiting.id, name))
+
+    threads = [threading.Thread(target=accept, args=(f"agent{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1
+    assert store.get(waiting.id).agent in {f"agent{n}" for n in range(8)}
+
+
+async def test_sockets_refuse_other_sites_and_strangers(live_client: TestClient, fake_rasa: FakeRasa):
+    response = await live_client.get("/api/live/ws")  # no conversation cookie
+    assert response.status == 403
+    anonymous = await live_client.get("/agent/live/ws", allow_redirects=False)
+    assert anonymous.status in (302, 401)
+    await hand_off(live_client, fake_rasa)
+    with pytest.raises(Exception) as refused:
+        await live_client.ws_connect("/api/live/ws", headers={"Origin": EVIL_ORIGIN})
+    assert "403" in str(refused.value)
+    member = await live_client.ws_connect("/api/live/ws")
+    await next_of(member, "state")
+    await member.send_str("not json")
+    assert (await next_of(member, "error"))["message"]
+    await member.send_json({"type": "message", "text": "x" * 5000})
+    assert "characters" in (await next_of(member, "error"))["message"]
+    await member.close()
+
+
+async def test_agent_and_member_on_two_web_processes_talk_through_postgresql(
+    make_client, fake_rasa: FakeRasa, postgres_url: str
+):
+    settings = {**NO_LIMITS, "database_url": postgres_url}
+    first, second = await make_client(**settings), await make_client(**settings)
+    with first.app[SERVICES].live.engine.begin() as connection:
+        for table in ("live_messages", "live_conversations", "live_agents"):
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+    agent = await agent_console(second)
+    await hand_off(first, fake_rasa)
+    member = await first.ws_connect("/api/live/ws")
+    queue = await next_of(agent, "queue")
+    while not queue["items"]:
+        queue = await next_of(agent, "queue")
+    await agent.send_json({"type": "accept", "id": queue["items"][0]["id"]})
+    joined = await next_of(member, "message")
+    assert joined["text"] == "Alice from member services has joined the chat."
+    await member.send_json({"type": "message", "text": "hello from process one"})
+    message = await next_of(agent, "message")
+    while message["message"]["role"] != "member":
+        message = await next_of(agent, "message")
+    assert message["message"]["text"] == "hello from process one"
+    await member.close()
+    await agent.close()
+    assert AGENT == "alice"
