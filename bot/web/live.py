@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -62,6 +62,8 @@ class LiveHub:
         self.agents: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self.member_limit = RateLimiter(settings.live_rate_limit_per_minute, settings.live_rate_limit_burst)
         self.agent_limit = RateLimiter(settings.live_rate_limit_per_minute, settings.live_rate_limit_burst)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turns: dict[int, tuple[asyncio.Lock, int]] = {}  # each conversation's lock, steps holding or awaiting it
 
     # ----------------------------------------------------------------- what browsers see
 
@@ -151,10 +153,8 @@ class LiveHub:
             await self._to_members(conversation, self._member_message(message))
             await self._to_agent(agent, {"type": "message", "id": live_id, "message": self._agent_message(message)})
             if message["role"] == "member" and agent and self.agents.get(agent):
-                items = await self.suggest(message["text"])
-                await self._to_agent(
-                    agent, {"type": "suggestions", "id": live_id, "message_id": message["id"], "items": items}
-                )
+                # Off the delivery path: the next messages need not wait for the retriever.
+                self.background(self._suggest_to(agent, live_id, message))
         elif kind == "typing":
             if event.get("role") == "agent":
                 await self._to_members(conversation, {"type": "typing"})
@@ -167,6 +167,46 @@ class LiveHub:
             await self._to_agent(
                 agent, {"type": "status", "id": live_id, "status": event.get("status"), "reason": event.get("reason")}
             )
+
+    @staticmethod
+    @contextlib.contextmanager
+    def connected(
+        sockets: dict[str, set[web.WebSocketResponse]], key: str, ws: web.WebSocketResponse
+    ) -> Iterator[None]:
+        """``ws`` is one of ``key``'s open sockets while the block runs."""
+        sockets[key].add(ws)
+        try:
+            yield
+        finally:
+            sockets[key].discard(ws)
+            if not sockets[key]:
+                del sockets[key]
+
+    def background(self, work: Any) -> None:
+        """Run ``work`` as a task the hub keeps until it is done."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _suggest_to(self, agent: str, live_id: int, message: dict[str, Any]) -> None:
+        items = await self.suggest(message["text"])
+        await self._to_agent(agent, {"type": "suggestions", "id": live_id, "message_id": message["id"], "items": items})
+
+    async def in_turn(self, live_id: int, work: Any) -> None:
+        """Run an agent's step for one conversation after that conversation's earlier ones,
+        but beside the steps for their other conversations (an agent with four chats must
+        not make the fourth member wait for the first three)."""
+        lock, waiting = self._turns.get(live_id, (asyncio.Lock(), 0))
+        self._turns[live_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                await work
+        finally:
+            lock, waiting = self._turns[live_id]
+            if waiting == 1:
+                del self._turns[live_id]
+            else:
+                self._turns[live_id] = (lock, waiting - 1)
 
     @staticmethod
     def _member_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -338,9 +378,8 @@ async def member_socket(request: web.Request) -> web.StreamResponse:
         return json_error(403, "no_conversation", "Start a conversation first.")
     hub = request.app[LIVE]
     ws = await _open_socket(request)
-    hub.members[conversation].add(ws)
     last_typing = 0.0
-    try:
+    with hub.connected(hub.members, conversation, ws):
         await ws.send_json({"type": "state", "live": await hub.member_state(await hub.service.open_for(conversation))})
         async for data in _messages(ws):
             kind = data.get("type")
@@ -348,9 +387,7 @@ async def member_socket(request: web.Request) -> web.StreamResponse:
                 if kind == "message":
                     wait = hub.member_limit.hit(conversation)
                     if wait:
-                        await ws.send_json(
-                            {"type": "error", "message": "You're sending messages very fast. Please wait a moment."}
-                        )
+                        await _refuse(ws, "You're sending messages very fast. Please wait a moment.")
                         continue
                     text = chat_message(data.get("text") if isinstance(data.get("text"), str) else "")
                     await hub.service.member_says(conversation, text)
@@ -360,16 +397,10 @@ async def member_socket(request: web.Request) -> web.StreamResponse:
                 elif kind == "leave":
                     await hub.service.member_leaves(conversation)
             except (BadRequest, LiveError) as exc:
-                await ws.send_json({"type": "error", "message": getattr(exc, "message", str(exc))})
+                await _refuse(ws, getattr(exc, "message", str(exc)))
             except LiveStoreError:
                 log.exception("live message of %s not stored", log_name(request, conversation))
-                await ws.send_json(
-                    {"type": "error", "message": "Sorry, your message could not be sent. Please try again."}
-                )
-    finally:
-        hub.members[conversation].discard(ws)
-        if not hub.members[conversation]:
-            del hub.members[conversation]
+                await _refuse(ws, "Sorry, your message could not be sent. Please try again.")
     return ws
 
 
@@ -390,62 +421,81 @@ def _live_id(data: dict[str, Any]) -> int:
     return value
 
 
-async def agent_socket(request: web.Request) -> web.StreamResponse:
-    """``GET /agent/live/ws`` (behind the agent guard): an agent's live console."""
+async def _agent_step(hub: LiveHub, ws: web.WebSocketResponse, agent: str, data: dict[str, Any]) -> None:
+    """One thing an agent's console asked for; refusals and faults are answered on the socket."""
     from bot.web.member import chat_message
 
+    service = hub.service
+    kind = data.get("type")
+    try:
+        if kind == "presence":
+            status = AVAILABLE if data.get("status") == AVAILABLE else AWAY
+            await asyncio.to_thread(service.store.set_presence, agent, status)
+            await ws.send_json({"type": "presence", "presence": status})
+        elif kind == "open":
+            live = await asyncio.to_thread(service.store.get, _live_id(data))
+            if live is None or live.status == ENDED or (live.status == ACTIVE and live.agent != agent):
+                raise LiveError("This conversation is not in the queue any more.")
+            await ws.send_json(await hub.conversation_view(live, agent))
+        elif kind == "accept":
+            live = await service.accept(_live_id(data), agent)
+            view = await hub.conversation_view(live, agent)
+            await ws.send_json(view)
+            last_member = next((t for t in reversed(view["transcript"]) if t["role"] == "member"), None)
+            if last_member:
+                await ws.send_json(
+                    {"type": "suggestions", "id": live.id, "items": await hub.suggest(last_member["text"])}
+                )
+        elif kind == "message":
+            if hub.agent_limit.hit(agent):
+                raise LiveError("You're sending messages very fast. Please wait a moment.")
+            text = chat_message(data.get("text") if isinstance(data.get("text"), str) else "")
+            await service.agent_says(_live_id(data), agent, text)
+        elif kind == "typing":
+            await service.agent_typing(_live_id(data), agent)
+        elif kind == "end":
+            await service.finish(_live_id(data), agent, str(data.get("reason")))
+    except (BadRequest, LiveError) as exc:
+        await _refuse(ws, getattr(exc, "message", str(exc)))
+    except LiveStoreError:
+        log.exception("live step of agent %s failed", agent)
+        await _refuse(ws, "The live record is unavailable. Please try again.")
+
+
+async def _refuse(ws: web.WebSocketResponse, message: str) -> None:
+    if not ws.closed:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json({"type": "error", "message": message})
+
+
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    """``GET /agent/live/ws`` (behind the agent guard): an agent's live console.
+
+    Steps about one conversation (message, typing, end) run in that conversation's turn
+    and beside other conversations' steps; typing notices are thinned out.
+    """
     agent = request[AGENT_KEY].name
     hub = request.app[LIVE]
-    service = hub.service
+    store = hub.service.store
     ws = await _open_socket(request)
-    hub.agents[agent].add(ws)
-    await asyncio.to_thread(service.store.seen, agent)
     last_typing = 0.0
-    try:
-        presence = await asyncio.to_thread(service.store.presence, agent)
+    with hub.connected(hub.agents, agent, ws):
+        await asyncio.to_thread(store.seen, agent)
+        presence = await asyncio.to_thread(store.presence, agent)
         await ws.send_json({"type": "hello", "agent": agent, "first_name": first_name(agent), "presence": presence})
         await ws.send_json({"type": "queue", "items": await hub.queue_view()})
-        for live in await asyncio.to_thread(service.store.handled_by, agent):
+        for live in await asyncio.to_thread(store.handled_by, agent):
             await ws.send_json(await hub.conversation_view(live, agent))
         async for data in _messages(ws):
             kind = data.get("type")
-            try:
-                if kind == "presence":
-                    status = AVAILABLE if data.get("status") == AVAILABLE else AWAY
-                    await asyncio.to_thread(service.store.set_presence, agent, status)
-                    await ws.send_json({"type": "presence", "presence": status})
-                elif kind == "open":
-                    live = await asyncio.to_thread(service.store.get, _live_id(data))
-                    if live is None or live.status == ENDED or (live.status == ACTIVE and live.agent != agent):
-                        raise LiveError("This conversation is not in the queue any more.")
-                    await ws.send_json(await hub.conversation_view(live, agent))
-                elif kind == "accept":
-                    live = await service.accept(_live_id(data), agent)
-                    view = await hub.conversation_view(live, agent)
-                    await ws.send_json(view)
-                    last_member = next((t for t in reversed(view["transcript"]) if t["role"] == "member"), None)
-                    if last_member:
-                        items = await hub.suggest(last_member["text"])
-                        await ws.send_json({"type": "suggestions", "id": live.id, "items": items})
-                elif kind == "message":
-                    if hub.agent_limit.hit(agent):
-                        raise LiveError("You're sending messages very fast. Please wait a moment.")
-                    text = chat_message(data.get("text") if isinstance(data.get("text"), str) else "")
-                    await service.agent_says(_live_id(data), agent, text)
-                elif kind == "typing" and time.monotonic() - last_typing > TYPING_SECONDS:
-                    last_typing = time.monotonic()
-                    await service.agent_typing(_live_id(data), agent)
-                elif kind == "end":
-                    await service.finish(_live_id(data), agent, str(data.get("reason")))
-            except (BadRequest, LiveError) as exc:
-                await ws.send_json({"type": "error", "message": getattr(exc, "message", str(exc))})
-            except LiveStoreError:
-                log.exception("live step of agent %s failed", agent)
-                await ws.send_json({"type": "error", "message": "The live record is unavailable. Please try again."})
-    finally:
-        hub.agents[agent].discard(ws)
-        if not hub.agents[agent]:
-            del hub.agents[agent]
+            if kind == "typing":
+                if time.monotonic() - last_typing < TYPING_SECONDS:
+                    continue
+                last_typing = time.monotonic()
+            if kind in ("message", "typing", "end") and isinstance(data.get("id"), int):
+                hub.background(hub.in_turn(data["id"], _agent_step(hub, ws, agent, data)))
+            else:
+                await _agent_step(hub, ws, agent, data)
     return ws
 
 

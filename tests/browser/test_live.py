@@ -32,7 +32,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory, retriever) -> Iterator[Stack]:
-    """The real stack: Rasa (5405), action server (5455), web app (8405), two agents."""
+    """The real stack: Rasa (6005), action server (6055), web app (8605), two agents."""
     tmp = tmp_path_factory.mktemp("live-stack")
     accounts = ",".join(make_entry(name, PASSWORD) for name in (AGENT, OTHER_AGENT))
     env = {
@@ -40,7 +40,7 @@ def live_stack(tmp_path_factory, retriever) -> Iterator[Stack]:
         "BOT_AGENT_ACCOUNTS": accounts,
         "BOT_LIVE_AGENT_GRACE_SECONDS": str(GRACE_SECONDS),
     }
-    with started_stack(tmp, env, rasa_port=5405, action_port=5455, web_port=8405) as running:
+    with started_stack(tmp, env, rasa_port=6005, action_port=6055, web_port=8605) as running:
         yield running
 
 

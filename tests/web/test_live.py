@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.live.store import LiveStore
-from bot.web.keys import SERVICES
+from bot.web.keys import AUTH, SERVICES
 from tests.web.helpers import AGENT, EVIL_ORIGIN, NO_LIMITS, FakeRasa, sign_in
 
 HANDOFF = [
@@ -208,3 +208,14 @@ async def test_agent_and_member_on_two_web_processes_talk_through_postgresql(
     await member.close()
     await agent.close()
     assert AGENT == "alice"
+
+
+async def test_an_agent_signed_in_on_one_web_process_is_signed_in_on_every_one(make_client, postgres_url: str):
+    first, second = await make_client(database_url=postgres_url), await make_client(database_url=postgres_url)
+    await sign_in(first)
+    token = next(c.value for c in first.session.cookie_jar if c.key == "agent_session")
+    second.session.cookie_jar.update_cookies({"agent_session": token})
+    page = await second.get("/agent/live", allow_redirects=False)
+    assert page.status == 200 and "Live chats" in await page.text()
+    first.app[AUTH].sessions.delete(token)  # signing out ends it everywhere
+    assert (await second.get("/agent/live", allow_redirects=False)).status == 302
