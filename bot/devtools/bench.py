@@ -289,8 +289,8 @@ def run_live_bench(settings: Settings, scaled: bool = True, quick: bool = False)
     if scaled:
         from bot.devtools.scaleout import ScaledStack
 
-        with ScaledStack(web_port=8406, env=env) as scaled_stack:
-            name = "scaled out (PostgreSQL record, LISTEN/NOTIFY events, nginx)"
+        with ScaledStack(web_ports=(8406, 8407), env=env) as scaled_stack:
+            name = "scaled out (2 web apps behind nginx, PostgreSQL record, LISTEN/NOTIFY)"
             results.append((name, run_live_load(scaled_stack.web_url or "", agents, messages=messages)))
     for name, r in results:
         print(

@@ -64,6 +64,8 @@ class PostgresBus(LocalBus):
         self._listener: Any = None
         self._sender: Any = None
         self._send_lock = asyncio.Lock()
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
 
     def _connect(self) -> Any:
         import psycopg2
@@ -78,6 +80,13 @@ class PostgresBus(LocalBus):
         with self._listener.cursor() as cursor:
             cursor.execute(f"LISTEN {CHANNEL}")
         asyncio.get_running_loop().add_reader(self._listener.fileno(), self._readable)
+        self._pump = asyncio.create_task(self._deliver_in_order())
+
+    async def _deliver_in_order(self) -> None:
+        """One event after the other, as PostgreSQL delivered them: a member's messages
+        reach the agent in the order they were sent."""
+        while True:
+            await self._deliver(await self._inbox.get())
 
     def _readable(self) -> None:
         try:
@@ -91,7 +100,7 @@ class PostgresBus(LocalBus):
                 event = json.loads(note.payload)
             except ValueError:
                 continue
-            asyncio.get_running_loop().create_task(self._deliver(event))
+            self._inbox.put_nowait(event)
 
     async def publish(self, event: dict[str, Any]) -> None:
         payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
@@ -106,6 +115,8 @@ class PostgresBus(LocalBus):
 
     async def close(self) -> None:
         await super().close()
+        if self._pump is not None:
+            self._pump.cancel()
         if self._listener is not None:
             asyncio.get_running_loop().remove_reader(self._listener.fileno())
             self._listener.close()

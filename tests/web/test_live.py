@@ -34,6 +34,14 @@ async def next_of(ws: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
             return data
 
 
+async def until(ws: Any, done: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Everything a socket sends up to and including the first message ``done`` accepts."""
+    seen = []
+    while not seen or not done(seen[-1]):
+        seen.append(await asyncio.wait_for(ws.receive_json(), timeout))
+    return seen
+
+
 async def agent_console(client: TestClient) -> Any:
     """An agent signed in on ``client``, connected and available: the socket."""
     await sign_in(client)
@@ -84,12 +92,10 @@ async def test_hand_off_accept_messages_both_ways_and_hand_back(live_client: Tes
     await agent.send_json({"type": "accept", "id": item["id"]})
     view = await next_of(agent, "conversation")
     assert view["mine"] and view["status"] == "active"
-    state = await next_of(member, "state")
-    while state["live"]["status"] != "active":
-        state = await next_of(member, "state")
-    assert state["live"]["agent"] == "Alice"
-    joined = await next_of(member, "message")
-    assert joined["role"] == "system" and joined["text"] == "Alice from member services has joined the chat."
+    seen = await until(member, lambda d: d["type"] == "message")
+    state = [d["live"] for d in seen if d["type"] == "state"][-1]
+    assert state["status"] == "active" and state["agent"] == "Alice"
+    assert seen[-1]["role"] == "system" and seen[-1]["text"] == "Alice from member services has joined the chat."
 
     # Member -> agent, masked, with suggestions; card numbers never reach the record.
     await member.send_json({"type": "message", "text": "My card 4111 1111 1111 1111, member id 12345678: claim?"})
@@ -219,3 +225,58 @@ async def test_an_agent_signed_in_on_one_web_process_is_signed_in_on_every_one(m
     assert page.status == 200 and "Live chats" in await page.text()
     first.app[AUTH].sessions.delete(token)  # signing out ends it everywhere
     assert (await second.get("/agent/live", allow_redirects=False)).status == 302
+
+
+async def test_the_live_chat_survives_a_web_process_restart(make_client, fake_rasa: FakeRasa, tmp_path):
+    settings = {**NO_LIMITS, "database_url": f"sqlite:///{tmp_path}/restart.db"}
+    before = await make_client(**settings)
+    await hand_off(before, fake_rasa)
+    member = await before.ws_connect("/api/live/ws")
+    await next_of(member, "state")
+    await member.send_json({"type": "message", "text": "hello before the restart"})
+    await asyncio.sleep(0.3)
+    cookies = {c.key: c.value for c in before.session.cookie_jar}
+    await member.close()
+    await before.close()  # the web process is gone
+
+    after = await make_client(**settings)
+    after.session.cookie_jar.update_cookies(cookies)
+    state = await (await after.get("/api/live/state")).json()
+    assert state["live"] == {"status": "waiting", "position": 1, "agent": None}
+    agent = await agent_console(after)
+    [waiting] = after.app[SERVICES].live.queue()
+    await agent.send_json({"type": "open", "id": waiting.id})
+    view = await next_of(agent, "conversation")
+    assert "hello before the restart" in [t["text"] for t in view["transcript"]]
+    await agent.close()
+
+
+async def test_agents_and_members_are_rate_limited_and_after_closing_the_assistant_answers(
+    make_client, fake_rasa: FakeRasa
+):
+    client = await make_client(**NO_LIMITS, live_rate_limit_per_minute=2, live_rate_limit_burst=2)
+    agent = await agent_console(client)
+    await hand_off(client, fake_rasa)
+    member = await client.ws_connect("/api/live/ws")
+    queue = await next_of(agent, "queue")
+    while not queue["items"]:
+        queue = await next_of(agent, "queue")
+    live_id = queue["items"][0]["id"]
+    await agent.send_json({"type": "accept", "id": live_id})
+    await next_of(agent, "conversation")
+    for n in range(3):
+        await agent.send_json({"type": "message", "id": live_id, "text": f"agent says {n}"})
+    assert "very fast" in (await next_of(agent, "error"))["message"]
+    for n in range(3):
+        await member.send_json({"type": "message", "text": f"member says {n}"})
+    assert "very fast" in (await next_of(member, "error"))["message"]
+
+    await agent.send_json({"type": "end", "id": live_id, "reason": "closed"})
+    closed = await next_of(member, "message")
+    while "closed the chat" not in closed["text"]:
+        closed = await next_of(member, "message")
+    assert closed["role"] == "system"
+    response = await client.post("/api/chat", json={"message": "anyone there?"})
+    assert "live" not in await response.json() and fake_rasa.received[-1] == "anyone there?"  # the assistant again
+    await member.close()
+    await agent.close()

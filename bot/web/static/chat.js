@@ -371,6 +371,7 @@ async function restore() {
 // old one); the log is cleared only once it has, so it never shows a conversation that
 // is not the one the next message goes to.
 async function startOver() {
+  live.leave();
   let res = null;
   try {
     res = await fetch("/api/chat/session", { method: "POST", credentials: CREDENTIALS });

@@ -108,6 +108,10 @@ export function createLive(ui) {
       lastTyping = Date.now();
       post({ type: "typing" });
     },
+    // Leave the chat with the person (before the widget starts a new conversation).
+    leave() {
+      if (active()) post({ type: "leave" });
+    },
     async resume() {
       try {
         const res = await fetch("/api/live/state", { credentials: "same-origin" });
