@@ -3,7 +3,8 @@
 The stack (Rasa, action server, web app) is this module's own, so agents' presence here
 never turns another test's hand-off into a live one. The agent's console drops out in
 one test and the grace period is short (BOT_LIVE_AGENT_GRACE_SECONDS) so the requeue is
-seen in seconds. Screenshots: reports/screenshot-live-agent.png, screenshot-live-member.png.
+seen in seconds. The browser fixture, the marks (skipped without Chromium) and ``say``
+are test_browser's. Screenshots: reports/screenshot-live-agent.png, screenshot-live-member.png.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from bot.devtools.stack import Stack
 from bot.web.auth import make_entry
-from tests.browser.test_browser import CHROMIUM, REPLY_TIMEOUT, REPORTS, browser  # noqa: F401 (fixture)
+from tests.browser.test_browser import REPLY_TIMEOUT, REPORTS, browser, pytestmark, say  # noqa: F401
 from tests.helpers import started_stack
 
 AGENT = "maria.lopez"
@@ -23,11 +24,6 @@ OTHER_AGENT = "tom.baker"
 PASSWORD = "live test password"
 LIVE_TIMEOUT = 15_000  # ms: a message, a state change or the presence reaching the other browser
 GRACE_SECONDS = 3
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +88,6 @@ def agent(browser, base):  # noqa: F811
         page.check("#presence-away")
         page.wait_for_selector('.live-page[data-presence="away"]')
         page.context.close()
-
-
-def say(page, text: str) -> str:
-    """The member types a message to the assistant; the text of the assistant's new messages."""
-    before = page.locator("#chat-log .msg.bot").count()
-    page.fill("#chat-input", text)
-    page.press("#chat-input", "Enter")
-    page.wait_for_function(
-        "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n"
-        " && document.getElementById('chat-typing').hidden",
-        arg=[before],
-        timeout=REPLY_TIMEOUT,
-    )
-    return "\n".join(page.locator("#chat-log .msg.bot").all_inner_texts()[before:])
 
 
 def ask_for_a_person(member) -> None:

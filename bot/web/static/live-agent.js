@@ -4,6 +4,8 @@
 // WebSocket to /agent/live/ws; it reconnects after a drop, and the server sends the
 // queue and this agent's conversations again, so nothing is lost.
 
+import { liveSocket } from "./live-socket.js";
+
 const $ = (id) => document.getElementById(id);
 const page = document.querySelector(".live-page");
 const queueList = $("live-queue");
@@ -24,8 +26,6 @@ const connection = $("live-connection");
 const conversations = new Map(); // id -> {status, mine, since, transcript}
 let current = null;
 let queue = [];
-let socket = null;
-let retry = 0;
 let lastTyping = 0;
 let typingTimer = null;
 
@@ -48,10 +48,7 @@ function showError(message) {
 }
 
 function send(data) {
-  if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify(data));
-    return true;
-  }
+  if (channel.send(data)) return true;
   showError("Not connected. Reconnecting…");
   return false;
 }
@@ -220,32 +217,18 @@ function onMessage(data) {
   }
 }
 
-function connect() {
-  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  socket = new WebSocket(`${scheme}//${window.location.host}/agent/live/ws`);
-  socket.addEventListener("open", () => {
-    retry = 0;
+const channel = liveSocket("/agent/live/ws", {
+  onData: onMessage,
+  onOpen: () => {
     connection.textContent = "Connected.";
     page.dataset.connected = "true";
     showError("");
-  });
-  socket.addEventListener("message", (event) => {
-    let data = null;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (data && typeof data === "object") onMessage(data);
-  });
-  socket.addEventListener("close", () => {
+  },
+  onClose: () => {
     page.dataset.connected = "false";
     connection.textContent = "Disconnected. Reconnecting…";
-    socket = null;
-    retry += 1;
-    window.setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(retry, 5)));
-  });
-}
+  },
+});
 
 for (const input of document.querySelectorAll('input[name="presence"]')) {
   input.addEventListener("change", () => {
@@ -288,4 +271,4 @@ window.setInterval(() => {
   for (const node of queueList.querySelectorAll(".waited")) node.textContent = waited(Number(node.dataset.since));
 }, 1000);
 
-connect();
+channel.connect();

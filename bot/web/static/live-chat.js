@@ -4,6 +4,8 @@
 // way. Messages then go over a WebSocket to /api/live/ws instead of to the assistant; the
 // socket reconnects after a drop, and the server's record keeps the whole exchange.
 
+import { liveSocket } from "./live-socket.js";
+
 const $ = (id) => document.getElementById(id);
 
 export function createLive(ui) {
@@ -12,9 +14,7 @@ export function createLive(ui) {
   const statusText = $("chat-live-status");
   const leave = $("chat-live-leave");
   const typing = $("chat-live-typing");
-  let socket = null;
   let state = null;
-  let retry = 0;
   let lastTyping = 0;
   let typingTimer = null;
   const pending = [];
@@ -27,7 +27,7 @@ export function createLive(ui) {
     if (!active()) {
       bar.hidden = true;
       typing.hidden = true;
-      if (socket) socket.close();
+      channel.close();
       return;
     }
     bar.hidden = false;
@@ -58,42 +58,22 @@ export function createLive(ui) {
     }
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${window.location.host}/api/live/ws`);
-    socket = ws;
-    ws.addEventListener("open", () => {
-      retry = 0;
-      while (pending.length) ws.send(JSON.stringify(pending.shift()));
-    });
-    ws.addEventListener("message", (event) => {
-      let data = null;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (data && typeof data === "object") onMessage(data);
-    });
-    ws.addEventListener("close", () => {
-      if (socket === ws) socket = null;
-      if (!active()) return;
-      retry += 1;
-      window.setTimeout(() => {
-        if (active() && !socket) connect();
-      }, Math.min(10000, 500 * 2 ** Math.min(retry, 5)));
-    });
-  }
-
   function post(data) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data));
-    else if (data.type === "message") pending.push(data);
+    if (!channel.send(data) && data.type === "message") pending.push(data);
   }
 
   function start(next) {
     show(next);
-    if (active() && !socket) connect();
+    if (active() && !channel.started()) channel.connect();
   }
+
+  const channel = liveSocket("/api/live/ws", {
+    onData: onMessage,
+    onOpen: () => {
+      while (pending.length) channel.send(pending.shift());
+    },
+    shouldReconnect: active,
+  });
 
   leave.addEventListener("click", () => post({ type: "leave" }));
 

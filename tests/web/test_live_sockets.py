@@ -52,6 +52,14 @@ async def agent_console(client: TestClient) -> Any:
     return ws
 
 
+async def waiting_id(agent: Any) -> int:
+    """The id of the first conversation in the queue, once the agent's console shows one."""
+    queue = await next_of(agent, "queue")
+    while not queue["items"]:
+        queue = await next_of(agent, "queue")
+    return queue["items"][0]["id"]
+
+
 async def hand_off(client: TestClient, fake_rasa: FakeRasa) -> dict[str, Any]:
     """The member asks for a person and the assistant puts them through: the live state."""
     fake_rasa.answer = HANDOFF
@@ -200,10 +208,7 @@ async def test_agent_and_member_on_two_web_processes_talk_through_postgresql(
     agent = await agent_console(second)
     await hand_off(first, fake_rasa)
     member = await first.ws_connect("/api/live/ws")
-    queue = await next_of(agent, "queue")
-    while not queue["items"]:
-        queue = await next_of(agent, "queue")
-    await agent.send_json({"type": "accept", "id": queue["items"][0]["id"]})
+    await agent.send_json({"type": "accept", "id": await waiting_id(agent)})
     joined = await next_of(member, "message")
     assert joined["text"] == "Alice from member services has joined the chat."
     await member.send_json({"type": "message", "text": "hello from process one"})
@@ -258,10 +263,7 @@ async def test_agents_and_members_are_rate_limited_and_after_closing_the_assista
     agent = await agent_console(client)
     await hand_off(client, fake_rasa)
     member = await client.ws_connect("/api/live/ws")
-    queue = await next_of(agent, "queue")
-    while not queue["items"]:
-        queue = await next_of(agent, "queue")
-    live_id = queue["items"][0]["id"]
+    live_id = await waiting_id(agent)
     await agent.send_json({"type": "accept", "id": live_id})
     await next_of(agent, "conversation")
     for n in range(3):
