@@ -443,13 +443,17 @@ class ScaledStack(Stack):
                     setattr(self, attr, name)
         finally:
             admin.close()
-        # The request store's tables exist before the action servers start, so two of
-        # them starting at once do not race to create them.
+        # The request store's tables (with the live chats' and agent sessions') exist before
+        # the servers start, so two of them starting at once do not race to create them.
+        from bot.live import LiveStore
         from bot.requests import RequestStore
+        from bot.web.agent_sessions import metadata as agent_session_tables
 
         store = RequestStore(self.request_db_url)
         try:
             store.create_schema()
+            LiveStore(store.engine).create_schema()  # the web apps' tables too
+            agent_session_tables.create_all(store.engine)
         finally:
             store.close()
         self.redis_key_prefix = f"scaleout{run_id}"

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     func,
     insert,
     select,
@@ -77,6 +78,16 @@ live_agents = Table(
     Column("status", String(16), nullable=False),
     Column("seen_at", Float, nullable=False),
 )
+
+
+def create_tables(tables: MetaData, engine: Engine) -> None:
+    """Create missing tables, tolerating another process creating them at the same moment
+    (two web apps starting together: PostgreSQL then reports a duplicate to one of them)."""
+    try:
+        tables.create_all(engine)
+    except SQLAlchemyError:
+        time.sleep(0.5)
+        tables.create_all(engine)  # the other process has finished: nothing left to create
 
 
 class LiveStoreError(Exception):
@@ -147,7 +158,10 @@ class LiveStore:
 
     def create_schema(self) -> None:
         """Create the live tables if they are missing; safe on every start."""
-        self._run("create_schema", lambda c: metadata.create_all(c))
+        try:
+            create_tables(metadata, self.engine)
+        except SQLAlchemyError as exc:
+            raise LiveStoreError(f"create_schema failed ({type(exc).__name__})") from exc
 
     # ----------------------------------------------------------------- conversations
 
@@ -282,6 +296,24 @@ class LiveStore:
             return [_message(r) for r in rows]
 
         return self._run("messages", work)
+
+    def delete_conversations(self, conversation_ids: list[str], *, dry_run: bool = False) -> int:
+        """Delete the live hand-offs of these member conversations with their messages
+        (retention and erasure); the number of messages deleted (or that would be)."""
+        if not conversation_ids:
+            return 0
+
+        def work(c: Any) -> int:
+            chosen = select(live_conversations.c.id).where(live_conversations.c.conversation_id.in_(conversation_ids))
+            count = c.execute(
+                select(func.count()).select_from(live_messages).where(live_messages.c.live_id.in_(chosen))
+            ).scalar_one()
+            if not dry_run:
+                c.execute(delete(live_messages).where(live_messages.c.live_id.in_(chosen)))
+                c.execute(delete(live_conversations).where(live_conversations.c.conversation_id.in_(conversation_ids)))
+            return int(count)
+
+        return self._run("delete_conversations", work)
 
     # ----------------------------------------------------------------- presence
 

@@ -3,7 +3,8 @@
 Conversations are in Rasa's SQL tracker store (table ``events``, one row per event, keyed
 by ``sender_id``; SQLite ``var/tracker.db`` by default, PostgreSQL when scaled out);
 requests, notes, status events and the answer log are in the request store
-(:mod:`bot.requests.store`). Two operations, both behind ``bot retention``:
+(:mod:`bot.requests.store`), and so are live chats with agents (:mod:`bot.live.store`),
+which go with their conversation. Two operations, both behind ``bot retention``:
 
 * :func:`purge` (regular retention): delete conversations whose last event is older
   than the retention period and, in the request store, requests closed and answers
@@ -53,6 +54,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.dialogue.validation import normalise_member_id
+from bot.live.store import LiveStore, LiveStoreError
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import Settings
 
@@ -98,6 +100,7 @@ class RetentionReport:
         "notes": "request notes",
         "events": "request status events",
         "answers": "recorded answers (with feedback)",
+        "live_messages": "live chat messages",
     }
 
     def lines(self) -> list[str]:
@@ -304,7 +307,7 @@ def _opened(settings: Settings, *, dry_run: bool) -> Iterator[tuple[RequestStore
         yield store, tracker
         if not dry_run:
             _checkpoint(store.engine)
-    except RequestStoreError as exc:
+    except (RequestStoreError, LiveStoreError) as exc:
         raise RetentionError(f"request store: {exc}") from exc
     finally:
         store.close()
@@ -325,11 +328,9 @@ def purge(
         keep = store.open_request_conversations()
         idle = tracker.idle_conversations(cutoff)
         report.counts["conversations_kept"] = sum(1 for sender in idle if sender in keep)
-        report.counts.update(
-            tracker.delete_conversations(
-                [sender for sender in idle if sender not in keep], idle_before=cutoff, dry_run=dry_run
-            )
-        )
+        gone = [sender for sender in idle if sender not in keep]
+        report.counts.update(tracker.delete_conversations(gone, idle_before=cutoff, dry_run=dry_run))
+        report.counts["live_messages"] = _live(store).delete_conversations(gone, dry_run=dry_run)
         report.counts.update(store.delete_older_than(days, now=now, dry_run=dry_run))
     return report
 
@@ -349,4 +350,12 @@ def erase(
         report.counts["conversations_by_identifier"] = len(mentioned)
         report.counts.update(store.erase_member(email=email, member_id=member_id, dry_run=dry_run))
         report.counts["answers"] += store.delete_answers(sorted(mentioned), dry_run=dry_run)
+        report.counts["live_messages"] = _live(store).delete_conversations(sorted(linked | mentioned), dry_run=dry_run)
     return report
+
+
+def _live(store: RequestStore) -> LiveStore:
+    """The live chats' record, in the request store's database."""
+    live = LiveStore(store.engine)
+    live.create_schema()
+    return live

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.live.store import create_tables
 from bot.web.auth import AgentSession
 
 #: How stale ``last_seen`` may get before a request writes it again (seconds).
@@ -63,7 +64,7 @@ class SharedSessionStore:
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    metadata.create_all(engine)
+                    create_tables(metadata, engine)
                     self._ready = True
         return engine
 

@@ -282,3 +282,21 @@ async def test_agents_and_members_are_rate_limited_and_after_closing_the_assista
     assert "live" not in await response.json() and fake_rasa.received[-1] == "anyone there?"  # the assistant again
     await member.close()
     await agent.close()
+
+
+async def test_retention_deletes_a_conversations_live_chat_with_it(live_client: TestClient, fake_rasa: FakeRasa):
+    from bot.privacy.retention import _live
+
+    await hand_off(live_client, fake_rasa)
+    member = await live_client.ws_connect("/api/live/ws")
+    await next_of(member, "state")
+    await member.send_json({"type": "message", "text": "please call me"})
+    await asyncio.sleep(0.3)
+    await member.close()
+    store = live_client.app[SERVICES].store
+    [waiting] = live_client.app[SERVICES].live.queue()
+    assert _live(store).delete_conversations([waiting.conversation_id], dry_run=True) == 1
+    assert _live(store).delete_conversations(["someone-else"]) == 0
+    assert _live(store).delete_conversations([waiting.conversation_id]) == 1
+    assert live_client.app[SERVICES].live.messages(waiting.conversation_id) == []
+    assert live_client.app[SERVICES].live.queue() == []
