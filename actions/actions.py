@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.dialogue import replies
-from bot.dialogue.answering import answer_turn, feedback_is_helpful, request_offer
+from bot.dialogue.answering import answer_turn, asks_for_information, feedback_is_helpful, request_offer
 from bot.dialogue.context import Reply, Topic, next_topic
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
@@ -135,7 +135,14 @@ class ActionFormIntro(Action):
         return "action_form_intro"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        spec = form_for_intent(((tracker.latest_message or {}).get("intent") or {}).get("name"))
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        spec = form_for_intent(intent)
+        # A question, not a request: answer it, offer the request, and do not start the
+        # form. Asking for a person ("what about talking to someone?") always gets one.
+        if spec.name != "handoff_form" and asks_for_information((tracker.latest_message or {}).get("text") or ""):
+            events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+            _say(dispatcher, replies.form_offer(str(intent)))
+            return [*events, FollowupAction("action_listen")]
         services = get_services()
         live = spec.kind == "handoff" and tracker.get_latest_input_channel() == LIVE_CHANNEL
         if live and live_available(services.live, services.settings):

@@ -1,4 +1,4 @@
-"""The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention.
+"""The `bot` command: build the index, ask questions, evaluate, benchmark, apply retention and reviews.
 
 `bot ask --jsonl` is a contract that scripts and the evaluation rely on: one JSON object
 per input line with ``question``, ``answered``, ``confidence``, ``answer``,
@@ -183,15 +183,18 @@ def cmd_reader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """Retrieval latency (reports/bench-retrieval.md); with --e2e also the end-to-end and
-    load benchmarks on live stacks (reports/bench.md and bench.png); with --live only the
-    live hand-off load run (reports/bench-live.md)."""
+    """Retrieval latency (reports/bench-retrieval.md), the review pages with 10,000 logged
+    answers (reports/bench-review.md); with --e2e also the end-to-end and load benchmarks
+    on live stacks (reports/bench.md and bench.png); with --live only the live hand-off
+    load run (reports/bench-live.md)."""
     from bot.devtools.bench import run_live_bench, run_retrieval_bench, run_stack_bench
+    from bot.devtools.review_bench import run_review_bench
 
     if args.live:
         return run_live_bench(settings, scaled=not args.no_scaled, quick=args.quick)
 
     code = run_retrieval_bench(settings, queries=args.queries)
+    code = run_review_bench(settings) or code
     if args.e2e:
         code = run_stack_bench(settings, scaled=not args.no_scaled, quick=args.quick) or code
     return code
@@ -211,6 +214,45 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print("\n".join(report.lines()))
     return 0
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the reviewed items into the data files (nothing is rebuilt: `bot learn` does that)."""
+    from pathlib import Path
+
+    from bot.requests import RequestStore
+    from bot.review.export import STORY_FILE, ExportError, export
+    from bot.review.store import ReviewStore
+
+    documents = Path(args.documents) if args.documents else settings.documents_dir
+    stories = Path(args.stories) if args.stories else STORY_FILE
+    with RequestStore.from_settings(settings) as store:
+        store.create_schema()
+        review = ReviewStore(store)
+        actions = review.actions(pending=not args.all)
+        try:
+            report = export(actions, documents, stories)
+        except ExportError as exc:
+            print(f"bot review export: {exc}", file=sys.stderr)
+            return 1
+        review.audit("bot review export", "export", str(documents), f"{len(actions)} actions")
+    print(f"exported {len(actions)} reviewed item(s) into {documents} and {stories}:")
+    print("\n".join(report.lines()))
+    print("then `bot index`, `bot reader` and `bot calibrate` (or `bot learn`, which checks the held-out figures)")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the reviewed items, rebuild, compare the held-out figures, ship unless worse."""
+    from pathlib import Path
+
+    from bot.training.learn import learn
+
+    return learn(
+        settings, force=args.force, reader=not args.no_reader, adapter=args.adapter,
+        held_out=[Path(p) for p in args.set] if args.set else None,
+        **({"story_file": Path(args.stories)} if args.stories else {}),
+    )
 
 
 def _days(text: str) -> int:
@@ -297,6 +339,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     _add_retention_parser(sub)
+
+    p = sub.add_parser("review", help="the reviewed answers (see bot/web/review.py)")
+    actions = p.add_subparsers(dest="review_command", required=True)
+    export = actions.add_parser(
+        "export", help="write reviewed items into the data files the index and calibration read"
+    )
+    export.add_argument("--documents", default=None, metavar="DIR", help="documents folder (default data/documents)")
+    export.add_argument("--stories", default=None, metavar="FILE",
+                        help="story set for saved conversations (default tests/story_sets/reviewed.yml)")
+    export.add_argument("--all", action="store_true", help="also the items `bot learn` applied already")
+    export.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("learn", help="apply reviewed items, rebuild, and ship unless a held-out figure gets worse")
+    p.add_argument("--force", action="store_true", help="ship even when a held-out figure gets worse")
+    p.add_argument("--no-reader", action="store_true", help="do not refit the answer reader (about 6 minutes)")
+    p.add_argument("--adapter", action="store_true", help="also refit the query adapter (needs PolicyQA)")
+    p.add_argument("--stories", default=None, metavar="FILE",
+                   help="story set for saved conversations (default tests/story_sets/reviewed.yml)")
+    p.add_argument("--set", action="append", default=None, metavar="PATH",
+                   help="held-out set to compare on, repeatable (default every set of tests/eval/heldout/)")
+    p.set_defaults(func=cmd_learn)
     return parser
 
 

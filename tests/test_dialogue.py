@@ -461,3 +461,87 @@ def test_a_guarantee_of_payment_answer_offers_the_request_and_does_not_start_it(
     assert offer["buttons"][0]["payload"] == "/request_guarantee_of_payment"
     assert request_offer(known, dataclasses.replace(answer, band="clarify"), None) is None
     assert request_offer(known, dataclasses.replace(answer, band="answer"), "callback_form") is None
+
+
+def test_a_follow_up_naming_nothing_stays_on_the_passage_that_states_what_it_asks(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "how do i stop cigna's marketing emails", None, 0.0, None,
+                                   intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("#other-online-communications-1")
+    [reply] = answer_turn(retriever, "how long does that take?", None, 0.0, None, intent_answers, topic)
+    # Not the FAQ's "we usually respond to enquiries within two days": "that" is the opt-out.
+    assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id
+    assert reply.answer.highlight.startswith("We will try to comply with your request(s) as soon as reasonably")
+    [admin] = answer_turn(retriever, "and the admin emails too?", None, 0.0, None, intent_answers,
+                          next_topic([reply], topic))
+    assert "you cannot opt-out from receiving administrative messages" in admin.answer.highlight
+    assert "stop cigna's marketing emails" in admin.answer.question  # the topic carries on
+
+
+def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = None
+    for text in ("can i choose any hospital i want?", "and if it doesnt have an agreement with you?"):
+        topic = next_topic(answer_turn(retriever, text, None, 0.0, None, intent_answers, topic), topic)
+    [reply] = answer_turn(retriever, "is that always possible?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert "this is not always possible" in reply.answer.highlight
+
+
+@pytest.mark.parametrize(
+    ("text", "information"),
+    [
+        ("is that free if i call from abroad?", True),
+        ("how does the guarantee of payment work?", True),
+        ("how do i request a callback?", True),
+        ("does a guarantee of payment cover my daughter?", True),
+        ("can someone call me back please?", False),
+        ("i need a guarantee of payment for next month", False),
+        ("is it possible to call me back tomorrow?", False),
+        ("callback", False),
+        ("/request_callback", False),
+    ],
+)
+def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, information: bool) -> None:
+    from bot.dialogue.answering import asks_for_information
+
+    assert asks_for_information(text) is information
+
+
+def test_a_two_part_message_with_whats_is_split() -> None:
+    from bot.dialogue.context import split_questions
+
+    assert split_questions("whats the number to call if i cant log in, and do you cover ivf?") == [
+        "whats the number to call if i cant log in?", "do you cover ivf?"]
+    assert len(split_questions("how do i find a hospital in your network, and whats the yearly limit?")) == 2
+
+
+def test_a_follow_up_naming_another_organisation_asks_about_that_one_only(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = None
+    for text in ("what personal info does cigna collect through its website and app", "and for my son? he's 15"):
+        topic = next_topic(answer_turn(retriever, text, None, 0.0, None, intent_answers, topic), topic)
+    [reply] = answer_turn(retriever, "and international sos?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+    assert "cigna" not in reply.answer.question.lower()
+
+
+def test_a_short_question_in_the_previous_passages_words_continues_its_topic(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import continues_topic, next_topic
+
+    first = answer_turn(retriever, "i live in california, can i ask if you gave my data to marketers?", None, 0.0,
+                        None, intent_answers)
+    topic = next_topic(first, None)
+    assert continues_topic(retriever, "what number do i call", topic)
+    assert not continues_topic(retriever, "what number do i call at international sos", topic)
+    assert not continues_topic(retriever, "how do i submit a claim for my dentist?", topic)
+    [reply] = answer_turn(retriever, "what number do i call", "contact_phone", 0.98, None, intent_answers, topic)
+    assert "1.800.234.4077" in reply.answer.highlight

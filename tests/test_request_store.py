@@ -434,13 +434,17 @@ def test_delete_older_than_removes_only_closed_old_requests_and_old_answers(stor
 
     counts = store.delete_older_than(90, now=NOW)
 
-    assert counts == {"requests": 1, "notes": 1, "events": 2, "answers": 1}
+    assert counts == {
+        "requests": 1, "notes": 1, "events": 2, "answers": 1, "review_actions": 0, "audit_entries": 0
+    }
     assert store.get(closed_long_ago) is None
     assert store.get(closed_recently) is not None and store.get(open_old) is not None
     assert store.get_answer(old_answer) is None and store.get_answer(new_answer) is not None
     assert count(store, "request_notes") == 0
     assert count(store, "request_events") == 2 + 1  # closed_recently (2) + open_old (1)
-    assert store.delete_older_than(90, now=NOW) == {"requests": 0, "notes": 0, "events": 0, "answers": 0}
+    assert store.delete_older_than(90, now=NOW) == {
+        "requests": 0, "notes": 0, "events": 0, "answers": 0, "review_actions": 0, "audit_entries": 0
+    }
     with pytest.raises(ValueError):
         store.delete_older_than(-1)
 
@@ -461,11 +465,13 @@ def test_erase_member_removes_everything_of_that_member_and_nothing_else(store: 
     bob_answer = store.record_answer("conv-bob", "q3", None, 0.9, "answer")
 
     counts = store.erase_member(email="ALICE.MARTIN@example.com")
-    assert counts == {"requests": 2, "notes": 1, "events": 2, "answers": 2}
+    assert counts == {"requests": 2, "notes": 1, "events": 2, "answers": 2, "review_actions": 0}
     assert store.get(alice_1) is None and store.get(alice_2) is None
     assert store.get(alice_3) is not None  # carried only the member id
 
-    assert store.erase_member(member_id="AB123456") == {"requests": 1, "notes": 0, "events": 2, "answers": 0}
+    assert store.erase_member(member_id="AB123456") == {
+        "requests": 1, "notes": 0, "events": 2, "answers": 0, "review_actions": 0
+    }
     assert store.get(alice_3) is None
 
     assert {r.reference for r in store.list()} == {bob, anonymous}
@@ -476,6 +482,7 @@ def test_erase_member_removes_everything_of_that_member_and_nothing_else(store: 
         "notes": 0,
         "events": 0,
         "answers": 0,
+        "review_actions": 0,
     }
     with pytest.raises(ValueError):
         store.erase_member()

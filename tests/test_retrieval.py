@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.dialogue.intents import load_intent_answers
@@ -165,3 +166,42 @@ def test_an_intent_covers_only_words_members_use_for_it() -> None:
     assert not answers["claim_reimbursement"].asks_nothing_else("does my plan cover IVF treatment?")
     # ...or words of the passage it answers with.
     assert answers["gop_info"].asks_nothing_else("gop for a hospitalisation", "planned hospitalisation")
+
+
+def test_the_highlight_keeps_the_sentence_after_the_one_in_the_questions_words() -> None:
+    """The passage names the topic in the member's words and answers in the next sentence."""
+    from bot.knowledge.chunker import split_sentences
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = split_sentences(
+        "Sometimes, we don't receive an email address for a new plan member. In that case, we send a welcome "
+        "letter that includes a new membership card. In this letter, you'll also find your activation code."
+    )
+    cosines = np.array([0.8, 0.3, 0.2])
+    highlight = highlight_sentences(sentences, cosines, "what if you never got my email address?")
+    assert highlight.splitlines() == sentences[:2]
+
+
+def test_the_highlight_prefers_the_sentence_stating_the_kind_of_fact_asked() -> None:
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = [
+        "International SOS has offices around the world.",
+        "Its assistance centres are staffed day and night.",
+        "It operates in over 70 countries.",
+    ]
+    cosines = np.array([0.62, 0.2, 0.5])
+    assert highlight_sentences(sentences, cosines, "how many countries are they in?").startswith("It operates in over")
+
+
+def test_a_question_about_a_case_that_does_not_hold_leads_with_that_case() -> None:
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = [
+        "If we have received your email address, you will receive an email with an activation code.",
+        "Sometimes, we don't receive an email address for a new plan member.",
+        "In these cases we send a welcome letter that includes a new membership card.",
+    ]
+    cosines = np.array([0.44, 0.40, 0.26])  # without the bonus: the first two
+    highlight = highlight_sentences(sentences, cosines, "and if you never had my email address?")
+    assert highlight.splitlines() == sentences[1:]

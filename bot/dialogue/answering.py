@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from bot.dialogue import replies
-from bot.dialogue.context import Reply, Topic, answer_in_context, is_follow_up, split_questions
+from bot.dialogue.context import Reply, Topic, answer_in_context, continues_topic, split_questions
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -24,6 +24,32 @@ INTENT_CONFIDENCE = 0.7
 NEGATIVE_FEEDBACK = re.compile(
     r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I
 )
+
+
+#: How a question for information opens ("is that free if I call from abroad?", "how
+#: does a guarantee of payment work?").
+_QUESTION_OPENING = re.compile(
+    r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
+)
+_WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
+#: Words that ask for something to be done, not explained.
+_ASKS_FOR_ACTION = re.compile(
+    r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
+    r"want|need|would like|'d like)\b",
+    re.I,
+)
+
+
+def asks_for_information(text: str) -> bool:
+    """Whether a message the intent classifier took for a request asks a question
+    instead: it opens like one ("how", "what", "is", "does"...) and, unless it opens
+    with a question word, asks for nothing to be done ("is that free if I call from
+    abroad?", not "is it possible to call me back?"). Such a message is answered, and
+    the request only offered: a form starts when the member asks for it."""
+    text = normalise_query(text).lower()
+    if not text or text.startswith("/") or not _QUESTION_OPENING.match(text):
+        return False
+    return bool(_WH_OPENING.match(text)) or not _ASKS_FOR_ACTION.search(text)
 
 
 def answer_turn(
@@ -45,7 +71,7 @@ def answer_turn(
         parts = split_questions(normalise_query(text))
         if len(parts) > 1:
             return [Reply(part, retriever.answer(part)) for part in parts]
-        if topic is not None and is_follow_up(text):
+        if continues_topic(retriever, text, topic):
             answer, follow_up = answer_in_context(retriever, text.strip(), topic)
             return [Reply(text.strip(), answer, follow_up)]
     return [Reply(text, answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers))]

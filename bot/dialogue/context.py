@@ -18,10 +18,12 @@ the conversation's Rasa slots, so it survives a page reload and any server.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
-from bot.retrieval import Answer, Retriever, normalise_query, states_what_is_asked
+from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
+from bot.retrieval.answer_types import asked_types
 from bot.retrieval.keywords import terms
 
 #: The previous question is kept to its last this many words when follow-ups chain.
@@ -47,7 +49,8 @@ _GENERIC = frozenset(
         "fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
         "needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
-        "family spouse baby parent parents also instead too still again wait waiting sure really"
+        "family spouse baby parent parents also instead too still again wait waiting sure really always "
+        "possible possibly never ever free allowed otherwise correct true"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
@@ -56,14 +59,21 @@ _SPLIT = re.compile(
     r"|\s*;\s*"
     r"|,?\s+and\s+also,?\s+"
     r"|,?\s+also,\s*"
-    r"|,?\s+and\s+(?=(?:how|what|when|where|who|why|which|can|could|do|does|is|are|will|would|should|may)\b)",
+    r"|,?\s+and\s+(?=(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|is|are|will|"
+    r"would|should|may)\b)",
+    re.IGNORECASE,
+)
+#: A greeting or acknowledgement before the questions ("hi, what's ... and how ...?").
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|good (?:morning|afternoon|evening)|ok(?:ay)?|thanks|thank you)\b[\s,!.:-]*)+",
     re.IGNORECASE,
 )
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
 _WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNORECASE)
 _WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
 _QUESTION_START = re.compile(
-    r"^(?:how|what|when|where|who|why|which|can|could|do|does|did|is|are|will|would|should|may|i|my)\b",
+    r"^(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|did|is|are|will|would|"
+    r"should|may|i|my)\b",
     re.IGNORECASE,
 )
 
@@ -93,7 +103,8 @@ def own_topic_terms(text: str) -> list[str]:
 def is_follow_up(text: str) -> bool:
     """Whether ``text`` leans on the previous answer: a short message that opens like a
     continuation ("and by email?", "what if it's urgent?", "ok and ..."), points back
-    ("how long does that take?") with at most one topic word of its own, or names no
+    ("how long does that take?", "is there a support page instead?") with at most two
+    topic words of its own, or names no
     topic at all ("when will I get the answer?")."""
     text = normalise_query(text)
     words = text.split()
@@ -103,8 +114,32 @@ def is_follow_up(text: str) -> bool:
     if _OPENER.match(text):
         return len(own) <= 2
     if _POINTER.search(text):
-        return len(own) <= 1
+        return len(own) <= 2
     return not own
+
+
+#: A message this short whose every topic word is in the previous answer's passage
+#: ("what number do I call" after the passage giving one) continues that topic.
+LEANING_WORDS = 6
+
+
+def continues_topic(retriever: Retriever, text: str, topic: Topic | None) -> bool:
+    """Whether ``text`` is about the conversation's ``topic``: a follow-up by its wording
+    (:func:`is_follow_up`), or a short message naming no organisation whose every topic
+    word the previous answer's passage has ("what number do I call" after California
+    residents' rights)."""
+    if topic is None or not topic.question:
+        return False
+    if is_follow_up(text):
+        return True
+    query = normalise_query(text)
+    own = set(own_topic_terms(query))
+    if not own or len(query.split()) > LEANING_WORDS or query.startswith("/"):
+        return False
+    if retriever.unnamed_passages(query) is not None:
+        return False
+    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    return passage is not None and own <= set(terms(passage.text))
 
 
 def combined_question(topic: Topic, text: str) -> str:
@@ -130,9 +165,10 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     it answers alone, it stands alone; otherwise the combined question is clarified or
     abstained on like any other.
     """
-    if topic is None or not topic.question or not is_follow_up(text):
+    if topic is None or not continues_topic(retriever, text, topic):
         return retriever.answer(text), False
-    question = combined_question(topic, _WHAT_IS.sub("what is", text))
+    previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
+    question = combined_question(previous, _WHAT_IS.sub("what is", text))
     asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)
@@ -140,13 +176,42 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
         a for a in retriever.candidates(question, OPTIONS)
         if a.answered and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
     ]
+    if on_topic := _topic_passage_answer(retriever, topic, text, asked):
+        # Carries the combined question, so that a further follow-up keeps the topic.
+        return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
     if answered:
-        return max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence)), True
+        best = max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence))
+        return refocus(retriever, best, asked), True
     if own_topic_terms(text):
         alone = retriever.answer(text)
         if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
             return alone, False
     return retriever.answer(question), True
+
+
+def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: str) -> Answer | None:
+    """The answer from the passage the previous turn cited, for a follow-up that names
+    nothing of its own and asks for a kind of fact that passage states ("how long does
+    that take?" after the marketing opt-out, which says "as soon as reasonably
+    practicable"): "that" is the previous topic, though the combined question may rank
+    a passage on response times in general above it."""
+    if not topic.passage_id or own_topic_terms(text) or not asked_types(asked):
+        return None
+    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    if passage is None or not states_what_is_asked(asked, passage):
+        return None
+    return passage_answer(retriever, passage.id, asked)
+
+
+def refocus(retriever: Retriever, answer: Answer, asked: str) -> Answer:
+    """``answer`` leading with the sentences of its passage that answer the follow-up
+    itself: retrieved on the combined question, its highlight would repeat the sentence
+    the previous turn already quoted ("is that by post?" wants the one that says how the
+    note is sent)."""
+    if not answer.answered or not answer.best:
+        return answer
+    highlight = retriever.highlight(answer.best.passage, asked)
+    return dataclasses.replace(answer, highlight=highlight) if highlight else answer
 
 
 def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[str]:
@@ -168,6 +233,7 @@ def split_questions(text: str) -> list[str]:
     question of its own (at least three words, opening like a question or ending with
     "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
     no cut: "and" splits only before a question word."""
+    text = _GREETING.sub("", text.strip()) or text
     parts = [p.strip(" ,;") for p in _SPLIT.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]

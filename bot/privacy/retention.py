@@ -2,17 +2,19 @@
 
 Conversations are in Rasa's SQL tracker store (table ``events``, one row per event, keyed
 by ``sender_id``; SQLite ``var/tracker.db`` by default, PostgreSQL when scaled out);
-requests, notes, status events and the answer log are in the request store
-(:mod:`bot.requests.store`), and so are live chats with agents (:mod:`bot.live.store`),
-which go with their conversation. Two operations, both behind ``bot retention``:
+requests, notes, status events, the answer log, reviewers' actions on it and the
+audit log are in the request store (:mod:`bot.requests.store`), and so are live chats
+with agents (:mod:`bot.live.store`), which go with their conversation. Two operations,
+both behind ``bot retention``:
 
 * :func:`purge` (regular retention): delete conversations whose last event is older
-  than the retention period and, in the request store, requests closed and answers
-  logged before then. A conversation that an open request points to is kept: the agent
-  working on it may need it.
+  than the retention period and, in the request store, requests closed, answers
+  logged, review actions taken and audit entries written before then. A conversation
+  that an open request points to is kept: the agent working on it may need it.
 * :func:`erase` (a completed deletion request, GDPR art. 17): delete everything about
   one member found by member id and/or email: their requests with notes and events,
-  the conversations those requests came from with the answers logged in them, and
+  the conversations those requests came from with the answers logged in them (and
+  reviewers' actions on those answers, which copy the question), and
   conversations in which the member typed one of those identifiers (a form abandoned
   before submission still holds them).
 
@@ -100,6 +102,8 @@ class RetentionReport:
         "notes": "request notes",
         "events": "request status events",
         "answers": "recorded answers (with feedback)",
+        "review_actions": "review actions on answers",
+        "audit_entries": "audit log entries",
         "live_messages": "live chat messages",
     }
 
@@ -350,6 +354,7 @@ def erase(
         report.counts["conversations_by_identifier"] = len(mentioned)
         report.counts.update(store.erase_member(email=email, member_id=member_id, dry_run=dry_run))
         report.counts["answers"] += store.delete_answers(sorted(mentioned), dry_run=dry_run)
+        report.counts["review_actions"] += store.delete_review_actions(sorted(mentioned), dry_run=dry_run)
         report.counts["live_messages"] = _live(store).delete_conversations(sorted(linked | mentioned), dry_run=dry_run)
     return report
 

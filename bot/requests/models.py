@@ -147,3 +147,52 @@ class Answer(Base):
     band: Mapped[str] = mapped_column(String(16), nullable=False)
     helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+#: What a reviewer can say about a logged answer (bot/review): the passage that answers
+#: it, that our documents do not answer it, that the answer was right, or that its
+#: conversation becomes a test story.
+REVIEW_ACTIONS = ("passage", "out_of_scope", "right", "story")
+
+
+class ReviewAction(Base):
+    """A reviewer's verdict on a logged answer, with who and when; exported into the data
+    files the index and calibration read (``bot review export``), then marked exported.
+
+    The masked question and the conversation id are copied from the answer: the export
+    needs the wording after retention has deleted the answer, and erasure finds the
+    action by its conversation.
+    """
+
+    __tablename__ = "review_actions"
+    __table_args__ = (
+        CheckConstraint(_in("action", REVIEW_ACTIONS), name="ck_review_actions_action"),
+        Index("ix_review_actions_answer", "answer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    reviewer: Mapped[str] = mapped_column(String(100), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    question_masked: Mapped[str] = mapped_column(Text, nullable=False)
+    passage_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    story: Mapped[dict | None] = mapped_column(JSONData, nullable=True)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditEntry(Base):
+    """Who viewed, changed or exported what, and when (review pages, account changes, exports).
+
+    ``target`` names the object (an answer id, an account name, a file), never a member's data.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    target: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")

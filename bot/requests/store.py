@@ -43,7 +43,18 @@ from sqlalchemy.pool import StaticPool
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, normalise_member_id, strip_control_chars
 from bot.privacy.masking import mask_email, mask_member_id, mask_name, mask_phone, mask_text
-from bot.requests.models import BANDS, KINDS, STATUSES, Answer, Base, Request, RequestEvent, RequestNote
+from bot.requests.models import (
+    BANDS,
+    KINDS,
+    STATUSES,
+    Answer,
+    AuditEntry,
+    Base,
+    Request,
+    RequestEvent,
+    RequestNote,
+    ReviewAction,
+)
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -684,15 +695,25 @@ class RequestStore:
             counts["requests"] += cls._remove(session, Request, Request.id.in_(chunk), dry_run)
         return counts
 
-    def _delete_answers(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+    def _delete_in_conversations(
+        self, session: Session, model: type[Answer | ReviewAction], conversation_ids: Sequence[str], dry_run: bool
+    ) -> int:
+        """Delete (or count) the rows of ``model`` logged in these conversations, in chunks."""
         removed = 0
         for start in range(0, len(conversation_ids), _DELETE_CHUNK):
             chunk = list(conversation_ids[start : start + _DELETE_CHUNK])
-            removed += self._remove(session, Answer, Answer.conversation_id.in_(chunk), dry_run)
+            removed += self._remove(session, model, model.conversation_id.in_(chunk), dry_run)
         return removed
 
+    def _delete_answers(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+        return self._delete_in_conversations(session, Answer, conversation_ids, dry_run)
+
+    def _delete_review_actions(self, session: Session, conversation_ids: Sequence[str], dry_run: bool) -> int:
+        return self._delete_in_conversations(session, ReviewAction, conversation_ids, dry_run)
+
     def delete_older_than(self, days: int, now: datetime | None = None, *, dry_run: bool = False) -> dict[str, int]:
-        """Retention: delete done requests closed more than ``days`` ago, and answers logged before then.
+        """Retention: delete done requests closed more than ``days`` ago, and answers, review
+        actions and audit entries recorded before then.
 
         Open requests are never deleted, however old: they are still being worked on.
         Returns counts per table; with ``dry_run`` counts what would go and deletes nothing.
@@ -708,6 +729,8 @@ class RequestStore:
             ids = session.scalars(select(Request.id).where(Request.status == "done", closed_before)).all()
             counts = self._delete_requests(session, ids, dry_run)
             counts["answers"] = self._remove(session, Answer, Answer.created_at < cutoff, dry_run)
+            counts["review_actions"] = self._remove(session, ReviewAction, ReviewAction.created_at < cutoff, dry_run)
+            counts["audit_entries"] = self._remove(session, AuditEntry, AuditEntry.at < cutoff, dry_run)
         return counts
 
     def _erasure_keys(self, email: str | None, member_id: str | None) -> list[str]:
@@ -751,14 +774,19 @@ class RequestStore:
         with self._transaction("delete_answers") as session:
             return self._delete_answers(session, sorted(set(conversation_ids)), dry_run)
 
+    def delete_review_actions(self, conversation_ids: Sequence[str], *, dry_run: bool = False) -> int:
+        """Delete the review actions (with their copies of questions) on these conversations."""
+        with self._transaction("delete_review_actions") as session:
+            return self._delete_review_actions(session, sorted(set(conversation_ids)), dry_run)
+
     def erase_member(
         self, email: str | None = None, member_id: str | None = None, *, dry_run: bool = False
     ) -> dict[str, int]:
         """Erase every request of a member (GDPR art. 17) found by email and/or member id.
 
         Notes, events and the answers logged in those requests' conversations go with
-        them. Requests that carried neither identifier (e.g. a callback with only a
-        phone number) cannot be found this way. Returns counts per table; with
+        them, and so do the review actions on those answers. Requests that carried neither
+        identifier (e.g. a callback with only a phone number) cannot be found this way. Returns counts per table; with
         ``dry_run`` counts what would go and deletes nothing.
         """
         keys = self._erasure_keys(email, member_id)
@@ -771,4 +799,5 @@ class RequestStore:
             counts = self._delete_requests(session, [row.id for row in rows], dry_run)
             conversations = sorted({row.conversation_id for row in rows if row.conversation_id})
             counts["answers"] = self._delete_answers(session, conversations, dry_run)
+            counts["review_actions"] = self._delete_review_actions(session, conversations, dry_run)
         return counts

@@ -55,7 +55,7 @@ ANSWER_TYPES = (
         "duration",
         re.compile(r"\bhow long\b|\bhow (?:quickly|soon)\b", re.I),
         re.compile(_NUMBER + r"|\b(?:days?|weeks?|months?|years?|hours?|as long as|until|period|promptly|"
-                   r"immediately|reasonable time|no longer than|retain|retained|retention)\b", re.I),
+                   r"immediately|practicable|reasonable time|no longer than|retain|retained|retention)\b", re.I),
     ),
     AnswerType(
         "date",
@@ -114,3 +114,11 @@ def missing_types(question: str, passage_text: str) -> list[str]:
         return []
     text = _PHONE_NUMBER.sub(" ", passage_text)
     return [t.name for t in asked if not t.stated.search(text)]
+
+
+def states_any(asked: list[AnswerType], text: str) -> bool:
+    """Whether ``text`` states at least one of the ``asked`` kinds of fact."""
+    if not asked:
+        return False
+    text = _PHONE_NUMBER.sub(" ", text)
+    return any(t.stated.search(text) for t in asked)

@@ -35,7 +35,7 @@ from bot.knowledge.documents import load_documents
 from bot.knowledge.index import KnowledgeIndex, load_index
 from bot.privacy.cards import CARD_PLACEHOLDER, CODE_PLACEHOLDER, EXPIRY_PLACEHOLDER
 from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
-from bot.retrieval.answer_types import missing_types
+from bot.retrieval.answer_types import asked_types, missing_types, states_any
 from bot.retrieval.confidence import (
     CONFIDENCE_FILE,
     KEYWORD_SATURATION,
@@ -68,12 +68,29 @@ LONG_PASSAGE_WORDS = 90
 HIGHLIGHT_OVERLAP_WEIGHT = 0.5
 #: A further sentence joins the highlight when it scores within this of the best one.
 HIGHLIGHT_TIE = 0.1
-#: The sentence right after the best one joins it when it scores within this of it: a
-#: passage often names the topic in one sentence and says what to do in the next ("The
-#: Health encyclopaedia ... provides ... Once logged in, go to the My Health section").
-#: The three constants were chosen on tests/facts/highlight.yml (fact held 0.833 ->
-#: 0.864, 24 -> 29 words a highlight) and checked on tests/facts/highlight-heldout.yml.
-HIGHLIGHT_NEXT = 0.3
+#: The two constants above were chosen on tests/facts/highlight.yml and checked on
+#: tests/facts/highlight-heldout*.yml.
+#: What a sentence gains in the highlight's scoring when it states the kind of fact the
+#: question asks for (a time for "how soon", a count for "how many": answer_types.py),
+#: so that "how many countries?" leads with the sentence that has the number.
+HIGHLIGHT_TYPE_BONUS = 0.3
+#: A question asking for a way ("how do I find...", "where can I...") is answered by a
+#: sentence saying what to do ("Log in to your personal webpages and search..."); one
+#: asking about a case that does not hold ("what if you never had my email?") by a
+#: sentence about that case ("Sometimes, we don't receive an email address"). Each such
+#: sentence gains this much.
+HIGHLIGHT_FORM_BONUS = 0.15
+_ASKS_HOW = re.compile(
+    r"\b(?:how (?:do|can|could|should|would) (?:i|we)|how to|where (?:do|can|could|should) (?:i|we))\b", re.IGNORECASE
+)
+_SAYS_WHAT_TO_DO = re.compile(
+    r"^(?:•\s*)?(?:please )?(?:log in|go to|click|visit|call|send|contact|search|fill|select|open|use|email|write|"
+    r"complete|sign|ask|include|show|download|print)\b|\byou (?:can|may|should|need to|must) "
+    r"(?:log|go|click|visit|call|send|contact|search|find|fill|select|use|email|write|ask|request|opt|download)\b",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
+                       r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -270,6 +287,18 @@ class Retriever:
             return None
         return ~np.isin(self._passage_documents, named)
 
+    def without_other_names(self, text: str, naming: str) -> str:
+        """``text`` without the organisation names that ``naming`` leaves out, when it
+        names some: "what does cigna collect? and international sos?" asks about
+        International SOS only."""
+        named = {self._document_names[doc].pattern for doc, p in self._document_names.items() if p.search(naming)}
+        if not named:
+            return text
+        for pattern in {p.pattern: p for p in self._document_names.values()}.values():
+            if pattern.pattern not in named:
+                text = pattern.sub(" ", text)
+        return " ".join(text.split())
+
     def hybrid_ranking(self, query: str, dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
         """The shipped ranking score of every passage: hybrid, lowered for passages of
         organisations the question leaves out while naming others."""
@@ -384,10 +413,13 @@ class Retriever:
         if not query:
             return ""
         sentences, vectors = self.sentence_vectors(passage)
+        spelled = self.synonyms.spell_out(query)
         if vector is None:
-            vector = self.index.encoder.encode([self.synonyms.spell_out(query)])
+            vector = self.index.encoder.encode([spelled])
         cosines = vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
-        return highlight_sentences(sentences, cosines, query)
+        # Both spellings count as the question's words: "CIHS" and "admin" as typed, and
+        # as the documents may write them out.
+        return highlight_sentences(sentences, cosines, query if spelled == query else f"{query} {spelled}")
 
 
 def passage_answer(retriever: Retriever, passage_id: str, question: str) -> Answer | None:
@@ -428,28 +460,40 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
     return "\n".join(sentences[i] for i in sorted(keep))
 
 
-#: A sentence that points at what follows it ("at the following address", "as follows")
-#: is not complete without the next one.
-_POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b(?![^.]*:\s*\S)", re.IGNORECASE)
+#: A sentence that points at what follows it ("contact us at the following address")
+#: is not complete without the next one, nor the next one without it.
+_POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b", re.IGNORECASE)
 
 
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
-    :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has,
-    with any other within :data:`HIGHLIGHT_TIE` of it and the sentence after it within
-    :data:`HIGHLIGHT_NEXT`, or whatever it scores when the best one points at it ("at the
-    following address"), unless that one starts a new list item; a sentence that introduces a list
-    (ends with ":") brings the items after it. A list item is quoted without the
-    sentence introducing its list: that lead-in ("please follow these steps:") is what
-    the member would otherwise read before the answer. Kept in document order, joined by
-    new lines."""
+    :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has (and
+    :data:`HIGHLIGHT_TYPE_BONUS` when it states the kind of fact asked for), with any
+    other within :data:`HIGHLIGHT_TIE` of it and the sentence after it, unless that one
+    starts a new list item, and the one before it when that one points at it ("at the
+    following address"); a sentence that introduces a list (ends with ":") brings the
+    items after it. A list item is quoted without the sentence introducing its list:
+    that lead-in ("please follow these steps:") is what the member would otherwise read
+    before the answer. Kept in document order, joined by new lines."""
     if not sentences:
         return ""
     wanted = set(terms(query))
     overlap = np.array(
         [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in sentences], dtype=np.float64
     )
-    score = np.asarray(cosines, dtype=np.float64)[: len(sentences)] + HIGHLIGHT_OVERLAP_WEIGHT * overlap
+    asked = asked_types(query)
+    states = np.array([states_any(asked, s) for s in sentences], dtype=np.float64)
+    form = np.zeros(len(sentences), dtype=np.float64)
+    if _ASKS_HOW.search(query):
+        form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
+    if _NEGATION.search(query):
+        form += [bool(_NEGATION.search(s)) for s in sentences]
+    score = (
+        np.asarray(cosines, dtype=np.float64)[: len(sentences)]
+        + HIGHLIGHT_OVERLAP_WEIGHT * overlap
+        + HIGHLIGHT_TYPE_BONUS * states
+        + HIGHLIGHT_FORM_BONUS * form
+    )
     # A list's introduction answers only for a passage that is nothing but that list
     # ("The data collected by CIHS include:" and its items); where the chunker repeats
     # it before each part of a long list, it is the lead-in, never the answer.
@@ -462,11 +506,15 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
         i for i in range(len(sentences))
         if i == best or (score[i] >= score[best] - HIGHLIGHT_TIE and not sentences[i].endswith(":"))
     }
+    # The sentence after the best one joins it: a passage often names the topic in one
+    # sentence, in the question's words, and answers in the next ("Sometimes, we don't
+    # receive an email address ... In that case, we send a welcome letter").
     following = best + 1
-    if following < len(sentences) and not sentences[following].startswith("•") and (
-        score[following] >= score[best] - HIGHLIGHT_NEXT or _POINTS_AHEAD.search(sentences[best])
-    ):
+    if following < len(sentences) and not sentences[following].startswith("•"):
         keep.add(following)
+    previous = best - 1
+    if previous >= 0 and not sentences[previous].endswith(":") and _POINTS_AHEAD.search(sentences[previous]):
+        keep.add(previous)
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
             j = i + 1

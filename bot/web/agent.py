@@ -50,6 +50,10 @@ NOT_CURRENT = Markup("")
 def agent_page(request: web.Request, title: str, body: Markup, *, section: str = "", status: int = 200) -> web.Response:
     """A page in the agent layout (header with navigation and logout)."""
     session = request[AGENT_KEY]
+    review_nav = Markup("")
+    if request.config_dict[AUTH].has_role(session.name, "reviewer"):
+        current = CURRENT if section == "review" else NOT_CURRENT
+        review_nav = fragment('<li><a href="/agent/review/"$current>Review</a></li>', current=current)
     header = render(
         "agent_header.html",
         name=session.name,
@@ -57,6 +61,7 @@ def agent_page(request: web.Request, title: str, body: Markup, *, section: str =
         console_current=CURRENT if section == "console" else NOT_CURRENT,
         inbox_current=CURRENT if section == "inbox" else NOT_CURRENT,
         live_current=CURRENT if section == "live" else NOT_CURRENT,
+        review_nav=review_nav,
     )
     return page(
         f"{title} · Agent console",

@@ -7,7 +7,8 @@ release them at shutdown (the retriever and request store via
 error pages, the cross-origin guard, rate limits and the agent guard (outermost first:
 errors of every guard become clean answers; refused origins cost no tokens), and
 ``on_response_prepare`` signals for security and CORS headers. Handlers live in
-member.py, documents.py, agent.py and api.py and only parse, call and respond.
+member.py, documents.py, agent.py and api.py and only parse, call and respond; the
+review pages are a sub-app (review.py) mounted at ``/agent/review``.
 
 :class:`AccessLog` is the access log ``python -m bot.web`` serves with: aiohttp's
 default line holds the query string, where a member's conversation id may be.
@@ -30,7 +31,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import agent, api, documents, live, member
+from bot.web import agent, api, documents, live, member, review
 from bot.web.agent_sessions import SharedSessionStore
 from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, load_accounts
 from bot.web.cors import CorsPolicy, parse_allowed_hosts
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     documents.setup(app)
     agent.setup(app)
     api.setup(app)
+    review.setup(app)
     live.setup(app)
     app.router.add_static("/static", STATIC_DIR, name="static")
     return app

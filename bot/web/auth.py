@@ -1,9 +1,10 @@
 """Agent accounts, passwords, server-side sessions, CSRF tokens and login rate limiting.
 
-Accounts come from configuration as ``name:salt:hash`` entries (``BOT_AGENT_ACCOUNTS``,
+Accounts come from configuration as ``name:salt:hash[:role]`` entries (``BOT_AGENT_ACCOUNTS``,
 comma-separated, and/or the file ``var/agents.txt``, one per line). The hash is the
 standard library's scrypt (N=2^14, r=8, p=1, 32 bytes) over the password, salt and hash
-in hex. ``python -m bot.web.accounts NAME`` writes such an entry.
+in hex. The role is one of :data:`ROLES` (an entry without one is an agent).
+``python -m bot.web.accounts NAME`` writes such an entry.
 
 Sessions live in this process's memory, keyed by the SHA-256 of a 256-bit random token
 that only the agent's browser holds (in an HttpOnly, SameSite=Strict cookie). Each
@@ -32,6 +33,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 #: Passwords longer than this are refused before hashing (scrypt cost is per byte too).
 MAX_PASSWORD_CHARS = 1024
 MIN_PASSWORD_CHARS = 8
+#: Account roles, each allowed what the ones before it are: an agent works the console and
+#: the request inbox, a reviewer also reviews the bot's answers, an admin also manages accounts.
+ROLES = ("agent", "reviewer", "admin")
+DEFAULT_ROLE = "agent"
 
 
 class AccountError(ValueError):
@@ -44,8 +49,11 @@ def _scrypt(password: str, salt: bytes) -> bytes:
     )
 
 
-def make_entry(name: str, password: str, salt: bytes | None = None) -> str:
-    """The ``name:salt:hash`` line for an account (a fresh random salt unless given)."""
+def make_entry(name: str, password: str, salt: bytes | None = None, role: str = DEFAULT_ROLE) -> str:
+    """The ``name:salt:hash`` line for an account (a fresh random salt unless given), with
+    ``:role`` appended for any role but the default."""
+    if role not in ROLES:
+        raise AccountError(f"a role is one of {', '.join(ROLES)}")
     if not NAME_PATTERN.match(name or ""):
         raise AccountError(
             "an account name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
@@ -57,16 +65,22 @@ def make_entry(name: str, password: str, salt: bytes | None = None) -> str:
     if "\x00" in password:
         raise AccountError("a password may not contain NUL characters")
     salt = salt or secrets.token_bytes(SALT_BYTES)
-    return f"{name}:{salt.hex()}:{_scrypt(password, salt).hex()}"
+    entry = f"{name}:{salt.hex()}:{_scrypt(password, salt).hex()}"
+    return entry if role == DEFAULT_ROLE else f"{entry}:{role}"
 
 
 @dataclass(frozen=True)
 class Account:
-    """One agent account: name, salt and password hash."""
+    """One agent account: name, salt, password hash and role."""
 
     name: str
     salt: bytes
     hash: bytes
+    role: str = DEFAULT_ROLE
+
+    def has_role(self, role: str) -> bool:
+        """True when this account may do what ``role`` may (roles include the ones before them)."""
+        return ROLES.index(self.role) >= ROLES.index(role)
 
 
 def parse_accounts(text: str) -> dict[str, Account]:
@@ -80,15 +94,18 @@ def parse_accounts(text: str) -> dict[str, Account]:
         if not entry or entry.startswith("#"):
             continue
         parts = entry.split(":")
-        if len(parts) != 3 or not NAME_PATTERN.match(parts[0]):
-            raise AccountError(f"agent account entry {number} is not 'name:salt:hash'")
+        if len(parts) not in (3, 4) or not NAME_PATTERN.match(parts[0]):
+            raise AccountError(f"agent account entry {number} is not 'name:salt:hash[:role]'")
+        role = parts[3] if len(parts) == 4 else DEFAULT_ROLE
+        if role not in ROLES:
+            raise AccountError(f"agent account entry {number} ({parts[0]}): role must be one of {', '.join(ROLES)}")
         try:
             salt, digest = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
         except ValueError as exc:
             raise AccountError(f"agent account entry {number} ({parts[0]}): salt and hash must be hex") from exc
         if len(digest) != SCRYPT_DKLEN or not salt:
             raise AccountError(f"agent account entry {number} ({parts[0]}): hash must be {SCRYPT_DKLEN} bytes")
-        accounts[parts[0]] = Account(parts[0], salt, digest)
+        accounts[parts[0]] = Account(parts[0], salt, digest, role)
     return accounts
 
 
@@ -276,6 +293,11 @@ class AgentAuth:
         """Count a failed login."""
         self.limiter.fail([self._pair(name, address)])
         self.address_limiter.fail([address])
+
+    def has_role(self, name: str, role: str) -> bool:
+        """True when the account ``name`` exists and may do what ``role`` may."""
+        account = self.accounts.get(name)
+        return account is not None and account.has_role(role)
 
     def succeeded(self, name: str, address: str) -> None:
         """Forget this name's failures from this address (the address keeps its count:

@@ -213,6 +213,7 @@ def test_accounts_entries_and_passwords():
 
 def test_accounts_command_appends_entry(tmp_path, monkeypatch, capsys):
     path = tmp_path / "agents.txt"
+    monkeypatch.setenv("BOT_DATABASE_URL", f"sqlite:///{tmp_path}/audit.db")  # where the change is audited
     monkeypatch.setattr("sys.stdin", io.StringIO("first password\n"))
     assert accounts_main(["dave", "--append", "--file", str(path)]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("second password\n"))
