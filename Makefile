@@ -52,9 +52,10 @@ eval: setup index train
 	$(VENV)/bot eval
 	@bash scripts/nlu_eval.sh
 
-## bench: latency benchmarks -> reports/bench.md
+## bench: latency benchmarks -> reports/bench.md; live hand-off under load -> reports/bench-live.md
 bench: setup index train
 	$(VENV)/bot bench --e2e
+	$(VENV)/bot bench --live
 
 lint: setup
 	$(VENV)/ruff check bot actions tests

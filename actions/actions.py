@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -43,6 +43,7 @@ from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
+from bot.live import live_available
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
 from bot.services import check_index, get_services
@@ -132,6 +133,11 @@ class ActionAnswerQuestion(Action):
         }
 
 
+#: The channel our web app talks to Rasa through: only its members can be put through to a
+#: live agent (widgets on Rasa's socket.io channel get the request form).
+LIVE_CHANNEL = "rest"
+
+
 class ActionFormIntro(Action):
     """Before a form's questions: what happens with the request, facts quoted from the documents."""
 
@@ -147,7 +153,14 @@ class ActionFormIntro(Action):
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             _say(dispatcher, replies.form_offer(str(intent)))
             return [*events, FollowupAction("action_listen")]
-        _say(dispatcher, replies.form_intro(spec, get_services().facts))
+        services = get_services()
+        live = spec.kind == "handoff" and tracker.get_latest_input_channel() == LIVE_CHANNEL
+        if live and live_available(services.live, services.settings):
+            # A person is free: the web app queues the conversation on seeing this message,
+            # and the pause keeps the assistant (and the request form) silent meanwhile.
+            _say(dispatcher, replies.live_handoff_message())
+            return [ConversationPaused()]
+        _say(dispatcher, replies.form_intro(spec, services.facts))
         # a new request starts unconfirmed and with no failed answers, whatever came before
         events: list[EventType] = [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
         if spec.topic:  # follow-ups from now on are about the request

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from bot.dialogue.facts import FactBook
 from bot.knowledge.index import IndexMismatchError, stale_reasons
+from bot.live import LiveStore
 from bot.requests import RequestStore
 from bot.retrieval import Retriever
 from bot.settings import Settings
@@ -21,12 +22,13 @@ from bot.settings import Settings
 
 @dataclass
 class Services:
-    """Retriever, request store and facts for one process."""
+    """Retriever, request store, facts and the live hand-off record for one process."""
 
     settings: Settings
     retriever: Retriever
     store: RequestStore
     facts: FactBook
+    live: LiveStore
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -34,13 +36,22 @@ class Services:
         retriever = Retriever.from_settings(settings)
         store = RequestStore.from_settings(settings)
         store.create_schema()
-        return cls.assemble(settings, retriever, store)
+        services = cls.assemble(settings, retriever, store)
+        services.live.create_schema()
+        return services
 
     @classmethod
     def assemble(cls, settings: Settings, retriever: Retriever, store: RequestStore) -> Services:
         """Services around a loaded retriever and an open store (the fact book is read from
-        the retriever's passages); the caller keeps closing the store."""
-        return cls(settings=settings, retriever=retriever, store=store, facts=FactBook(retriever.passages))
+        the retriever's passages, the live record shares the store's database); the caller
+        keeps closing the store."""
+        return cls(
+            settings=settings,
+            retriever=retriever,
+            store=store,
+            facts=FactBook(retriever.passages),
+            live=LiveStore(store.engine),
+        )
 
 
 def check_index(settings: Settings | None = None) -> None:

@@ -152,6 +152,19 @@ class Settings:
     # Signs the conversation ids the server issues to members: the chat cookie and
     # socket.io sessions (bot/privacy/signing.py).
     session_secret: str = ""
+    # Live hand-off to agents (bot/live, bot/web/live.py). Off: a member asking for a person
+    # always gets the request form. Service hours: "mon-fri 08:00-18:00, sat 09:00-12:00"
+    # in `live_timezone`; empty means every hour (agents' presence alone decides).
+    live_enabled: bool = True
+    live_service_hours: str = ""
+    live_timezone: str = "Europe/Brussels"
+    # An agent counts as present while their console sent a heartbeat this recently;
+    # a conversation whose agent's console has been gone this long goes back to the queue.
+    live_presence_seconds: float = 30.0
+    live_agent_grace_seconds: float = 20.0
+    # Live messages per minute (and burst) per conversation from the member and per agent.
+    live_rate_limit_per_minute: int = 30
+    live_rate_limit_burst: int = 10
     # Scale-out on loopback (bot/devtools/scaleout.py): the PostgreSQL server on which each run
     # creates (and drops) its own tracker and request databases, logging in to this
     # database first, and the Redis whose database holds Rasa's conversation locks.

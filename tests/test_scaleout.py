@@ -24,11 +24,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.devtools.liveload import run_live_load
 from bot.devtools.scaleout import DEPLOY, ENDPOINTS, Postgres, Redis, ScaledStack, find_nginx, render_nginx_conf
 from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, Settings
+from bot.web.auth import make_entry
+from tests.helpers import port
 
 CONVERSATIONS = 30
+LIVE_AGENTS = {"scale.agent1": "scale-out agent password", "scale.agent2": "scale-out agent password"}
 #: Conversations that send their turns alternately to each Rasa server directly, so
 #: alternation is certain whatever nginx's round robin does under concurrency.
 DIRECT_CONVERSATIONS = 4
@@ -119,10 +123,20 @@ def _services_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def scaled(retriever) -> Iterator[ScaledStack]:  # retriever: the test index
-    """The scaled-out stack on ports 5805/5806 (Rasa), 5855/5856 (actions), 5880 (nginx)."""
+    """The scaled-out stack on ports 5805/5806 (Rasa), 5855/5856 (actions), 5880 (nginx),
+    and two web apps (8806, 8807) behind nginx on 5881 with live agents' accounts; all
+    moved by TEST_PORT_OFFSET."""
     _services_or_skip()
     started = time.monotonic()
-    stack = ScaledStack().start()
+    accounts = ",".join(make_entry(name, password) for name, password in LIVE_AGENTS.items())
+    stack = ScaledStack(
+        rasa_ports=(port(5805), port(5806)),
+        action_ports=(port(5855), port(5856)),
+        proxy_port=port(5880),
+        web_ports=(port(8806), port(8807)),
+        web_proxy_port=port(5881),
+        env={"BOT_AGENT_ACCOUNTS": accounts, "BOT_LIVE_RATE_LIMIT_PER_MINUTE": "0", "BOT_RATE_LIMIT_PER_MINUTE": "0"},
+    ).start()
     print(f"\nscaled-out stack started in {time.monotonic() - started:.0f} s {stack.timings} (logs {stack.var_dir})")
     try:
         yield stack
@@ -306,6 +320,21 @@ def _compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
 
+def test_live_chats_between_members_and_agents_on_two_web_apps_behind_nginx(scaled: ScaledStack) -> None:
+    """Members and agents reach either web app through nginx's round robin (and so, at
+    times, one app each): the hand-off (Rasa pauses, the queue in PostgreSQL), the accept,
+    every message both ways (LISTEN/NOTIFY between the apps) and the end (Rasa resumed
+    through nginx) all work, and agents stay signed in whichever app answers."""
+    result = run_live_load(scaled.web_url or "", LIVE_AGENTS, members=6, messages=3, pause=0.2, timeout=30)
+    assert not result.errors, result.errors
+    assert len(result.joined_ms) == 6
+    assert len(result.member_to_agent_ms) == len(result.agent_to_member_ms) == 6 * 3
+    log = scaled.nginx_access_log.read_text()
+    ws_upstreams = set(re.findall(r'"GET /(?:api|agent)/live/ws HTTP/1.1" 101 .*upstream=(\S+)', log))
+    assert len(ws_upstreams) == 2, ws_upstreams  # sockets on both web apps
+    assert re.search(r'"POST /conversations/[^/ ]+/tracker/events\?token=[^ ]+ HTTP/1.1" 200', log)
+
+
 def test_endpoints_file_is_filled_in_production_and_on_loopback() -> None:
     endpoints = yaml.safe_load(ENDPOINTS.read_text())
     assert endpoints["tracker_store"]["type"] == "SQL" and endpoints["tracker_store"]["dialect"] == "postgresql"
@@ -364,7 +393,7 @@ def test_loopback_nginx_routes_like_the_production_one(tmp_path: Path) -> None:
     nginx = find_nginx()
     if nginx:  # the production file is valid nginx once its host names resolve
         conf = tmp_path / "nginx.conf"
-        conf.write_text(re.sub(r"\b(rasa-\d|actions-\d|web):", "127.0.0.1:", production))
+        conf.write_text(re.sub(r"\b(rasa-\d|actions-\d|web-\d):", "127.0.0.1:", production))
         result = subprocess.run([nginx, "-t", "-q", "-c", str(conf)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 

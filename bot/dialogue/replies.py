@@ -174,6 +174,16 @@ def not_saved_message(what: str, facts: FactBook) -> dict:
     }
 
 
+def live_handoff_message() -> dict:
+    """The assistant steps aside for a person from member services (the web app queues the
+    conversation when it sees the ``live_handoff`` payload)."""
+    return {
+        "text": "I'm putting you through to a person from our member services team. "
+        "You can keep typing while you wait.",
+        "json_message": {"type": "live_handoff"},
+    }
+
+
 def form_intro(spec: FormSpec, facts: FactBook) -> dict:
     """What happens with a request, before its questions are asked.
 

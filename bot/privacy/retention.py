@@ -3,7 +3,9 @@
 Conversations are in Rasa's SQL tracker store (table ``events``, one row per event, keyed
 by ``sender_id``; SQLite ``var/tracker.db`` by default, PostgreSQL when scaled out);
 requests, notes, status events, the answer log, reviewers' actions on it and the
-audit log are in the request store (:mod:`bot.requests.store`). Two operations, both behind ``bot retention``:
+audit log are in the request store (:mod:`bot.requests.store`), and so are live chats
+with agents (:mod:`bot.live.store`), which go with their conversation. Two operations,
+both behind ``bot retention``:
 
 * :func:`purge` (regular retention): delete conversations whose last event is older
   than the retention period and, in the request store, requests closed, answers
@@ -54,6 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.dialogue.validation import normalise_member_id
+from bot.live.store import LiveStore, LiveStoreError
 from bot.requests import RequestStore, RequestStoreError
 from bot.settings import Settings
 
@@ -101,6 +104,7 @@ class RetentionReport:
         "answers": "recorded answers (with feedback)",
         "review_actions": "review actions on answers",
         "audit_entries": "audit log entries",
+        "live_messages": "live chat messages",
     }
 
     def lines(self) -> list[str]:
@@ -307,7 +311,7 @@ def _opened(settings: Settings, *, dry_run: bool) -> Iterator[tuple[RequestStore
         yield store, tracker
         if not dry_run:
             _checkpoint(store.engine)
-    except RequestStoreError as exc:
+    except (RequestStoreError, LiveStoreError) as exc:
         raise RetentionError(f"request store: {exc}") from exc
     finally:
         store.close()
@@ -328,11 +332,9 @@ def purge(
         keep = store.open_request_conversations()
         idle = tracker.idle_conversations(cutoff)
         report.counts["conversations_kept"] = sum(1 for sender in idle if sender in keep)
-        report.counts.update(
-            tracker.delete_conversations(
-                [sender for sender in idle if sender not in keep], idle_before=cutoff, dry_run=dry_run
-            )
-        )
+        gone = [sender for sender in idle if sender not in keep]
+        report.counts.update(tracker.delete_conversations(gone, idle_before=cutoff, dry_run=dry_run))
+        report.counts["live_messages"] = _live(store).delete_conversations(gone, dry_run=dry_run)
         report.counts.update(store.delete_older_than(days, now=now, dry_run=dry_run))
     return report
 
@@ -353,4 +355,12 @@ def erase(
         report.counts.update(store.erase_member(email=email, member_id=member_id, dry_run=dry_run))
         report.counts["answers"] += store.delete_answers(sorted(mentioned), dry_run=dry_run)
         report.counts["review_actions"] += store.delete_review_actions(sorted(mentioned), dry_run=dry_run)
+        report.counts["live_messages"] = _live(store).delete_conversations(sorted(linked | mentioned), dry_run=dry_run)
     return report
+
+
+def _live(store: RequestStore) -> LiveStore:
+    """The live chats' record, in the request store's database."""
+    live = LiveStore(store.engine)
+    live.create_schema()
+    return live

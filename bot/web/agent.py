@@ -60,6 +60,7 @@ def agent_page(request: web.Request, title: str, body: Markup, *, section: str =
         csrf_token=session.csrf_token,
         console_current=CURRENT if section == "console" else NOT_CURRENT,
         inbox_current=CURRENT if section == "inbox" else NOT_CURRENT,
+        live_current=CURRENT if section == "live" else NOT_CURRENT,
         review_nav=review_nav,
     )
     return page(

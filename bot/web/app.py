@@ -31,8 +31,9 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import agent, api, documents, member, review
-from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, SessionStore, load_accounts
+from bot.web import agent, api, documents, live, member, review
+from bot.web.agent_sessions import SharedSessionStore
+from bot.web.auth import ADDRESS_FACTOR, AgentAuth, LoginLimiter, load_accounts
 from bot.web.cors import CorsPolicy, parse_allowed_hosts
 from bot.web.keys import AUTH, CORS, DOCUMENTS, RASA, RATE_LIMITS, RETRIEVER_POOL, SERVICES, SETTINGS
 from bot.web.library import DocumentLibrary
@@ -163,7 +164,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         log.warning("no agent accounts configured: set BOT_AGENT_ACCOUNTS or run `python -m bot.web.accounts NAME`")
     app[AUTH] = AgentAuth(
         accounts=accounts,
-        sessions=SessionStore(settings.agent_session_hours * 3600, settings.agent_idle_minutes * 60),
+        # In the database: every web process behind the load balancer knows every agent.
+        sessions=SharedSessionStore(
+            lambda: app[SERVICES].store.engine, settings.agent_session_hours * 3600, settings.agent_idle_minutes * 60
+        ),
         limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
         address_limiter=LoginLimiter(settings.login_max_failures * ADDRESS_FACTOR, settings.login_window_seconds),
     )
@@ -176,5 +180,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     agent.setup(app)
     api.setup(app)
     review.setup(app)
+    live.setup(app)
     app.router.add_static("/static", STATIC_DIR, name="static")
     return app

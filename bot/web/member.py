@@ -37,6 +37,7 @@ from bot.requests import RequestStoreError
 from bot.web.html import page, render
 from bot.web.jsonio import BadRequest, clean_text, json_error, read_json, string_field
 from bot.web.keys import RASA, RATE_LIMITS, SERVICES, SETTINGS
+from bot.web.live import after_reply, live_history, live_message
 from bot.web.rasa import RasaBusy, RasaClient, RasaNoReply, RasaTimeout, RasaUnavailable, transcript
 from bot.web.ratelimit import too_many_requests
 from bot.web.security import is_https
@@ -180,7 +181,8 @@ async def relay(request: web.Request, conversation: str, message: str, before: l
             raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
         return unavailable(request, exc, before)
-    return web.json_response({"messages": [*before, *messages]})
+    live = await after_reply(request, conversation, messages)
+    return web.json_response({"messages": [*before, *messages], **({"live": live} if live else {})})
 
 
 async def chat(request: web.Request) -> web.Response:
@@ -196,6 +198,10 @@ async def chat(request: web.Request) -> web.Response:
     issued = conversation is None
     if conversation is None:
         conversation = new_conversation(request)
+    else:
+        routed = await live_message(request, conversation, message)  # with a person: not to the assistant
+        if routed is not None:
+            return routed
     response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [])
     if issued:
         give_conversation(request, response, conversation)
@@ -229,7 +235,7 @@ async def history(request: web.Request) -> web.Response:
         events = await request.app[RASA].tracker_events(conversation)
     except RasaUnavailable as exc:
         return unavailable(request, exc)
-    return web.json_response({"messages": transcript(events)})
+    return web.json_response({"messages": await live_history(request, conversation, transcript(events))})
 
 
 async def feedback(request: web.Request) -> web.Response:

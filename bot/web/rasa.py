@@ -192,6 +192,26 @@ class RasaClient:
         events = data.get("events") if isinstance(data, dict) else None
         return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
+    async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        """Add events to a conversation's tracker through Rasa's HTTP API (with the token)."""
+        await self._request(
+            "POST",
+            self.api_url(f"/conversations/{quote(sender, safe='')}/tracker/events"),
+            "tracker events",
+            self.timeout,
+            events,
+        )
+
+    async def pause(self, sender: str) -> None:
+        """Silence the assistant in a conversation (Rasa's ``pause`` event): Rasa keeps
+        logging the conversation but predicts no action until it is resumed."""
+        await self.append_events(sender, [{"event": "pause"}])
+
+    async def resume(self, sender: str) -> None:
+        """Let the assistant answer again (Rasa's ``resume`` event), listening for the
+        member's next message as if it had just asked for it."""
+        await self.append_events(sender, [{"event": "resume"}, {"event": "action", "name": "action_listen"}])
+
     async def parse(self, text: str) -> dict[str, Any] | None:
         """The NLU intent of a text as {name, confidence}, or None when Rasa cannot say."""
         try:

@@ -86,7 +86,8 @@ class FakeRasa:
     ``senders``), every call as (path, query) in ``calls``, and the most calls it held at
     once (``peak``). With ``token`` set, its HTTP API (tracker, parse, status) answers only
     calls carrying ``?token=<token>`` (401 otherwise), as Rasa started with
-    ``--auth-token`` does; the REST channel needs none. Tests change these attributes at
+    ``--auth-token`` does; the REST channel needs none. Events added to a tracker through
+    the API are kept in ``appended`` as (conversation, events). Tests change these attributes at
     any time: each request reads them.
     """
 
@@ -101,6 +102,7 @@ class FakeRasa:
     received: list[str] = field(default_factory=list)
     senders: list[str] = field(default_factory=list)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    appended: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     in_flight: int = 0
     peak: int = 0
 
@@ -139,6 +141,13 @@ class FakeRasa:
         refused = self._refused(request)
         return refused or web.json_response({"sender_id": request.match_info["sender"], "events": self.events})
 
+    async def _append(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
+        self.appended.append((request.match_info["sender"], await request.json()))
+        return web.json_response({"sender_id": request.match_info["sender"], "events": self.events})
+
     async def _parse(self, request: web.Request) -> web.Response:
         return self._refused(request) or web.json_response({"intent": self.intent, "entities": []})
 
@@ -156,6 +165,7 @@ class FakeRasa:
         app = web.Application(middlewares=[self._record])
         app.router.add_post("/webhooks/rest/webhook", self._webhook)
         app.router.add_get("/conversations/{sender}/tracker", self._tracker)
+        app.router.add_post("/conversations/{sender}/tracker/events", self._append)
         app.router.add_post("/model/parse", self._parse)
         app.router.add_get("/status", self._status)
         app.router.add_get("/", self._hello)

@@ -4,6 +4,7 @@
 // server's: it issues the id in an HttpOnly cookie that this script never sees, and
 // "Start over" asks it for a new one (POST /api/chat/session).
 
+import { createLive } from "./live-chat.js";
 import { render, safeUrl } from "./markdown.js";
 
 // Where earlier versions of the widget kept a conversation id of their own making.
@@ -88,6 +89,26 @@ function addBubble() {
   log.append(li);
   return bubble;
 }
+
+// A message from the person of member services who took the chat: plain text, their name.
+function addAgent(text, author) {
+  const li = el("li", "msg agent");
+  const bubble = el("div", "bubble");
+  const name = author ? `${author}, member services` : "Member services";
+  bubble.append(el("span", "agent-name", name), hidden(" said: "), el("p", "", text));
+  li.append(bubble);
+  log.append(li);
+  scrollToEnd();
+}
+
+// A notice from the live service (someone joined, the chat went back to the assistant).
+function addSystem(text) {
+  const li = el("li", "msg system", text);
+  log.append(li);
+  scrollToEnd();
+}
+
+const live = createLive({ addAgent, addSystem, showError, scrollToEnd });
 
 // A set of controls that assistive technology announces under one name.
 function controlGroup(className, label) {
@@ -277,6 +298,10 @@ async function sendMessage(text, shown) {
   hideStarters();
   retireQuickReplies();
   addUser(shown || message);
+  if (live.active()) {
+    live.send(message); // with a person: the assistant is silent
+    return;
+  }
   setBusy(true);
   try {
     const res = await fetch("/api/chat", {
@@ -288,6 +313,7 @@ async function sendMessage(text, shown) {
     const data = await res.json().catch(() => null);
     if (data && Array.isArray(data.messages)) {
       renderTurn(data.messages);
+      if (data.live) live.start(data.live);
     } else {
       showError(problemText(res.status, data));
     }
@@ -327,6 +353,12 @@ async function restore() {
       addUser(String(m.text || ""));
     } else if (m.role === "bot") {
       turn.push(m);
+    } else if (m.role === "agent") {
+      flush();
+      addAgent(String(m.text || ""), String(m.author || ""));
+    } else if (m.role === "system") {
+      flush();
+      addSystem(String(m.text || ""));
     }
   }
   flush();
@@ -339,6 +371,7 @@ async function restore() {
 // old one); the log is cleared only once it has, so it never shows a conversation that
 // is not the one the next message goes to.
 async function startOver() {
+  live.leave();
   let res = null;
   try {
     res = await fetch("/api/chat/session", { method: "POST", credentials: CREDENTIALS });
@@ -371,6 +404,8 @@ form.addEventListener("submit", (event) => {
   input.focus();
 });
 
+input.addEventListener("input", () => live.typing());
+
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
@@ -386,6 +421,8 @@ for (const chip of starters.querySelectorAll("button[data-message]")) {
 
 chat.dataset.ready = "false";
 forgetLegacySender();
-restore().finally(() => {
-  chat.dataset.ready = "true";
-});
+restore()
+  .then(() => live.resume())
+  .finally(() => {
+    chat.dataset.ready = "true";
+  });
