@@ -1,0 +1,7 @@
+"""Members in their own language: which language a message is in (:mod:`.detect`),
+answering it from the English passages (:mod:`.crosslingual`), and the bot's own words
+in the languages we speak (:mod:`.messages`)."""
+
+from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE, LanguageDetector, detect_language
+
+__all__ = ["ANSWERED_LANGUAGES", "DEFAULT_LANGUAGE", "LanguageDetector", "detect_language"]
