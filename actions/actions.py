@@ -37,6 +37,7 @@ from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
+from bot.language import DEFAULT_LANGUAGE, conversation_language, localise
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
 from bot.services import check_index, get_services
@@ -61,6 +62,11 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
         dispatcher.utter_message(**message)
 
 
+def member_language(tracker: Tracker) -> str:
+    """The language the member writes in, read from their messages so far (bot/language)."""
+    return conversation_language([e.get("text") or "" for e in tracker.events if e.get("event") == "user"])
+
+
 class ActionAnswerQuestion(Action):
     """Answer from our documents: a cited answer, a clarification, or an honest "I don't know".
 
@@ -72,8 +78,13 @@ class ActionAnswerQuestion(Action):
     def name(self) -> str:
         return "action_answer_question"
 
-    def _replies(self, tracker: Tracker) -> list[Reply]:
+    def _replies(self, tracker: Tracker, language: str = DEFAULT_LANGUAGE) -> list[Reply]:
         message = tracker.latest_message or {}
+        text = (message.get("text") or "").strip()
+        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
+            # Follow-ups and two-part questions are read in English; in another language
+            # the message is one question, answered from the English passages.
+            return [Reply(text, get_services().retriever.answer(text, language=language))]
         question = tracker.get_slot("topic_question")
         topic = Topic(str(question), tracker.get_slot("topic_passage")) if question else None
         return answer_turn(
@@ -105,13 +116,14 @@ class ActionAnswerQuestion(Action):
         if len(text) > MAX_MESSAGE_CHARS:
             dispatcher.utter_message(text=too_long_reply(len(text)))
             return []
-        turn = self._replies(tracker)
+        language = member_language(tracker)
+        turn = self._replies(tracker, language)
         answer_ids = [self._record(tracker, reply) for reply in turn]
-        _say(dispatcher, *replies.turn_messages(turn, get_services().facts, answer_ids))
+        _say(dispatcher, *localise(replies.turn_messages(turn, get_services().facts, answer_ids), language))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         offer = request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
         if offer and len(turn) == 1:
-            _say(dispatcher, offer)
+            _say(dispatcher, *localise([offer], language))
         answer_id = next((i for i in reversed(answer_ids) if i), None)
         previous = tracker.get_slot("topic_question")
         topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
@@ -155,7 +167,7 @@ class ActionRecordFeedback(Action):
             )
         except RequestStoreError:
             logger.exception("could not record feedback")
-        _say(dispatcher, replies.feedback_reply(helpful))
+        _say(dispatcher, *localise([replies.feedback_reply(helpful)], member_language(tracker)))
         return []
 
 

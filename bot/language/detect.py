@@ -89,3 +89,17 @@ def detector() -> LanguageDetector:
 def detect_language(text: str, current: str | None = None) -> str:
     """ISO 639-1 code of the language ``text`` is taken to be in (see :class:`LanguageDetector`)."""
     return detector().detect(text, current).language
+
+
+#: How many of the member's latest messages decide a conversation's language.
+HISTORY = 12
+
+
+def conversation_language(messages: list[str]) -> str:
+    """The language of a conversation after the member's ``messages`` (oldest first):
+    each one read in the language the ones before it left (button payloads, which
+    start with "/", say nothing about it)."""
+    language = DEFAULT_LANGUAGE
+    for text in [m for m in messages if m and not m.startswith("/")][-HISTORY:]:
+        language = detect_language(text, language)
+    return language
