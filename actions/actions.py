@@ -128,6 +128,7 @@ class ActionAnswerQuestion(Action):
         previous = tracker.get_slot("topic_question")
         topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
         return [
+            SlotSet("language", language),
             SlotSet("last_answer_id", str(answer_id) if answer_id else None),
             SlotSet("topic_question", topic.question if topic else None),
             SlotSet("topic_passage", topic.passage_id if topic else None),
@@ -142,9 +143,11 @@ class ActionFormIntro(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = form_for_intent(((tracker.latest_message or {}).get("intent") or {}).get("name"))
-        _say(dispatcher, replies.form_intro(spec, get_services().facts))
-        # a new request starts unconfirmed and with no failed answers, whatever came before
-        return [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
+        language = member_language(tracker)
+        _say(dispatcher, *localise([replies.form_intro(spec, get_services().facts)], language))
+        # a new request starts unconfirmed and with no failed answers, whatever came before;
+        # the form's questions (domain.yml responses) are asked in the `language` slot's language
+        return [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language)]
 
 
 class ActionRecordFeedback(Action):
@@ -187,7 +190,8 @@ class ActionAskConfirmed(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = FORMS.get(tracker.active_loop_name or "")
         if spec:
-            _say(dispatcher, replies.confirmation_question(spec, _form_values(spec, tracker)))
+            question = replies.confirmation_question(spec, _form_values(spec, tracker))
+            _say(dispatcher, *localise([question], member_language(tracker)))
         return []
 
 
@@ -201,18 +205,21 @@ class _SubmitForm:
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = FORMS[self.form_name]
+        language = member_language(tracker)
         if spec.confirm and tracker.get_slot("confirmed") != "yes":
-            dispatcher.utter_message(text=f"OK, I have not submitted your {spec.title}. Nothing was saved.")
+            _say(dispatcher, *localise([{"text": f"OK, I have not submitted your {spec.title}. Nothing was saved."}],
+                                       language))
             return []
         values = _form_values(spec, tracker)
         try:
             record = get_services().store.submit(spec.kind, values, conversation_id=tracker.sender_id)
         except RequestStoreError:
             logger.exception("%s not saved", spec.kind)
-            _say(dispatcher, replies.not_saved_message(spec.title, get_services().facts))
+            _say(dispatcher, *localise([replies.not_saved_message(spec.title, get_services().facts)], language))
             return []
         due = record.due_at.strftime("%-d %B %Y")
-        _say(dispatcher, replies.submitted_message(spec, record.reference, due, get_services().facts))
+        _say(dispatcher, *localise([replies.submitted_message(spec, record.reference, due, get_services().facts)],
+                                   language))
         return []
 
 

@@ -82,3 +82,31 @@ def test_a_language_we_do_not_speak_gets_english_and_our_languages(facts: FactBo
     [message] = localise(english, "zh")
     assert message["text"] == LANGUAGES_LINE + "\n" + english[0]["text"]
     assert localise(english, "en") is english
+
+
+def test_a_request_summary_gets_no_document_note() -> None:
+    """Only a message quoting a document (it has a "Source:" line) gets the note."""
+    [message] = localise([{"text": "Here is your data-protection request:\n- Name: M*** D***\nShall I submit it?",
+                           "buttons": [{"title": "Yes, submit", "payload": "/affirm"}]}], "fr")
+    assert message["text"] == "Voici votre demande relative à vos données :\n- Name: M*** D***\nDois-je l'envoyer ?"
+    assert message["buttons"][0]["title"] == "Oui, envoyer"
+
+
+def test_the_data_rights_form_asks_its_questions_in_every_language() -> None:
+    """Rasa asks a form's questions from domain.yml: each has a variant for the `language`
+    slot's value in every language we answer in, and the English one as the default."""
+    import yaml
+
+    from bot.settings import ROOT
+
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    responses = domain["responses"]
+    assert "language" in domain["slots"]
+    for name in ("utter_ask_request_type", "utter_ask_full_name", "utter_ask_data_rights_form_email",
+                 "utter_ask_member_id", "utter_ask_date_of_birth", "utter_ask_details", "utter_form_cancelled"):
+        variants = responses[name]
+        languages = [v["condition"][0]["value"] for v in variants if v.get("condition")]
+        assert sorted(languages) == sorted(TRANSLATED), name
+        assert "condition" not in variants[-1], name  # English when no language is set
+        texts = [v["text"] for v in variants]
+        assert len(set(texts)) == len(texts), name

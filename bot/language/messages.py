@@ -10,8 +10,9 @@ value is kept.
 is not the bot's own sentence but a quote (the answering sentences of a passage, a fact
 from the FAQ) or the member's own words: it is kept in English, word for word, after a
 one-line note in the member's language saying that what follows is our document's
-English text. A fact is never translated. Button titles are translated when they are
-the bot's own; the options of a clarification are the documents' English section titles.
+English text (a message quotes a document when it has a "Source:" line). A fact is
+never translated. Button titles are translated when they are the bot's own; the options
+of a clarification are the documents' English section titles.
 
 In a language we do not speak (:data:`~bot.language.detect.ANSWERED_LANGUAGES`), the
 messages stay in English and the first one starts with a line saying which languages
@@ -84,7 +85,10 @@ def gettext(text: str, language: str) -> str:
 
 
 def _localise_text(text: str, language: str) -> str:
-    lines, noted = [], False
+    # Quotes from the documents always come with their "Source:" line; other lines
+    # without a translation (a request's summary, the member's words) get no note.
+    quoting = any(line.startswith(SOURCE_LABEL + " ") for line in text.split("\n"))
+    lines, noted = [], not quoting
     for line in text.split("\n"):
         if line.startswith(SOURCE_LABEL + " "):
             lines.append(gettext(SOURCE_LABEL, language) + line[len(SOURCE_LABEL):])
