@@ -63,8 +63,16 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
 
 
 def member_language(tracker: Tracker) -> str:
-    """The language the member writes in, read from their messages so far (bot/language)."""
-    return conversation_language([e.get("text") or "" for e in tracker.events if e.get("event") == "user"])
+    """The language the member writes in, read from their messages so far (bot/language).
+    Answers to a form's questions do not count: a hospital's or a person's name says
+    nothing about the language the member reads ("Ziekenhuis Netwerk Antwerpen")."""
+    texts, in_form = [], False
+    for event in tracker.events:
+        if event.get("event") == "active_loop":
+            in_form = bool(event.get("name"))
+        elif event.get("event") == "user" and not in_form:
+            texts.append(event.get("text") or "")
+    return conversation_language(texts)
 
 
 class ActionAnswerQuestion(Action):
