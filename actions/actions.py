@@ -136,10 +136,10 @@ class ActionAnswerQuestion(Action):
         previous = tracker.get_slot("topic_question")
         topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
         return [
-            SlotSet("language", language),
             SlotSet("last_answer_id", str(answer_id) if answer_id else None),
             SlotSet("topic_question", topic.question if topic else None),
             SlotSet("topic_passage", topic.passage_id if topic else None),
+            SlotSet("language", language),
         ]
 
 

@@ -186,7 +186,7 @@ async def test_form_intro_of_data_rights_states_no_legal_deadline(services) -> N
     text = messages[0]["text"]
     assert "consistent with applicable law" in text and "Source:" in text
     assert "legal deadline" not in text and "one month" not in text and "30 days" not in text
-    assert {e["name"] for e in events} == {"confirmed", "validation_failures"}
+    assert {e["name"] for e in events} == {"confirmed", "validation_failures", "language"}
 
 
 async def test_callback_confirmation_masks_the_phone_number(services) -> None:

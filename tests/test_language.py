@@ -85,8 +85,12 @@ def test_bot_ask_jsonl_gives_the_language(retriever) -> None:
     assert rows[1]["citations"][0]["id"] == "cigna-health-benefits-member-faq#general-information-6"
 
 
-def test_every_answered_language_has_a_labelled_set_of_thirty_questions() -> None:
+def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retriever) -> None:
     sets = [s for s in labelled.sets() if s.language != "en"]
+    known = {p.id for p in retriever.passages}
+    for s in sets:  # a renamed passage would silently count as a miss
+        assert {pid for q in s.questions for pid in q["passages"]} <= known, s.path
+        assert not {q["q"] for q in s.questions} & set(s.out_of_scope), s.path
     assert all(s.role == labelled.HELD_OUT for s in sets)
     by_language = {s.language: len(s.questions) for s in sets}
     for language in ANSWERED_LANGUAGES[1:]:
