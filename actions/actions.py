@@ -43,6 +43,7 @@ from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
+from bot.language import DEFAULT_LANGUAGE, conversation_language, localise
 from bot.live import live_available
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
@@ -68,6 +69,19 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
         dispatcher.utter_message(**message)
 
 
+def member_language(tracker: Tracker) -> str:
+    """The language the member writes in, read from their messages so far (bot/language).
+    Answers to a form's questions do not count: a hospital's or a person's name says
+    nothing about the language the member reads ("Ziekenhuis Netwerk Antwerpen")."""
+    texts, in_form = [], False
+    for event in tracker.events:
+        if event.get("event") == "active_loop":
+            in_form = bool(event.get("name"))
+        elif event.get("event") == "user" and not in_form:
+            texts.append(event.get("text") or "")
+    return conversation_language(texts)
+
+
 class ActionAnswerQuestion(Action):
     """Answer from our documents: a cited answer, a clarification, or an honest "I don't know".
 
@@ -79,8 +93,13 @@ class ActionAnswerQuestion(Action):
     def name(self) -> str:
         return "action_answer_question"
 
-    def _replies(self, tracker: Tracker) -> list[Reply]:
+    def _replies(self, tracker: Tracker, language: str = DEFAULT_LANGUAGE) -> list[Reply]:
         message = tracker.latest_message or {}
+        text = (message.get("text") or "").strip()
+        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
+            # Follow-ups and two-part questions are read in English; in another language
+            # the message is one question, answered from the English passages.
+            return [Reply(text, get_services().retriever.answer(text, language=language))]
         question = tracker.get_slot("topic_question")
         topic = Topic(str(question), tracker.get_slot("topic_passage")) if question else None
         return answer_turn(
@@ -116,13 +135,14 @@ class ActionAnswerQuestion(Action):
         if len(text) > MAX_MESSAGE_CHARS:
             dispatcher.utter_message(text=too_long_reply(len(text)))
             return {}
-        turn = self._replies(tracker)
+        language = member_language(tracker)
+        turn = self._replies(tracker, language)
         answer_ids = [self._record(tracker, reply) for reply in turn]
-        _say(dispatcher, *replies.turn_messages(turn, get_services().facts, answer_ids))
+        _say(dispatcher, *localise(replies.turn_messages(turn, get_services().facts, answer_ids), language))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         offer = request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
         if offer and len(turn) == 1:
-            _say(dispatcher, offer)
+            _say(dispatcher, *localise([offer], language))
         answer_id = next((i for i in reversed(answer_ids) if i), None)
         previous = tracker.get_slot("topic_question")
         topic = next_topic(turn, Topic(str(previous), tracker.get_slot("topic_passage")) if previous else None)
@@ -130,6 +150,7 @@ class ActionAnswerQuestion(Action):
             "last_answer_id": str(answer_id) if answer_id else None,
             "topic_question": topic.question if topic else None,
             "topic_passage": topic.passage_id if topic else None,
+            "language": language,
         }
 
 
@@ -147,22 +168,26 @@ class ActionFormIntro(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         spec = form_for_intent(intent)
+        language = member_language(tracker)
         # A question, not a request: answer it, offer the request, and do not start the
         # form. Asking for a person ("what about talking to someone?") always gets one.
         if spec.name != "handoff_form" and asks_for_information((tracker.latest_message or {}).get("text") or ""):
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
-            _say(dispatcher, replies.form_offer(str(intent)))
+            _say(dispatcher, *localise([replies.form_offer(str(intent))], language))
             return [*events, FollowupAction("action_listen")]
         services = get_services()
         live = spec.kind == "handoff" and tracker.get_latest_input_channel() == LIVE_CHANNEL
         if live and live_available(services.live, services.settings):
             # A person is free: the web app queues the conversation on seeing this message,
             # and the pause keeps the assistant (and the request form) silent meanwhile.
-            _say(dispatcher, replies.live_handoff_message())
+            _say(dispatcher, *localise([replies.live_handoff_message()], language))
             return [ConversationPaused()]
-        _say(dispatcher, replies.form_intro(spec, services.facts))
-        # a new request starts unconfirmed and with no failed answers, whatever came before
-        events: list[EventType] = [SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None)]
+        _say(dispatcher, *localise([replies.form_intro(spec, services.facts)], language))
+        # a new request starts unconfirmed and with no failed answers, whatever came before;
+        # the form's questions (domain.yml responses) are asked in the `language` slot's language
+        events: list[EventType] = [
+            SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language)
+        ]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
         return events
@@ -188,7 +213,7 @@ class ActionRecordFeedback(Action):
             )
         except RequestStoreError:
             logger.exception("could not record feedback")
-        _say(dispatcher, replies.feedback_reply(helpful))
+        _say(dispatcher, *localise([replies.feedback_reply(helpful)], member_language(tracker)))
         return []
 
 
@@ -208,7 +233,8 @@ class ActionAskConfirmed(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = FORMS.get(tracker.active_loop_name or "")
         if spec:
-            _say(dispatcher, replies.confirmation_question(spec, _form_values(spec, tracker)))
+            question = replies.confirmation_question(spec, _form_values(spec, tracker))
+            _say(dispatcher, *localise([question], member_language(tracker)))
         return []
 
 
@@ -222,18 +248,21 @@ class _SubmitForm:
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         spec = FORMS[self.form_name]
+        language = member_language(tracker)
         if spec.confirm and tracker.get_slot("confirmed") != "yes":
-            dispatcher.utter_message(text=f"OK, I have not submitted your {spec.title}. Nothing was saved.")
+            _say(dispatcher, *localise([{"text": f"OK, I have not submitted your {spec.title}. Nothing was saved."}],
+                                       language))
             return []
         values = _form_values(spec, tracker)
         try:
             record = get_services().store.submit(spec.kind, values, conversation_id=tracker.sender_id)
         except RequestStoreError:
             logger.exception("%s not saved", spec.kind)
-            _say(dispatcher, replies.not_saved_message(spec.title, get_services().facts))
+            _say(dispatcher, *localise([replies.not_saved_message(spec.title, get_services().facts)], language))
             return []
         due = record.due_at.strftime("%-d %B %Y")
-        _say(dispatcher, replies.submitted_message(spec, record.reference, due, get_services().facts))
+        _say(dispatcher, *localise([replies.submitted_message(spec, record.reference, due, get_services().facts)],
+                                   language))
         return []
 
 

@@ -35,6 +35,12 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from bot.knowledge.index import build_index
 
     manifest = build_index(settings, force=args.force, progress=not args.quiet)
+    if settings.multilingual:
+        from bot.knowledge.index import load_index
+        from bot.language.crosslingual import VECTORS_FILE, build_vectors
+
+        if build_vectors(settings, load_index(settings).passages, force=args.force):
+            print(f"built the multilingual vectors -> {settings.index_dir / VECTORS_FILE}")
     if manifest.get("skipped"):
         print(f"index is up to date ({manifest.get('passage_count')} passages): nothing to do")
     else:
@@ -70,6 +76,7 @@ def _print_answer(answer) -> None:  # noqa: ANN001 - bot.retrieval.retriever.Ans
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question, or a stream of questions as JSON lines."""
+    from bot.language import detect_language
     from bot.retrieval import Retriever
 
     retriever = Retriever.from_settings(settings)
@@ -78,10 +85,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             question = line.rstrip("\n")
             if not question.strip():
                 continue
-            print(json.dumps(retriever.answer(question).to_dict(), ensure_ascii=False), flush=True)
+            answer = retriever.answer(question, language=detect_language(question))
+            print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
         return 0
     if args.question:
-        _print_answer(retriever.answer(" ".join(args.question)))
+        question = " ".join(args.question)
+        _print_answer(retriever.answer(question, language=detect_language(question)))
         return 0
     # Interactive prompt.
     print("Ask a question about claims, login, contact or our privacy notices (empty line to quit).")
@@ -127,6 +136,22 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
           f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions of "
           f"{', '.join(s.name for s in labelled.sets(labelled.CALIBRATION))}; now "
           f"{settings.clarify_threshold} and {settings.answer_threshold}: set them in bot/settings.py)")
+    return 0
+
+
+def cmd_crosslingual(args: argparse.Namespace, settings: Settings) -> int:
+    """Refit the cross-lingual confidence (data/documents/crosslingual.yml)."""
+    from bot.knowledge.index import load_index
+    from bot.language.crosslingual import CONFIDENCE_FILE, CrossLingualRetriever
+    from bot.training.crosslingual import fit, write
+
+    cross = CrossLingualRetriever.from_settings(load_index(settings), settings, fitting=True)
+    confidence, source = fit(cross)
+    target = settings.documents_dir / CONFIDENCE_FILE
+    write(confidence, source, target)
+    print(f"fitted on {source['in_scope']} in-scope and {source['out_of_scope']} out-of-scope questions: "
+          f"weights {confidence.weights}, answer >= {confidence.answer_threshold:.3f}, "
+          f"clarify >= {confidence.clarify_threshold:.3f} -> {target}")
     return 0
 
 
@@ -326,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("adapt", help="refit the query adapter on PolicyQA and our alternate questions")
     p.add_argument("--policyqa", default=None, help=f"PolicyQA dev.json (default {shown(labelled.POLICYQA_DEV)})")
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("crosslingual", help="refit the confidence of answers to questions in other languages")
+    p.set_defaults(func=cmd_crosslingual)
 
     p = sub.add_parser("reader", help="refit the answer reader on labelled and unanswerable questions")
     p.set_defaults(func=cmd_reader)

@@ -47,6 +47,10 @@ class Settings:
     # exports next to the index under ONNX Runtime (same vectors, about 2.5x faster
     # for one short text; see bot/knowledge/query_encoder.py), "torch" the model itself.
     query_encoder: str = "onnx"
+    # Answer questions in other languages than English with the multilingual model over
+    # the same passages (bot/language/crosslingual.py; about 100 MB more per process).
+    # Off: they go through the English ranking, with a line saying which languages we speak.
+    multilingual: bool = True
     # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200

@@ -58,6 +58,11 @@ def retriever(settings: Settings) -> Iterator[Retriever]:
     from bot.retrieval import Retriever
 
     build_index(settings, progress=False)
+    if settings.multilingual:
+        from bot.knowledge.index import load_index
+        from bot.language.crosslingual import build_vectors
+
+        build_vectors(settings, load_index(settings).passages)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(env_name("index_dir"), str(settings.index_dir))
         yield Retriever.from_settings(settings)

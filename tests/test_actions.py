@@ -187,7 +187,7 @@ async def test_form_intro_of_data_rights_states_no_legal_deadline(services) -> N
     assert "consistent with applicable law" in text and "Source:" in text
     assert "legal deadline" not in text and "one month" not in text and "30 days" not in text
     assert {e["name"]: e["value"] for e in events} == {
-        "confirmed": None, "validation_failures": None, "topic_passage": None,
+        "confirmed": None, "validation_failures": None, "topic_passage": None, "language": "en",
         "topic_question": "my request to Cigna to access, correct or delete my personal information",
     }
 

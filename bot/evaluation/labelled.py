@@ -18,7 +18,9 @@ in, so that every path says what the set may be used for:
 
 A new set goes in ``heldout/`` and is held out by being there; it moves (``git mv``, and
 a line in its header saying so) only when something is fitted on it. Each set's header
-says who wrote it and how.
+says who wrote it and how. A set of questions in another language than English says so
+in a top-level ``language`` (ISO 639-1): `bot eval` reports those per language, apart
+from the English sets and their pooled row.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class LabelledSet:
     path: Path
     questions: list[dict]
     out_of_scope: list[str]
+    language: str = "en"
 
     @property
     def pair(self) -> tuple[list[dict], list[str]]:
@@ -102,10 +105,16 @@ def role_of(path: Path) -> str | None:
     return folder.name if folder.parent == EVAL_DIR.resolve() and folder.name in ROLES else None
 
 
+def language_of(path: Path) -> str:
+    """The language the set's questions are written in (``language``; English when absent)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return str(data.get("language") or "en")
+
+
 def load(path: Path) -> LabelledSet:
     """The set at ``path``, its role read from its folder."""
     path = Path(path)
-    return LabelledSet(path.name, role_of(path), path, *load_questions(path))
+    return LabelledSet(path.name, role_of(path), path, *load_questions(path), language=language_of(path))
 
 
 def _order(path: Path) -> tuple[list[int], str]:

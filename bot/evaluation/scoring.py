@@ -34,6 +34,7 @@ import numpy as np
 
 from bot.evaluation import labelled
 from bot.evaluation.labelled import LabelledSet
+from bot.evaluation.multilingual import evaluate_languages, report_section
 from bot.evaluation.policyqa import FOLDS, Policy, cross_validate, first_hit, load_policyqa
 from bot.knowledge.index import KnowledgeIndex
 from bot.retrieval.retriever import Retriever, hybrid_score
@@ -346,7 +347,7 @@ def _targets(rows: list[tuple[str, str, dict]]) -> list[str]:
 
 def write_report(
     results: list[tuple[LabelledSet, dict]], policyqa: dict | None, settings: Settings, seconds: float,
-    highlights: list[tuple[str, dict]] | None = None,
+    highlights: list[tuple[str, dict]] | None = None, languages: list[str] | None = None,
 ) -> Path:
     """Write reports/eval.md (and reports/eval.png, with the first set's figures) and
     return the report path. Each set is shown with its role (bot/evaluation/labelled.py)."""
@@ -369,6 +370,8 @@ def write_report(
         *_targets(rows),
         "",
     ]
+    if languages:
+        lines += languages
     if highlights:
         lines += _highlight_section(highlights)
     for s, r in results:
@@ -414,6 +417,10 @@ def run_evaluation(
     chosen = [labelled.load(Path(p)) for p in set_paths] if set_paths else labelled.sets()
     if not chosen:
         raise ValueError(f"no labelled sets under {labelled.EVAL_DIR}")
+    # Sets in other languages are reported per language (bot/evaluation/multilingual.py).
+    other = [s for s in chosen if s.language != "en"]
+    chosen = [s for s in chosen if s.language == "en"]
+    languages = evaluate_languages(retriever, other) if other else []
     results = [(s, evaluate_questions(retriever, s.questions, s.out_of_scope)) for s in chosen]
     pqa_path = Path(policyqa_path) if policyqa_path else labelled.POLICYQA_DEV
     policyqa = None
@@ -421,7 +428,8 @@ def run_evaluation(
         policies = load_policyqa(retriever, pqa_path)
         policyqa = evaluate_policyqa(policies, retriever.index)
     highlights = [(name, evaluate_highlights(retriever, facts)) for name, facts in load_facts()]
-    report = write_report(results, policyqa, settings, time.perf_counter() - started, highlights)
+    report = write_report(results, policyqa, settings, time.perf_counter() - started, highlights,
+                          report_section(languages, other) if languages else None)
     width = max(len(s.where) for s in chosen)
     for s, res in results:
         for mode, m in res["modes"].items():
@@ -432,6 +440,9 @@ def run_evaluation(
             f"{b['abstention_recall']:.3f}, out of scope not answered {b['oos_not_answered']:.3f}; in scope not "
             f"abstained {b['in_scope_not_abstained']:.3f}, answered outright {b['in_scope_answer_band']:.3f}"
         )
+    for f in languages:
+        print(f"{f.language}: detected {f.detected:.3f}, hit@1 {f.hit1:.3f}, hit@3 {f.hit3:.3f}, answered "
+              f"{f.answered:.3f}, out of scope abstained {f.oos_abstained:.3f} (n={f.questions}+{f.out_of_scope})")
     if policyqa:
         for mode, m in policyqa["modes"].items():
             print(f"PolicyQA           {mode:8} hit@1 {m.hit1:.3f}  hit@3 {m.hit3:.3f}  MRR {m.mrr:.3f}  (n={m.n})")

@@ -117,6 +117,7 @@ class Answer:
     text: str  # the answer text (empty when abstaining)
     hits: list[Hit] = field(default_factory=list)  # best first
     highlight: str = ""  # the cited passage's sentences that answer, verbatim (empty unless answered)
+    language: str = "en"  # the question's language (ISO 639-1); the passages are English
 
     @property
     def answered(self) -> bool:
@@ -146,6 +147,7 @@ class Answer:
             "answer": self.text if self.answered else "",
             "highlight": self.highlight if self.answered else "",
             "citations": citations,
+            "language": self.language,
         }
 
 
@@ -240,13 +242,21 @@ class Retriever:
         # Each passage's sentences and their embeddings, for the highlight; filled the
         # first time a passage is cited (a few milliseconds, then free).
         self._sentence_vectors: dict[str, tuple[list[str], np.ndarray]] = {}
+        # Questions in other languages (bot/language/crosslingual.py), when loaded.
+        self.crosslingual = None
 
     @classmethod
     def from_settings(cls, settings: Settings, fitting: bool = False) -> Retriever:
-        """Load the verified index and the synonym list named by the settings."""
+        """Load the verified index and the synonym list named by the settings, and the
+        cross-lingual retriever unless ``settings.multilingual`` is off."""
         index = load_index(settings)
         synonyms = Synonyms.load(settings.documents_dir / "synonyms.yml")
-        return cls(index, synonyms, settings, fitting)
+        retriever = cls(index, synonyms, settings, fitting)
+        if settings.multilingual:
+            from bot.language.crosslingual import CrossLingualRetriever
+
+            retriever.crosslingual = CrossLingualRetriever.from_settings(index, settings, fitting)
+        return retriever
 
     @property
     def passages(self) -> list[Passage]:
@@ -358,11 +368,18 @@ class Retriever:
         found = terms(self.synonyms.spell_out(word))
         return bool(found) and all(t in self.bm25.idf for t in found)
 
-    def answer(self, question: str, k: int = 3, mode: Mode = "hybrid") -> Answer:
-        """Answer, clarify or abstain (see the module docstring)."""
+    def answer(self, question: str, k: int = 3, mode: Mode = "hybrid", language: str = "en") -> Answer:
+        """Answer, clarify or abstain (see the module docstring). A question in another
+        ``language`` than English is answered by the cross-lingual retriever when there is one."""
+        if language != "en" and self.crosslingual is not None:
+            answer = self.crosslingual.answer(question, k)
+            answer.language = language
+            return answer
         query = normalise_query(question)
         hits, evidence = self.rank(query, max(k, 3), mode)
-        return self._answer(question, query, hits, self.confidence(hits, evidence), k, evidence.vector)
+        answer = self._answer(question, query, hits, self.confidence(hits, evidence), k, evidence.vector)
+        answer.language = language
+        return answer
 
     def candidates(self, question: str, k: int = 5) -> list[Answer]:
         """Each of the ``k`` best passages as the answer it would be if it ranked first:

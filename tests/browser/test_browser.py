@@ -426,3 +426,56 @@ def test_a_message_the_busy_assistant_could_not_take_is_given_back_to_resend(bro
     finally:
         first.close()
         second.close()
+
+
+# --------------------------------------------------------------------------- other languages
+
+
+@pytest.mark.parametrize(
+    ("opening", "name", "email", "details", "yes", "expect"),
+    [
+        ("Bonjour, je voudrais faire une demande concernant mes données personnelles", "Marie Dupont",
+         "marie.dupont@example.com", "mon ancienne adresse et mon ancien numéro de téléphone", "oui",
+         {"intro": "Je peux enregistrer ici votre demande", "name": "Quel est votre nom complet ?",
+          "summary": "Dois-je l'envoyer ?", "done": "Votre référence est"}),
+        ("Ik wil een verzoek over mijn gegevens indienen", "Jan de Vries", "jan.devries@example.com",
+         "alle gegevens over mijn declaraties", "ja",
+         {"intro": "Ik kan uw verzoek over uw persoonsgegevens hier opnemen", "name": "Wat is uw volledige naam?",
+          "summary": "Zal ik het versturen?", "done": "Uw referentie is"}),
+    ],
+    ids=["french", "dutch"],
+)
+def test_a_member_finishes_a_data_rights_request_in_their_language(
+    page, base, store, opening, name, email, details, yes, expect
+):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    intro = say(page, opening)
+    assert expect["intro"] in intro, intro
+    # The request types are buttons in the member's language.
+    buttons = page.locator("#chat-log .msg.bot").last.locator("button")
+    titles = buttons.all_inner_texts()
+    assert len(titles) == 6 and not any("my data" in t for t in titles), titles
+    before = bot_count(page)
+    buttons.nth(2).click()  # delete my data
+    page.wait_for_function(
+        "([n]) => document.querySelectorAll('#chat-log .msg.bot').length > n"
+        " && document.getElementById('chat-typing').hidden",
+        arg=[before],
+        timeout=REPLY_TIMEOUT,
+    )
+    asked = page.locator("#chat-log .msg.bot").last.inner_text()
+    assert expect["name"] in asked, asked
+    say(page, name)
+    say(page, email)
+    say(page, "AB123456")
+    say(page, "21/09/1988")
+    summary = say(page, details)
+    assert expect["summary"] in summary and email not in summary, summary
+    done = say(page, yes)
+    assert expect["done"] in done, done
+    match = re.search(r"\bDR-[0-9A-Z]{4}-[0-9A-Z]{4}\b", done)
+    assert match, done
+    record = store.get(match.group(0))
+    assert record is not None and record.kind == "data_rights" and record.data["full_name"] == name
+    assert record.data["request_type"] == "deletion"

@@ -1,0 +1,98 @@
+"""Members in other languages: which language a message is in, answers from the English
+passages through the multilingual model, and the labelled sets that measure them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.evaluation import labelled
+from bot.language import ANSWERED_LANGUAGES, detect_language
+from bot.language.detect import detector
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Comment est-ce que je demande une garantie de paiement ?", "fr"),
+        ("Hoe vraag ik een betalingsgarantie aan voor mijn opname?", "nl"),
+        ("Wie kann ich meine persönlichen Daten löschen lassen?", "de"),
+        ("¿Cómo puedo ponerme en contacto con ustedes?", "es"),
+        ("Como posso acompanhar o meu pedido de reembolso?", "pt"),
+        ("Come posso contattarvi per una domanda sulla privacy?", "it"),
+        ("我怎样才能联系你们？", "zh"),
+        ("how do I send you a claim?", "en"),
+    ],
+)
+def test_a_message_in_a_language_is_detected(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize("text", ["gop?", "password reset", "cant log in help", "tell me a joke", "ok", "👍"])
+def test_short_english_stays_english(text: str) -> None:
+    """Left to all its languages the identifier calls these Pidgin, Afrikaans or Dutch."""
+    assert detect_language(text) == "en"
+
+
+def test_a_short_or_unclear_message_keeps_the_conversation_language() -> None:
+    assert detect_language("ok", current="fr") == "fr"
+    assert detect_language("yes", current="nl") == "nl"
+    assert detect_language("privacy.europe@cigna.com", current="de") == "de"
+    # A clear message switches it.
+    assert detect_language("Can you tell me how to request a guarantee of payment?", current="fr") == "en"
+    assert detect_language("Hoe kan ik jullie bereiken?", current="fr") == "nl"
+    # A script of its own switches even when short.
+    assert detect_language("谢谢", current="fr") == "zh"
+
+
+def test_detection_reports_the_guess_and_probability() -> None:
+    found = detector().detect("ok merci", current="en")  # two words: too short to switch
+    assert found.language == "en" and found.guess != "en" and 0.0 <= found.probability <= 1.0
+
+
+def test_a_french_question_is_answered_from_the_english_passage(retriever) -> None:
+    answer = retriever.answer("Quel est le numéro de téléphone pour activer mon compte en urgence ?", language="fr")
+    assert answer.language == "fr" and answer.band == "answer"
+    assert answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+    # The highlight is quoted from the English passage, never translated.
+    assert "+ 32 3 217 68 68" in answer.highlight and answer.highlight in answer.best.passage.text
+    assert answer.to_dict()["language"] == "fr"
+
+
+def test_a_dutch_out_of_scope_question_is_not_answered(retriever) -> None:
+    answer = retriever.answer("Wat voor weer wordt het morgen in Amsterdam?", language="nl")
+    assert answer.band == "abstain" and not answer.answered
+
+
+def test_english_questions_keep_the_english_ranking(retriever) -> None:
+    plain = retriever.answer("how fast do you send the guarantee of payment?")
+    same = retriever.answer("how fast do you send the guarantee of payment?", language="en")
+    assert plain.language == "en" and same.to_dict() == plain.to_dict()
+
+
+def test_bot_ask_jsonl_gives_the_language(retriever) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", "--jsonl"],
+        input="how do I submit a claim?\nOù trouver les plafonds de remboursement de mon contrat ?\n",
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["language"] for r in rows] == ["en", "fr"]
+    assert rows[1]["citations"][0]["id"] == "cigna-health-benefits-member-faq#general-information-6"
+
+
+def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retriever) -> None:
+    sets = [s for s in labelled.sets() if s.language != "en"]
+    known = {p.id for p in retriever.passages}
+    for s in sets:  # a renamed passage would silently count as a miss
+        assert {pid for q in s.questions for pid in q["passages"]} <= known, s.path
+        assert not {q["q"] for q in s.questions} & set(s.out_of_scope), s.path
+    assert all(s.role == labelled.HELD_OUT for s in sets)
+    by_language = {s.language: len(s.questions) for s in sets}
+    for language in ANSWERED_LANGUAGES[1:]:
+        assert by_language.get(language, 0) >= 30, language
+    assert all(s.out_of_scope for s in sets)
