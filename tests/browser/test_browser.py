@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,17 +18,9 @@ from bot.devtools.stack import PYTHON, Stack
 from bot.requests import RequestStore
 from bot.settings import ROOT
 from bot.web.auth import make_entry
+from tests.browser.chromium import CHROMIUM
 from tests.helpers import port, started_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AGENT = "agent.smith"
 AGENT_PASSWORD = "browser test password"
 REPORTS = ROOT / "reports"
@@ -55,16 +46,6 @@ def store(stack) -> Iterator[RequestStore]:
     """The stack's request database, to check what the browser did."""
     with RequestStore(stack.env["BOT_DATABASE_URL"]) as opened:
         yield opened
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

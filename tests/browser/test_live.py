@@ -16,7 +16,7 @@ import pytest
 
 from bot.devtools.stack import Stack
 from bot.web.auth import make_entry
-from tests.browser.test_browser import REPLY_TIMEOUT, REPORTS, browser, pytestmark, say  # noqa: F401
+from tests.browser.test_browser import REPLY_TIMEOUT, REPORTS, pytestmark, say  # noqa: F401
 from tests.helpers import started_stack
 
 AGENT = "maria.lopez"
@@ -45,7 +45,7 @@ def base(live_stack) -> str:
     return live_stack.web_url
 
 
-def new_page(browser, errors: list[str]):  # noqa: F811
+def new_page(browser, errors: list[str]):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -54,7 +54,7 @@ def new_page(browser, errors: list[str]):  # noqa: F811
 
 
 @pytest.fixture
-def member(browser, base):  # noqa: F811
+def member(browser, base):
     errors: list[str] = []
     page = new_page(browser, errors)
     page.goto(f"{base}/")
@@ -64,7 +64,7 @@ def member(browser, base):  # noqa: F811
     assert not errors, errors
 
 
-def open_console(browser, base: str, name: str = AGENT):  # noqa: F811
+def open_console(browser, base: str, name: str = AGENT):
     """An agent signed in on the live page, connected and available."""
     errors: list[str] = []
     page = new_page(browser, errors)
@@ -81,7 +81,7 @@ def open_console(browser, base: str, name: str = AGENT):  # noqa: F811
 
 
 @pytest.fixture
-def agent(browser, base):  # noqa: F811
+def agent(browser, base):
     page = open_console(browser, base)
     yield page
     if not page.is_closed():
@@ -190,7 +190,7 @@ def test_with_no_agent_available_the_request_form_applies(member):
     assert member.get_attribute("#chat", "data-live") in (None, "")
 
 
-def test_a_dropped_agent_sends_the_member_back_to_the_queue_where_another_takes_over(member, browser, base):  # noqa: F811
+def test_a_dropped_agent_sends_the_member_back_to_the_queue_where_another_takes_over(member, browser, base):
     first = open_console(browser, base)
     ask_for_a_person(member)
     accept_first(first)

@@ -30,7 +30,7 @@ from bot.retrieval import Retriever
 from bot.review.store import ReviewStore
 from bot.settings import ROOT, Settings
 from bot.web.auth import make_entry
-from tests.browser.test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
+from tests.browser.chromium import CHROMIUM
 from tests.helpers import port
 
 REPORTS = ROOT / "reports"
@@ -121,7 +121,7 @@ def web(copies: Settings, question_id: int) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser):  # noqa: F811 - the imported fixture
+def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.errors = []

@@ -32,17 +32,9 @@ import pytest
 from bot.devtools.stack import Stack
 from bot.rasa_plugins.server import api_url
 from bot.settings import ROOT, env_name
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import started_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WEBCHAT = ROOT / "tests" / "browser" / "webchat"
 #: Where `make setup` installs the packages WEBCHAT/package-lock.json pins (outside the
 #: source tree: third-party files are not ours to lint or search).
