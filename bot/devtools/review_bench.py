@@ -108,7 +108,13 @@ def run_review_bench(settings: Settings) -> int:
     ]
     lines += [f"| {label} (`{path}`) | {first:.3f} | {median:.3f} | {p95:.3f} |"
               for label, path, first, median, p95 in results]
-    lines += ["", "Every page meets the target." if not slow else f"Over the target: {', '.join(slow)}.", ""]
+    cold = [label for label, _, first, _, _ in results if first >= TARGET_SECONDS]
+    lines += [
+        "",
+        "Every page meets the target (median)." if not slow else f"Over the target: {', '.join(slow)}.",
+        f"First load over the target (nothing cached yet): {', '.join(cold)}." if cold else "",
+        "",
+    ]
     target = settings.reports_dir / "bench-review.md"
     target.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
