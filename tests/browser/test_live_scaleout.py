@@ -6,8 +6,8 @@ resumed through nginx.
 The stack is tests/test_scaleout.py's ``scaled`` fixture (its own databases, ports moved
 by TEST_PORT_OFFSET); each browser addresses its web app directly, not through nginx's
 round robin, so the two sides are certain to be on different processes. One
-conversation only: the embedded set-up's test_live.py covers suggestions, reloads and
-faults.
+conversation only (asked for a person twice: the second time with a wait estimate): the
+embedded set-up's test_live.py covers suggestions, reloads and faults.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def test_member_on_one_web_app_and_agent_on_the_other_chat_live_then_hand_back(b
         member.wait_for_selector('#chat[data-ready="true"]')
         say(member, "How do I submit a claim?")
         ask_for_a_person(member)
-        assert "next in the queue" in member.inner_text("#chat-live-status")
+        status = member.inner_text("#chat-live-status")
+        assert "next in the queue" in status and "recently waited" not in status, status  # no accepts yet
 
         # The queue on the other app shows the member; the accept reaches the member's app.
         accept_first(agent)
@@ -61,6 +62,13 @@ def test_member_on_one_web_app_and_agent_on_the_other_chat_live_then_hand_back(b
         member.wait_for_function("() => document.getElementById('chat').dataset.live === ''", timeout=LIVE_TIMEOUT)
         assert "handed you back to the assistant" in member.locator("#chat-log .msg.system").last.inner_text()
         assert "Source:" in say(member, "How do I submit a claim?")
+
+        # Asking again, the member is told the wait of the one accept there was (seconds).
+        ask_for_a_person(member)
+        status = member.inner_text("#chat-live-status")
+        assert "Members recently waited less than a minute." in status, status
+        member.click("#chat-live-leave")
+        member.wait_for_function("() => document.getElementById('chat').dataset.live === ''", timeout=LIVE_TIMEOUT)
     finally:
         agent.check("#presence-away")
         agent.wait_for_selector('.live-page[data-presence="away"]')
