@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,11 @@ ENDINGS = {
     "member_left": "You left the chat with member services. You can ask me questions again.",
 }
 REQUEUED = "{agent} was disconnected. You are back in the queue and the next available person will join you."
+
+
+#: The wait estimate members are told: the median of the last accepts within this window.
+WAIT_HISTORY_SECONDS = 2 * 3600.0
+WAIT_HISTORY_ACCEPTS = 20
 
 
 class LiveError(Exception):
@@ -92,6 +98,14 @@ class LiveService:
 
     async def position(self, live: LiveConversation) -> int:
         return await self._db(self.store.position, live)
+
+    async def wait_estimate(self) -> float | None:
+        """How long members waited for an agent lately: the median of the last
+        ``WAIT_HISTORY_ACCEPTS`` accepts in the last ``WAIT_HISTORY_SECONDS``; None when
+        there were none, so no member is told a figure without data behind it."""
+        since = self.store.clock() - WAIT_HISTORY_SECONDS
+        waits = await self._db(self.store.recent_waits, since, WAIT_HISTORY_ACCEPTS)
+        return statistics.median(waits) if waits else None
 
     async def member_says(self, conversation: str, text: str) -> LiveMessage:
         live = await self.open_for(conversation)

@@ -230,6 +230,23 @@ class LiveStore:
 
         return self._run("position", work)
 
+    def recent_waits(self, since: float, limit: int) -> list[float]:
+        """Seconds from joining the queue to being accepted, for the last ``limit``
+        conversations accepted since ``since``, latest first (one that went back to the
+        queue counts from when it first joined, as its member waited)."""
+        waited = live_conversations.c.accepted_at - live_conversations.c.created_at
+
+        def work(c: Any) -> list[float]:
+            rows = c.execute(
+                select(waited)
+                .where(live_conversations.c.accepted_at >= since)
+                .order_by(live_conversations.c.accepted_at.desc())
+                .limit(limit)
+            )
+            return [float(r[0]) for r in rows]
+
+        return self._run("recent_waits", work)
+
     def handled_by(self, agent: str) -> list[LiveConversation]:
         """The conversations ``agent`` has under way."""
 

@@ -68,13 +68,16 @@ class LiveHub:
     # ----------------------------------------------------------------- what browsers see
 
     async def member_state(self, live: LiveConversation | None) -> dict[str, Any] | None:
-        """A member's view of their hand-off: status, place in the queue, agent's first name."""
+        """A member's view of their hand-off: status, place in the queue and recent members'
+        wait (seconds, None without history) while waiting, agent's first name."""
         if live is None:
             return None
         position = await self.service.position(live) if live.status == WAITING else 0
+        wait = await self.service.wait_estimate() if live.status == WAITING else None
         return {
             "status": live.status,
             "position": position,
+            "wait_seconds": None if wait is None else round(wait),
             "agent": first_name(live.agent) if live.agent and live.status == ACTIVE else None,
         }
 

@@ -64,14 +64,14 @@ def member(browser, base):
     assert not errors, errors
 
 
-def open_console(browser, base: str, name: str = AGENT):
+def open_console(browser, base: str, name: str = AGENT, password: str = PASSWORD):
     """An agent signed in on the live page, connected and available."""
     errors: list[str] = []
     page = new_page(browser, errors)
     page.errors = errors
     page.goto(f"{base}/agent/live")
     page.fill("#login-name", name)
-    page.fill("#login-password", PASSWORD)
+    page.fill("#login-password", password)
     page.click("form.stack-form button[type=submit]")
     page.wait_for_url(f"{base}/agent/live")
     page.wait_for_selector('.live-page[data-connected="true"]')

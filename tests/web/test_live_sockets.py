@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -88,7 +89,7 @@ async def live_client(request, make_client, fake_rasa: FakeRasa) -> TestClient:
 async def test_hand_off_accept_messages_both_ways_and_hand_back(live_client: TestClient, fake_rasa: FakeRasa):
     agent = await agent_console(live_client)
     live = await hand_off(live_client, fake_rasa)
-    assert live == {"status": "waiting", "position": 1, "agent": None}
+    assert live == {"status": "waiting", "position": 1, "wait_seconds": None, "agent": None}  # no history yet
     queue = await next_of(agent, "queue")
     while not queue["items"]:
         queue = await next_of(agent, "queue")
@@ -155,8 +156,34 @@ async def test_hand_off_accept_messages_both_ways_and_hand_back(live_client: Tes
     response = await live_client.post("/api/chat", json={"message": "hello again"})
     assert "live" not in await response.json()
     assert fake_rasa.received[-1] == "hello again"
+
+    # Asking again, the member is told how long the member accepted before waited.
+    again = await hand_off(live_client, fake_rasa)
+    assert again["status"] == "waiting" and isinstance(again["wait_seconds"], int), again
     await member.close()
     await agent.close()
+
+
+async def test_members_are_told_the_median_wait_of_recent_accepts(live_client: TestClient, fake_rasa: FakeRasa):
+    store: LiveStore = live_client.app[SERVICES].live
+    now = time.time()
+    # Waits of 60, 180 and 300 s in the last hour, and one of an hour five hours ago (too old to count).
+    for joined, accepted in (
+        (now - 1000, now - 940),
+        (now - 900, now - 720),
+        (now - 600, now - 300),
+        (now - 21600, now - 18000),
+    ):
+        store.clock = lambda at=joined: at
+        earlier, _ = store.enqueue(f"earlier-{joined}")
+        store.clock = lambda at=accepted: at
+        assert store.accept(earlier.id, "alice")
+        assert store.end(earlier.id, "closed")
+    store.clock = time.time
+    live = await hand_off(live_client, fake_rasa)
+    assert live == {"status": "waiting", "position": 1, "wait_seconds": 180, "agent": None}
+    state = await (await live_client.get("/api/live/state")).json()
+    assert state["live"]["wait_seconds"] == 180
 
 
 async def test_two_agents_accepting_at_once_exactly_one_wins(live_client: TestClient, fake_rasa: FakeRasa):
@@ -247,7 +274,7 @@ async def test_the_live_chat_survives_a_web_process_restart(make_client, fake_ra
     after = await make_client(**settings)
     after.session.cookie_jar.update_cookies(cookies)
     state = await (await after.get("/api/live/state")).json()
-    assert state["live"] == {"status": "waiting", "position": 1, "agent": None}
+    assert state["live"] == {"status": "waiting", "position": 1, "wait_seconds": None, "agent": None}
     agent = await agent_console(after)
     [waiting] = after.app[SERVICES].live.queue()
     await agent.send_json({"type": "open", "id": waiting.id})

@@ -21,6 +21,14 @@ export function createLive(ui) {
 
   const active = () => Boolean(state && (state.status === "waiting" || state.status === "active"));
 
+  // Recent members' wait, from the server's accept times; nothing when it has none.
+  function waitText(seconds) {
+    if (typeof seconds !== "number") return "";
+    if (seconds < 60) return " Members recently waited less than a minute.";
+    const minutes = Math.round(seconds / 60);
+    return ` Members recently waited about ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+  }
+
   function show(next) {
     state = next || null;
     chat.dataset.live = active() ? state.status : "";
@@ -32,10 +40,9 @@ export function createLive(ui) {
     }
     bar.hidden = false;
     if (state.status === "waiting") {
-      statusText.textContent =
-        state.position > 1
-          ? `Waiting for a person from member services. You are number ${state.position} in the queue. You can keep typing.`
-          : "Waiting for a person from member services. You are next in the queue. You can keep typing.";
+      const place =
+        state.position > 1 ? `You are number ${state.position} in the queue.` : "You are next in the queue.";
+      statusText.textContent = `Waiting for a person from member services. ${place}${waitText(state.wait_seconds)} You can keep typing.`;
     } else {
       statusText.textContent = `You are chatting with ${state.agent || "a person"} from member services.`;
     }
