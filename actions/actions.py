@@ -388,7 +388,7 @@ class _ValidateForm:
             events=tracker.events,
             failures=tracker.get_slot(FAILURES_SLOT),
         )
-        _say(dispatcher, *result.messages)
+        _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -404,7 +404,7 @@ class _ValidateForm:
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
         result = check_confirmed(value)
-        _say(dispatcher, *result.messages)
+        _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 
 

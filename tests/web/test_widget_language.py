@@ -63,3 +63,22 @@ def test_the_members_choice_wins_over_the_language_they_write_in() -> None:
     assert member_language(_tracker(french, {**french, "metadata": {"language": "de"}})) == "de"
     # Back on "Automatic": the messages' language again.
     assert member_language(_tracker({**french, "metadata": {"language": "de"}}, french)) == "fr"
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_the_forms_validation_messages_and_summary_are_translated(language: str) -> None:
+    from bot.dialogue import validation
+    from bot.dialogue.forms import FORMS
+
+    for check, answer in ((validation.validate_email, "marie at example"), (validation.validate_member_id, "12"),
+                          (validation.validate_full_name, "R2D2"), (validation.validate_phone, "0470")):
+        with pytest.raises(validation.ValidationError) as refused:
+            check(answer)
+        assert translate(refused.value.message, language), (language, refused.value.message)
+    for spec in FORMS.values():
+        if spec.name == "handoff_form":
+            continue
+        values = {f.slot: "x" for f in spec.fields} | {"request_type": "deletion", "patient": "member"}
+        for line in spec.summary_lines(values):
+            assert translate(line, language), (language, line)
+    assert translate("- Request: delete your personal data", "fr") == "- Demande : supprimer vos données personnelles"
