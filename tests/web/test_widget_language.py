@@ -82,3 +82,14 @@ def test_the_forms_validation_messages_and_summary_are_translated(language: str)
         for line in spec.summary_lines(values):
             assert translate(line, language), (language, line)
     assert translate("- Request: delete your personal data", "fr") == "- Demande : supprimer vos données personnelles"
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_the_callback_and_handoff_introductions_are_translated(language: str) -> None:
+    from bot.dialogue import replies
+    from bot.dialogue.forms import FORMS
+
+    for name in ("callback_form", "handoff_form"):
+        text = replies.form_intro(FORMS[name], {})["text"]  # these two quote no fact
+        for line in text.split("\n"):
+            assert translate(line, language), (language, line)
