@@ -43,7 +43,7 @@ from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
-from bot.language import DEFAULT_LANGUAGE, conversation_language, localise
+from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise
 from bot.live import live_available
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
@@ -70,6 +70,13 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
 
 
 def member_language(tracker: Tracker) -> str:
+    """The language the bot answers in: the one the member chose in the widget, if their
+    latest message says so (its metadata), else the one they write in."""
+    latest = next((e for e in reversed(tracker.events) if e.get("event") == "user"), None)
+    return language_choice((latest or {}).get("metadata")) or written_language(tracker)
+
+
+def written_language(tracker: Tracker) -> str:
     """The language the member writes in, read from their messages so far (bot/language).
     Answers to a form's questions do not count: a hospital's or a person's name says
     nothing about the language the member reads ("Ziekenhuis Netwerk Antwerpen")."""
@@ -136,7 +143,7 @@ class ActionAnswerQuestion(Action):
             dispatcher.utter_message(text=too_long_reply(len(text)))
             return {}
         language = member_language(tracker)
-        turn = self._replies(tracker, language)
+        turn = self._replies(tracker, written_language(tracker))  # retrieval reads the question's language
         answer_ids = [self._record(tracker, reply) for reply in turn]
         _say(dispatcher, *localise(replies.turn_messages(turn, get_services().facts, answer_ids), language))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
@@ -381,7 +388,7 @@ class _ValidateForm:
             events=tracker.events,
             failures=tracker.get_slot(FAILURES_SLOT),
         )
-        _say(dispatcher, *result.messages)
+        _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -397,7 +404,7 @@ class _ValidateForm:
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
         result = check_confirmed(value)
-        _say(dispatcher, *result.messages)
+        _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 
 

@@ -54,7 +54,7 @@ def test_the_catalogues_match_the_english_the_bot_says(facts: FactBook) -> None:
     for title in ("Talk to a person", "Request a callback", "Start a request", "No, thanks", "Cancel this request"):
         assert title in titles and translate(title, "pt")
     not_saved = replies.not_saved_message("callback request", facts)["text"].split("\n")[0]
-    assert translate(not_saved, "it").startswith("Mi dispiace, la sua richiesta (callback request)")
+    assert translate(not_saved, "it").startswith("Mi dispiace, la sua richiesta (richiesta di essere richiamato)")
 
 
 def test_an_answer_quotes_the_english_passage_after_a_note(retriever, facts: FactBook) -> None:
@@ -88,7 +88,8 @@ def test_a_request_summary_gets_no_document_note() -> None:
     """Only a message quoting a document (it has a "Source:" line) gets the note."""
     [message] = localise([{"text": "Here is your data-protection request:\n- Name: M*** D***\nShall I submit it?",
                            "buttons": [{"title": "Yes, submit", "payload": "/affirm"}]}], "fr")
-    assert message["text"] == "Voici votre demande relative à vos données :\n- Name: M*** D***\nDois-je l'envoyer ?"
+    # The label is translated, the masked value kept as it is.
+    assert message["text"] == "Voici votre demande relative à vos données :\n- Nom : M*** D***\nDois-je l'envoyer ?"
     assert message["buttons"][0]["title"] == "Oui, envoyer"
 
 

@@ -8,6 +8,7 @@ from bot.language.detect import (
     LanguageDetector,
     conversation_language,
     detect_language,
+    language_choice,
 )
 from bot.language.messages import localise
 
@@ -17,5 +18,6 @@ __all__ = [
     "LanguageDetector",
     "conversation_language",
     "detect_language",
+    "language_choice",
     "localise",
 ]

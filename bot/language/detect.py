@@ -103,3 +103,11 @@ def conversation_language(messages: list[str]) -> str:
     for text in [m for m in messages if m and not m.startswith("/")][-HISTORY:]:
         language = detect_language(text, language)
     return language
+
+
+def language_choice(metadata: object) -> str | None:
+    """The language a member chose in the widget's switch, from a message's metadata
+    (``{"language": "fr"}``, sent with every message while the choice stands), if it is
+    one we answer in; None when they left the language to detection."""
+    language = metadata.get("language") if isinstance(metadata, dict) else None
+    return language if language in ANSWERED_LANGUAGES else None

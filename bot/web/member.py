@@ -3,7 +3,12 @@
 ``POST /api/chat`` relays a member's message to Rasa's REST channel and returns the
 bot's messages; ``GET /api/chat/history`` replays the conversation from the Rasa tracker
 (so the chat survives a page reload); ``POST /api/feedback`` records thumbs up/down;
-``POST /api/chat/session`` starts a new conversation.
+``POST /api/chat/session`` starts a new conversation; ``GET /api/chat/texts`` gives the
+widget's interface texts (:data:`WIDGET_TEXTS`) in one of the languages we answer in,
+from the same gettext catalogues as the bot's own words (:mod:`bot.language.messages`).
+A message may name the language the member chose in the widget's switch; it goes to Rasa
+as the message's metadata, and our actions answer in it rather than in the detected one
+(:func:`bot.language.detect.chosen_language`).
 When Rasa is down or slow, or falls silent because the action server is down, the
 member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
 the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
@@ -31,6 +36,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE
+from bot.language.messages import translate
 from bot.privacy.cards import CARD_NOTICE, redact_card_data
 from bot.privacy.signing import issue_id, pseudonym, verified_id
 from bot.requests import RequestStoreError
@@ -54,6 +61,30 @@ ID_PURPOSE = "web"
 MAX_ID = 2**63 - 1
 #: Messages after which Rasa rightly says nothing (an empty reply is not a fault there).
 SILENT_PAYLOADS = ("/restart", "/session_start")
+#: The chat widget's own texts (member.html and chat.js), English as the catalogues'
+#: msgids; "%(name)s" is filled in by the widget.
+WIDGET_TEXTS = (
+    "Member assistant", "Automated assistant", "Talk to a person", "Start over",
+    "You are chatting with an automated assistant, not a person.",
+    "It answers only from our published documents and shows the source of every answer. "
+    "Please do not share medical details here.",
+    "Read how we handle your data in our", "privacy notice", "Conversation", "Popular questions",
+    "How do I submit a claim?", "I forgot my password", "How can I contact you?", "Make a data-protection request",
+    "Leave the chat", "Member services is typing…", "The assistant is typing…", "Type your question", "Send",
+    "Press Enter to send, Shift+Enter for a new line.", "Language", "Automatic",
+    "You said: ", "Assistant said: ", "Suggested replies", "Source:", " (opens in a new tab)",
+    "Was this answer helpful?", "Yes, this helped", "No, this did not help", "Thanks for your feedback.",
+    "Sorry, your feedback could not be saved.",
+    "Sorry that didn't help. You can rephrase your question, or talk to a person.", "Show the whole passage",
+    "You're sending messages faster than I can answer. Please wait a moment and try again.",
+    "Your message is too long.", "Please keep it under %(limit)s characters.",
+    "Your message is %(length)s characters long.",
+    "Sorry, I could not read that message. Please rephrase it and try again.",
+    "This page cannot send messages to the assistant. Please reload it and try again.",
+    "Sorry, something went wrong. Please try again.", "Please type a question first.",
+    "We could not reach the assistant. Please check your connection and try again.",
+    "Sorry, a new conversation could not be started. Please try again.",
+)
 
 
 def _secret(request: web.Request) -> str:
@@ -169,14 +200,45 @@ async def no_reply(rasa: RasaClient, name: str) -> RasaNoReply:
     return RasaNoReply(f"Rasa sent no reply to a message in conversation {name}: the action server is down")
 
 
-async def relay(request: web.Request, conversation: str, message: str, before: list[dict[str, Any]]) -> web.Response:
-    """Send ``message`` in ``conversation``; the bot's replies after ``before`` (or the apology)."""
+def chosen_language(data: dict[str, Any]) -> str | None:
+    """The language the member chose in the widget (the body's optional ``language``,
+    one of :data:`ANSWERED_LANGUAGES`; else BadRequest), None when they left it to detection."""
+    language = string_field(data, "language", required=False)
+    if not language:
+        return None
+    if language not in ANSWERED_LANGUAGES:
+        raise BadRequest(400, "invalid_field", f"The field 'language' must be one of {', '.join(ANSWERED_LANGUAGES)}.")
+    return language
+
+
+async def widget_texts(request: web.Request) -> web.Response:
+    """``GET /api/chat/texts?language=fr``: the widget's texts in that language (English
+    sentence -> translation; a text with no translation is left out and stays English).
+    A language we do not answer in gets English (an empty table)."""
+    language = request.query.get("language", DEFAULT_LANGUAGE)
+    if language not in ANSWERED_LANGUAGES:
+        language = DEFAULT_LANGUAGE
+    texts = {} if language == DEFAULT_LANGUAGE else {t: translate(t, language) for t in WIDGET_TEXTS}
+    response = web.json_response({"language": language, "texts": {k: v for k, v in texts.items() if v}})
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+async def relay(
+    request: web.Request,
+    conversation: str,
+    message: str,
+    before: list[dict[str, Any]],
+    language: str | None = None,
+) -> web.Response:
+    """Send ``message`` in ``conversation`` (in the member's chosen ``language``, if they
+    chose one); the bot's replies after ``before`` (or the apology)."""
     wait = request.app[RATE_LIMITS].per_conversation.hit(conversation)
     if wait:
         return too_many_requests(wait, chat=True)
     rasa = request.app[RASA]
     try:
-        messages = await rasa.send(conversation, message)
+        messages = await rasa.send(conversation, message, {"language": language} if language else None)
         if not messages and not message.startswith(SILENT_PAYLOADS):
             raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
@@ -186,7 +248,8 @@ async def relay(request: web.Request, conversation: str, message: str, before: l
 
 
 async def chat(request: web.Request) -> web.Response:
-    """``POST /api/chat`` {message}: the bot's reply messages, in the cookie's conversation.
+    """``POST /api/chat`` {message, language?}: the bot's reply messages, in the cookie's
+    conversation (``language``: the member's choice in the widget, see :func:`chosen_language`).
 
     The first message (or one with a cookie this server did not issue) starts a new
     conversation and sets the cookie. A ``sender`` field is ignored. Card data is cut
@@ -194,6 +257,7 @@ async def chat(request: web.Request) -> web.Response:
     """
     data = await read_json(request)
     message, card_removed = redact_card_data(chat_message(string_field(data, "message")))
+    language = chosen_language(data)
     conversation = conversation_of(request)
     issued = conversation is None
     if conversation is None:
@@ -202,7 +266,7 @@ async def chat(request: web.Request) -> web.Response:
         routed = await live_message(request, conversation, message)  # with a person: not to the assistant
         if routed is not None:
             return routed
-    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [])
+    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [], language)
     if issued:
         give_conversation(request, response, conversation)
     return response
@@ -271,4 +335,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/chat", chat, name="chat")
     app.router.add_post("/api/chat/session", new_session, name="chat_session")
     app.router.add_get("/api/chat/history", history, name="chat_history")
+    app.router.add_get("/api/chat/texts", widget_texts, name="chat_texts")
     app.router.add_post("/api/feedback", feedback, name="feedback")

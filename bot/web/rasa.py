@@ -171,14 +171,14 @@ class RasaClient:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RasaUnavailable(f"Rasa's {what} answered something that is not JSON") from exc
 
-    async def send(self, sender: str, message: str) -> list[dict[str, Any]]:
-        """Send a member's message through the REST channel; the bot's replies."""
+    async def send(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Send a member's message through the REST channel (with ``metadata``, which our
+        actions read from the user event); the bot's replies."""
+        body: dict[str, Any] = {"sender": sender, "message": message}
+        if metadata:
+            body["metadata"] = metadata
         data = await self._request(
-            "POST",
-            f"{self.rasa_url}/webhooks/rest/webhook",
-            "REST channel",
-            self.timeout,
-            {"sender": sender, "message": message},
+            "POST", f"{self.rasa_url}/webhooks/rest/webhook", "REST channel", self.timeout, body
         )
         if not isinstance(data, list):
             raise RasaUnavailable("the REST channel did not answer with a list of messages")

@@ -460,3 +460,31 @@ def test_a_member_finishes_a_data_rights_request_in_their_language(
     record = store.get(match.group(0))
     assert record is not None and record.kind == "data_rights" and record.data["full_name"] == name
     assert record.data["request_type"] == "deletion"
+
+
+def test_the_language_switch_puts_the_widget_and_the_answers_in_the_chosen_language(page, base):
+    page.goto(f"{base}/")
+    wait_ready(page)
+    assert page.inner_text("#chat-send") == "Send"
+    page.select_option("#chat-language", "fr")
+    page.wait_for_function("() => document.getElementById('chat-send').textContent === 'Envoyer'")
+    assert page.get_attribute("#chat", "lang") == "fr"
+    assert "assistant automatique" in page.inner_text("#chat-notice")
+    assert page.locator("#chat-notice a").inner_text() == "déclaration de confidentialité"
+    assert page.inner_text("label.chat-label") == "Écrivez votre question"
+    # The choice wins over the language of the message: an English question, a French answer
+    # quoting the English passage.
+    reply = say(page, "How do I submit a claim?")
+    assert "Voici ce que dit notre document (en anglais) :" in reply and "Source :" in reply, reply
+    assert page.locator("#chat-log .msg.user .visually-hidden").last.text_content() == "Vous avez dit : "
+    # The choice is kept in this browser, and the widget comes back in French.
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("() => document.getElementById('chat-send').textContent === 'Envoyer'")
+    assert page.input_value("#chat-language") == "fr"
+    # Back to automatic: English texts (the browser's language), and messages read as written.
+    page.select_option("#chat-language", "")
+    page.wait_for_function("() => document.getElementById('chat-send').textContent === 'Send'")
+    reply = say(page, "How can I reset my password?")
+    assert "Voici ce que dit" not in reply, reply
+    assert not page.errors, page.errors

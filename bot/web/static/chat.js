@@ -3,6 +3,14 @@
 // across page reloads (transcript from /api/chat/history). The conversation is the
 // server's: it issues the id in an HttpOnly cookie that this script never sees, and
 // "Start over" asks it for a new one (POST /api/chat/session).
+//
+// The widget's own texts are English in the page and in this script, and are shown in
+// the member's language from the server's gettext catalogues (GET /api/chat/texts):
+// page elements marked data-i18n (their English text) or data-i18n-label (aria-label),
+// and every text below through t(). The language is the one the member chose in the
+// switch (kept in this browser and sent with every message, so that the assistant
+// answers in it), or, left on "Automatic", the browser's and then the one the assistant
+// answers in.
 
 import { createLive } from "./live-chat.js";
 import { render, safeUrl } from "./markdown.js";
@@ -11,6 +19,10 @@ import { render, safeUrl } from "./markdown.js";
 const LEGACY_SENDER_KEY = "member-assistant.sender";
 // Every call sends the conversation cookie (same-origin only).
 const CREDENTIALS = "same-origin";
+// Where the member's choice in the language switch is kept ("" or absent: automatic).
+const LANGUAGE_KEY = "member-assistant.language";
+// The languages the assistant answers in (bot.language.detect.ANSWERED_LANGUAGES).
+const LANGUAGES = ["en", "fr", "nl", "de", "es", "pt", "it"];
 
 const $ = (id) => document.getElementById(id);
 const chat = $("chat");
@@ -19,13 +31,100 @@ const form = $("chat-form");
 const input = $("chat-input");
 // The server renders the textarea's maxlength from its own limit; 2000 is the fallback.
 const MAX_CHARS = input.maxLength > 0 ? input.maxLength : 2000;
-const LIMIT_TEXT = `Please keep it under ${MAX_CHARS.toLocaleString("en-GB")} characters.`;
 const send = $("chat-send");
 const typing = $("chat-typing");
 const errorBox = $("chat-error");
 const starters = $("chat-starters");
+const languageSwitch = $("chat-language");
 
 let busy = false;
+// The member's choice ("" for automatic), and the language the widget's texts are in.
+let chosen = "";
+let shown = "en";
+let texts = {};
+
+// `english` (one of WIDGET_TEXTS in bot/web/member.py) in the widget's language, with
+// its %(name)s placeholders filled from `values`.
+function t(english, values = {}) {
+  const text = texts[english] || english;
+  return text.replace(/%\((\w+)\)s/g, (all, name) => (name in values ? String(values[name]) : all));
+}
+
+function limitText() {
+  return t("Please keep it under %(limit)s characters.", { limit: MAX_CHARS.toLocaleString(shown) });
+}
+
+function tooLongText(length) {
+  return `${t("Your message is %(length)s characters long.", { length: length.toLocaleString(shown) })} ${limitText()}`;
+}
+
+function storedChoice() {
+  try {
+    const value = window.localStorage.getItem(LANGUAGE_KEY) || "";
+    return LANGUAGES.includes(value) ? value : "";
+  } catch {
+    return "";
+  }
+}
+
+function storeChoice(value) {
+  try {
+    if (value) window.localStorage.setItem(LANGUAGE_KEY, value);
+    else window.localStorage.removeItem(LANGUAGE_KEY);
+  } catch {
+    // No storage (private mode): the choice lasts as long as the page.
+  }
+}
+
+// The browser's language when it is one we answer in, else English.
+function browserLanguage() {
+  const code = String(navigator.language || "").slice(0, 2).toLowerCase();
+  return LANGUAGES.includes(code) ? code : "en";
+}
+
+function plain(text) {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+// The page's own texts in the widget's language (their English kept in data-i18n).
+function translatePage() {
+  for (const node of chat.querySelectorAll("[data-i18n]")) {
+    if (!node.dataset.i18n) node.dataset.i18n = plain(node.textContent);
+    node.textContent = t(node.dataset.i18n);
+    if (node.dataset.message && !node.dataset.message.startsWith("/")) node.dataset.message = node.textContent;
+  }
+  for (const node of chat.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  }
+}
+
+// Show the widget in `language` (texts from the server; English needs none).
+async function showLanguage(language) {
+  let table = {};
+  if (language !== "en") {
+    try {
+      const res = await fetch(`/api/chat/texts?language=${encodeURIComponent(language)}`);
+      const data = res.ok ? await res.json() : null;
+      table = data && data.texts && typeof data.texts === "object" ? data.texts : {};
+    } catch {
+      table = {};
+    }
+  }
+  texts = table;
+  shown = language;
+  chat.lang = language;
+  translatePage();
+}
+
+// On "Automatic", the widget follows the language the assistant answers in.
+function followReply(messages) {
+  if (chosen) return;
+  const language = messages
+    .map((m) => m && m.custom && typeof m.custom.language === "string" ? m.custom.language : "")
+    .filter((code) => LANGUAGES.includes(code))
+    .pop();
+  if (language && language !== shown) showLanguage(language);
+}
 
 function forgetLegacySender() {
   try {
@@ -75,7 +174,7 @@ function retireQuickReplies() {
 function addUser(text) {
   const li = el("li", "msg user");
   const bubble = el("div", "bubble");
-  bubble.append(hidden("You said: "), document.createTextNode(text));
+  bubble.append(hidden(t("You said: ")), document.createTextNode(text));
   li.append(bubble);
   log.append(li);
   scrollToEnd();
@@ -84,7 +183,7 @@ function addUser(text) {
 function addBubble() {
   const li = el("li", "msg bot");
   const bubble = el("div", "bubble");
-  bubble.append(hidden("Assistant said: "));
+  bubble.append(hidden(t("Assistant said: ")));
   li.append(bubble);
   log.append(li);
   return bubble;
@@ -119,7 +218,7 @@ function controlGroup(className, label) {
 }
 
 function quickReplies(buttons) {
-  const group = controlGroup("quick-replies", "Suggested replies");
+  const group = controlGroup("quick-replies", t("Suggested replies"));
   for (const b of buttons) {
     if (!b || typeof b.payload !== "string") continue;
     const title = String(b.title || b.payload);
@@ -141,12 +240,12 @@ function sourceLine(citation) {
   const url = safeUrl(citation.local_url || citation.url);
   if (!url) return null;
   const p = el("p", "source");
-  p.append("Source: ");
+  p.append(`${t("Source:")} `);
   const a = el("a", "", `${citation.title} › ${citation.section}`);
   a.href = url.href;
   a.target = "_blank";
   a.rel = "noopener noreferrer";
-  a.append(hidden(" (opens in a new tab)"));
+  a.append(hidden(t(" (opens in a new tab)")));
   p.append(a);
   return p;
 }
@@ -154,7 +253,7 @@ function sourceLine(citation) {
 // Two small thumb buttons on the answer (named for assistive technology, no visible
 // question): feedback is there to give, not asked for after every answer.
 function feedbackControls(answerId) {
-  const group = controlGroup("feedback", "Was this answer helpful?");
+  const group = controlGroup("feedback", t("Was this answer helpful?"));
   const status = el("span", "feedback-status");
   status.setAttribute("role", "status");
   const make = (helpful, icon, label) => {
@@ -174,8 +273,8 @@ function feedbackControls(answerId) {
     return button;
   };
   group.append(
-    make(true, "/static/thumb-up.svg", "Yes, this helped"),
-    make(false, "/static/thumb-down.svg", "No, this did not help"),
+    make(true, "/static/thumb-up.svg", t("Yes, this helped")),
+    make(false, "/static/thumb-down.svg", t("No, this did not help")),
     status,
   );
   return group;
@@ -194,16 +293,16 @@ async function giveFeedback(group, answerId, helpful, status) {
     });
     const data = res.ok ? null : await res.json().catch(() => null);
     status.textContent = res.ok
-      ? "Thanks for your feedback."
+      ? t("Thanks for your feedback.")
       : res.status === 429
         ? problemText(429, data)
-        : "Sorry, your feedback could not be saved.";
+        : t("Sorry, your feedback could not be saved.");
   } catch {
-    status.textContent = "Sorry, your feedback could not be saved.";
+    status.textContent = t("Sorry, your feedback could not be saved.");
   }
   if (!helpful && !group.nextElementSibling) {
-    const note = el("p", "feedback-followup", "Sorry that didn't help. You can rephrase your question, or talk to a person.");
-    group.after(note, quickReplies([{ title: "Talk to a person", payload: "/human_handoff" }]));
+    const note = el("p", "feedback-followup", t("Sorry that didn't help. You can rephrase your question, or talk to a person."));
+    group.after(note, quickReplies([{ title: t("Talk to a person"), payload: "/human_handoff" }]));
     scrollToEnd();
   }
 }
@@ -214,7 +313,7 @@ function wholePassage(citation) {
   const text = citation && typeof citation.text === "string" ? citation.text : "";
   if (!text) return null;
   const details = el("details", "whole-passage");
-  details.append(el("summary", "", "Show the whole passage"));
+  details.append(el("summary", "", t("Show the whole passage")));
   const quote = el("blockquote", "passage-text");
   for (const line of text.split("\n")) quote.append(el("p", "", line));
   details.append(quote);
@@ -274,23 +373,23 @@ function renderTurn(messages) {
 // or 413 page is not JSON).
 function problemText(status, data) {
   if (data && typeof data.message === "string" && data.message) return data.message;
-  if (status === 429) return "You're sending messages faster than I can answer. Please wait a moment and try again.";
-  if (status === 413) return `Your message is too long. ${LIMIT_TEXT}`;
-  if (status === 400) return "Sorry, I could not read that message. Please rephrase it and try again.";
-  if (status === 403) return "This page cannot send messages to the assistant. Please reload it and try again.";
-  return "Sorry, something went wrong. Please try again.";
+  if (status === 429) return t("You're sending messages faster than I can answer. Please wait a moment and try again.");
+  if (status === 413) return `${t("Your message is too long.")} ${limitText()}`;
+  if (status === 400) return t("Sorry, I could not read that message. Please rephrase it and try again.");
+  if (status === 403) return t("This page cannot send messages to the assistant. Please reload it and try again.");
+  return t("Sorry, something went wrong. Please try again.");
 }
 
 async function sendMessage(text, shown) {
   if (busy) return;
   const message = String(text || "").trim();
   if (!message) {
-    showError("Please type a question first.");
+    showError(t("Please type a question first."));
     input.focus();
     return;
   }
   if (message.length > MAX_CHARS) {
-    showError(`Your message is ${message.length} characters long. ${LIMIT_TEXT}`);
+    showError(tooLongText(message.length));
     input.focus();
     return;
   }
@@ -308,11 +407,12 @@ async function sendMessage(text, shown) {
       method: "POST",
       credentials: CREDENTIALS,
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ message }),
+      body: JSON.stringify(chosen ? { message, language: chosen } : { message }),
     });
     const data = await res.json().catch(() => null);
     if (data && Array.isArray(data.messages)) {
       renderTurn(data.messages);
+      followReply(data.messages);
       if (data.live) live.start(data.live);
     } else {
       showError(problemText(res.status, data));
@@ -322,7 +422,7 @@ async function sendMessage(text, shown) {
     const refused = res.status < 500 || (data && data.error === "assistant_busy");
     if (!res.ok && refused && !shown && !input.value) input.value = message;
   } catch {
-    showError("We could not reach the assistant. Please check your connection and try again.");
+    showError(t("We could not reach the assistant. Please check your connection and try again."));
   } finally {
     setBusy(false);
   }
@@ -362,6 +462,7 @@ async function restore() {
     }
   }
   flush();
+  followReply(messages.filter((m) => m.role === "bot"));
   log.setAttribute("aria-busy", "false");
   hideStarters();
   scrollToEnd();
@@ -380,7 +481,7 @@ async function startOver() {
   }
   if (!res || !res.ok) {
     const data = res ? await res.json().catch(() => null) : null;
-    showError(res && res.status === 429 ? problemText(429, data) : "Sorry, a new conversation could not be started. Please try again.");
+    showError(res && res.status === 429 ? problemText(429, data) : t("Sorry, a new conversation could not be started. Please try again."));
     return;
   }
   log.replaceChildren();
@@ -396,7 +497,7 @@ form.addEventListener("submit", (event) => {
   const text = input.value;
   if (busy) return;
   if (text.trim().length > MAX_CHARS) {
-    showError(`Your message is ${text.trim().length} characters long. ${LIMIT_TEXT}`);
+    showError(tooLongText(text.trim().length));
     return;
   }
   if (text.trim()) input.value = "";
@@ -413,15 +514,23 @@ input.addEventListener("keydown", (event) => {
   }
 });
 
-$("chat-handoff").addEventListener("click", () => sendMessage("/human_handoff", "Talk to a person"));
+$("chat-handoff").addEventListener("click", () => sendMessage("/human_handoff", t("Talk to a person")));
 $("chat-restart").addEventListener("click", startOver);
 for (const chip of starters.querySelectorAll("button[data-message]")) {
-  chip.addEventListener("click", () => sendMessage(chip.dataset.message, chip.dataset.title || chip.dataset.message));
+  chip.addEventListener("click", () => sendMessage(chip.dataset.message, chip.textContent || chip.dataset.message));
 }
+languageSwitch.addEventListener("change", () => {
+  chosen = LANGUAGES.includes(languageSwitch.value) ? languageSwitch.value : "";
+  storeChoice(chosen);
+  showLanguage(chosen || browserLanguage());
+});
 
 chat.dataset.ready = "false";
 forgetLegacySender();
-restore()
+chosen = storedChoice();
+languageSwitch.value = chosen;
+showLanguage(chosen || browserLanguage())
+  .then(restore)
   .then(() => live.resume())
   .finally(() => {
     chat.dataset.ready = "true";

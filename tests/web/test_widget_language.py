@@ -1,0 +1,95 @@
+"""The chat widget in the member's language: its texts from the gettext catalogues, and
+the language the member chose in its switch, which reaches Rasa as message metadata.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk import Tracker
+
+from actions.actions import member_language
+from bot.language.detect import ANSWERED_LANGUAGES, language_choice
+from bot.language.messages import translate
+from bot.web.member import WIDGET_TEXTS
+
+OTHER_LANGUAGES = [language for language in ANSWERED_LANGUAGES if language != "en"]
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_every_widget_text_is_translated_with_its_placeholders(language: str) -> None:
+    for text in WIDGET_TEXTS:
+        translated = translate(text, language)
+        assert translated, (language, text)
+        for name in ("%(limit)s", "%(length)s"):
+            assert (name in text) == (name in translated), (language, text)
+
+
+async def test_the_texts_endpoint_gives_the_widget_in_french(client) -> None:
+    response = await client.get("/api/chat/texts", params={"language": "fr"})
+    assert response.status == 200
+    data = await response.json()
+    assert data["language"] == "fr"
+    assert data["texts"]["Send"] == "Envoyer"
+    assert data["texts"]["Show the whole passage"].startswith("Afficher tout le passage")
+    assert set(data["texts"]) == set(WIDGET_TEXTS)
+
+
+@pytest.mark.parametrize("asked", ["en", "zh", "", "../../etc"])
+async def test_english_or_a_language_we_do_not_answer_in_gets_english(client, asked: str) -> None:
+    data = await (await client.get("/api/chat/texts", params={"language": asked})).json()
+    assert data == {"language": "en", "texts": {}}
+
+
+@pytest.mark.parametrize("language", ["xx", 7, ["fr"]])
+async def test_a_message_in_a_language_we_do_not_answer_in_is_a_400(client, language) -> None:
+    response = await client.post("/api/chat", json={"message": "how do I claim?", "language": language})
+    assert response.status == 400
+    assert (await response.json())["error"] == "invalid_field"
+
+
+def test_the_choice_is_read_from_the_metadata() -> None:
+    assert language_choice({"language": "nl"}) == "nl"
+    assert language_choice({"language": "zh"}) is None
+    assert language_choice(None) is None and language_choice("fr") is None
+
+
+def _tracker(*events: dict) -> Tracker:
+    return Tracker("c", {}, {}, list(events), False, None, {}, "action_listen")
+
+
+def test_the_members_choice_wins_over_the_language_they_write_in() -> None:
+    french = {"event": "user", "text": "Comment puis-je envoyer une demande de remboursement ?"}
+    assert member_language(_tracker(french)) == "fr"
+    assert member_language(_tracker(french, {**french, "metadata": {"language": "de"}})) == "de"
+    # Back on "Automatic": the messages' language again.
+    assert member_language(_tracker({**french, "metadata": {"language": "de"}}, french)) == "fr"
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_the_forms_validation_messages_and_summary_are_translated(language: str) -> None:
+    from bot.dialogue import validation
+    from bot.dialogue.forms import FORMS
+
+    for check, answer in ((validation.validate_email, "marie at example"), (validation.validate_member_id, "12"),
+                          (validation.validate_full_name, "R2D2"), (validation.validate_phone, "0470")):
+        with pytest.raises(validation.ValidationError) as refused:
+            check(answer)
+        assert translate(refused.value.message, language), (language, refused.value.message)
+    for spec in FORMS.values():
+        if spec.name == "handoff_form":
+            continue
+        values = {f.slot: "x" for f in spec.fields} | {"request_type": "deletion", "patient": "member"}
+        for line in spec.summary_lines(values):
+            assert translate(line, language), (language, line)
+    assert translate("- Request: delete your personal data", "fr") == "- Demande : supprimer vos données personnelles"
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_the_callback_and_handoff_introductions_are_translated(language: str) -> None:
+    from bot.dialogue import replies
+    from bot.dialogue.forms import FORMS
+
+    for name in ("callback_form", "handoff_form"):
+        text = replies.form_intro(FORMS[name], {})["text"]  # these two quote no fact
+        for line in text.split("\n"):
+            assert translate(line, language), (language, line)
