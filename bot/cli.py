@@ -36,10 +36,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     manifest = build_index(settings, force=args.force, progress=not args.quiet)
     if settings.multilingual:
-        from bot.knowledge.index import load_index
-        from bot.language.crosslingual import VECTORS_FILE, build_vectors
+        from bot.language.crosslingual import VECTORS_FILE, build_index_vectors
 
-        if build_vectors(settings, load_index(settings).passages, force=args.force):
+        if build_index_vectors(settings, force=args.force):
             print(f"built the multilingual vectors -> {settings.index_dir / VECTORS_FILE}")
     if manifest.get("skipped"):
         print(f"index is up to date ({manifest.get('passage_count')} passages): nothing to do")

@@ -107,6 +107,14 @@ def _digest(passages: list[Passage], questions: dict[str, list[str]], examples: 
     return hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
+def build_index_vectors(settings: Settings, force: bool = False) -> bool:
+    """:func:`build_vectors` for the passages of the index in ``settings.index_dir``: the
+    step after every index build (`bot index`, `bot learn`)."""
+    from bot.knowledge.index import load_index
+
+    return build_vectors(settings, load_index(settings).passages, force=force)
+
+
 def build_vectors(settings: Settings, passages: list[Passage], force: bool = False) -> bool:
     """Embed the passages, their alternate questions and the out-of-scope examples into
     ``index/crosslingual.npz``; skipped (False) when the file already matches them."""

@@ -120,6 +120,10 @@ def _refit(stage: Settings, report: ExportReport, *, reader: bool, adapter: bool
 
     steps = []
     build_index(stage, force=True, progress=False)
+    if stage.multilingual:
+        from bot.language.crosslingual import build_index_vectors
+
+        build_index_vectors(stage, force=True)
     steps.append("index")
     questions_changed = report.written["passage"] > 0
     if adapter and questions_changed:
@@ -159,7 +163,10 @@ def install(stage: Settings, settings: Settings, story_staged: Path, story_file:
     for name in changed:
         shutil.copy2(stage.documents_dir / name, settings.documents_dir / name)
     settings.index_dir.mkdir(parents=True, exist_ok=True)
-    for name in (*artefact_files(settings), MANIFEST_FILE):
+    from bot.language.crosslingual import VECTORS_FILE
+
+    multilingual = (VECTORS_FILE,) if (stage.index_dir / VECTORS_FILE).is_file() else ()
+    for name in (*artefact_files(settings), *multilingual, MANIFEST_FILE):
         shutil.copy2(stage.index_dir / name, settings.index_dir / name)
     new_stories = story_staged.is_file() and (
         not story_file.is_file() or not filecmp.cmp(story_staged, story_file, shallow=False)
