@@ -25,6 +25,7 @@ from bot.dialogue import replies
 from bot.dialogue.answering import (
     answer_turn,
     asks_for_information,
+    asks_for_request,
     feedback_is_helpful,
     is_question,
     request_offer,
@@ -32,6 +33,7 @@ from bot.dialogue.answering import (
 from bot.dialogue.context import Reply, Topic, next_topic
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
+    FORM_BY_INTENT,
     FORMS,
     FormSpec,
     contact_of,
@@ -89,6 +91,27 @@ def written_language(tracker: Tracker) -> str:
     return conversation_language(texts)
 
 
+def guessed_intent(tracker: Tracker) -> str | None:
+    """The latest message's intent; when the classifier was unsure (``nlu_fallback``),
+    its best guess."""
+    message = tracker.latest_message or {}
+    intent = (message.get("intent") or {}).get("name")
+    if intent == "nlu_fallback":
+        ranking = [r.get("name") for r in message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+        return ranking[0] if ranking else None
+    return intent
+
+
+def request_intent(tracker: Tracker) -> str | None:
+    """The request intent whose form the latest message would open: its (guessed)
+    intent when that is a request's, or the request a question's intent offers."""
+    intent = guessed_intent(tracker)
+    if intent in FORM_BY_INTENT:
+        return intent
+    known = INTENT_ANSWERS.get(intent or "")
+    return known.request_intent if known else None
+
+
 class ActionAnswerQuestion(Action):
     """Answer from our documents: a cited answer, a clarification, or an honest "I don't know".
 
@@ -134,6 +157,19 @@ class ActionAnswerQuestion(Action):
             return None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        if not tracker.active_loop_name and asks_for_request(text) and request_intent(tracker):
+            # "I'd like to request deletion of my data": the request itself, as taking
+            # the offer after the answer would be.
+            known = INTENT_ANSWERS.get(guessed_intent(tracker) or "")
+            kind = [SlotSet("request_type", known.request_type)] if known and known.request_type else []
+            return [*kind, FollowupAction("action_form_intro")]
+        if tracker.get_slot("requested_slot") == "request_type" and tracker.active_loop_name == "data_rights_form":
+            known = INTENT_ANSWERS.get(guessed_intent(tracker) or "")
+            if known and known.request_type:
+                # "please delete my data" answers the form's "What kind of request?"
+                # (the slot's mapping in domain.yml): the form takes it, nothing to answer.
+                return []
         return [SlotSet(slot, value) for slot, value in self.answer(dispatcher, tracker).items()]
 
     def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
@@ -174,7 +210,11 @@ class ActionFormIntro(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        spec = form_for_intent(intent)
+        # A request made under a question's intent or an unsure classification
+        # (ActionAnswerQuestion) opens the form of the request it asks for; the rules
+        # open forms after the request intents only.
+        opening = request_intent(tracker) or intent
+        spec = form_for_intent(opening)
         language = member_language(tracker)
         # A question, not a request: answer it, offer the request, and do not start the
         # form. Asking for a person ("what about talking to someone?") always gets one.
@@ -197,6 +237,8 @@ class ActionFormIntro(Action):
         ]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
+        if opening != intent:
+            events.append(FollowupAction(spec.name))
         return events
 
 
@@ -403,7 +445,7 @@ class _ValidateForm:
 
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
-        result = check_confirmed(value)
+        result = check_confirmed(value, tracker.get_slot("requested_slot"))
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 

@@ -125,6 +125,14 @@ def test_confirmation_accepts_yes_and_no(value: str) -> None:
 def test_confirmation_asks_again_for_anything_else() -> None:
     result = check_confirmed("maybe")
     assert result.slots == {"confirmed": None} and result.messages == [replies.confirmation_reask()]
+    result = check_confirmed(None, "confirmed")
+    assert result.messages == [replies.confirmation_reask()]
+
+
+def test_confirmation_cleared_at_a_form_start_says_nothing() -> None:
+    result = check_confirmed(None, "member_id")
+    assert result.slots == {"confirmed": None} and result.messages == []
+    assert check_confirmed(None, None).messages == []
 
 
 # Which form an intent opens
@@ -548,3 +556,47 @@ def test_a_short_question_in_the_previous_passages_words_continues_its_topic(ret
     assert not continues_topic(retriever, "how do i submit a claim for my dentist?", topic)
     [reply] = answer_turn(retriever, "what number do i call", "contact_phone", 0.98, None, intent_answers, topic)
     assert "1.800.234.4077" in reply.answer.highlight
+
+
+def test_a_follow_up_pointing_back_stays_on_the_passage_it_points_at(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic, points_back
+
+    first = "my hospital isnt on your provider list, can you still pay them directly?"
+    topic = next_topic(answer_turn(retriever, first, None, 0.0, None, intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("#what-to-do-in-case-of-hospitalisation-4")
+    # "guaranteed" also names the guarantee of payment, whose passage the combined question ranks first.
+    [reply] = answer_turn(retriever, "is that guaranteed?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id
+    assert "not always possible" in reply.answer.highlight
+    assert points_back("is that guaranteed?") and points_back("what do they use it for?")
+    assert not points_back("and if it's urgent?") and not points_back("what about by email?")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("i'd like to request deletion of my personal data", True),
+        ("please delete my data", True),
+        ("hi, i need a copy of my personal data", True),
+        ("I want to withdraw my consent", True),
+        ("I'd like to know how to delete my data", False),
+        ("I want to know what data you hold", False),
+        ("please tell me how to correct my data", False),
+        ("how do i delete my data?", False),
+        ("can i ask you to delete my data?", False),
+        ("/data_deletion", False),
+    ],
+)
+def test_a_request_taken_for_a_question_is_told_from_a_question(text: str, asks: bool) -> None:
+    from bot.dialogue.answering import asks_for_request
+
+    assert asks_for_request(text) is asks
+
+
+def test_a_request_under_a_question_intent_opens_its_form(intent_answers) -> None:
+    assert intent_answers["data_deletion"].request_intent == "start_data_rights_request"
+    assert intent_answers["gop_info"].request_intent == "request_guarantee_of_payment"
+    # The marketing opt-out is done by the member (the link in every email): answered, with the offer.
+    assert intent_answers["data_objection_marketing"].request_intent is None
+    assert intent_answers["claim_submit"].request_intent is None

@@ -57,6 +57,13 @@ def not_intents(slot: str, free_text: bool) -> list[str]:
     return out + (["nlu_fallback"] if slot in STRUCTURED else [])
 
 
+def request_type_intents() -> dict[str, str]:
+    """The data-rights question intents and the kind of request each names."""
+    from bot.dialogue.intents import load_intent_answers
+
+    return {name: known.request_type for name, known in load_intent_answers().items() if known.request_type}
+
+
 def _conditions(slot: str) -> list[str]:
     forms = [name for name, spec in FORMS.items() if slot in spec.slots]
     return [line for form in forms for line in (f"      - active_loop: {form}", f"        requested_slot: {slot}")]
@@ -89,6 +96,12 @@ def slot_block() -> str:
             lines += ["    - type: from_entity", f"      entity: {entity}"]
             lines += _intent_list("not_intent", ["cancel", "human_handoff"])
             lines += ["      conditions:", *_conditions(slot)]
+        if slot == "request_type":
+            # "please delete my data" typed at "What kind of request?": the data-rights
+            # question it would be elsewhere names the kind (data/intent_questions.yml).
+            for intent, kind in request_type_intents().items():
+                lines += ["    - type: from_intent", f"      intent: {intent}", f"      value: {kind}"]
+                lines += ["      conditions:", *_conditions(slot)]
         if slot not in ENTITY_ONLY:
             lines += ["    - type: from_text"]
             lines += _intent_list("not_intent", not_intents(slot, free_text))

@@ -60,6 +60,31 @@ def asks_for_information(text: str) -> bool:
     return not _ASKS_FOR_ACTION.search(text)
 
 
+#: How a message asking for something to be done opens: "I'd like to request deletion of
+#: my personal data", "please delete my data", "I want to see what you hold about me".
+_REQUEST_OPENING = re.compile(
+    r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well)[,!.\s]+)*"
+    r"(?:i(?:'d| would) like|i want|i wish|i need|please|pls|kindly|(?:can|could|would) you please)\b",
+    re.I,
+)
+#: Words of a member who wants to know, not to have it done ("I'd like to know how...").
+_WANTS_TO_KNOW = re.compile(
+    r"\b(?:know|understand|find out|learn|ask(?:ing)?|information|info|wonder(?:ing)?|question|explain|tell me)\b",
+    re.I,
+)
+
+
+def asks_for_request(text: str) -> bool:
+    """Whether a message the intent classifier took for a question about a request asks
+    for the request itself: it opens by asking for something ("I'd like", "I want",
+    "please") and not for knowledge ("I'd like to know how to delete my data"). Such a
+    message starts the request's form, as taking the offer would."""
+    text = normalise_query(text).lower()
+    if not text or text.startswith("/"):
+        return False
+    return bool(_REQUEST_OPENING.match(text)) and not _WANTS_TO_KNOW.search(text)
+
+
 def is_question(text: str) -> bool:
     """Whether ``text`` asks something: it ends with a question mark or opens like a
     question ("how long does it take"). A hospital's name or a treatment does not."""

@@ -118,6 +118,14 @@ def is_follow_up(text: str) -> bool:
     return not own
 
 
+def points_back(text: str) -> bool:
+    """Whether ``text`` asks about what the last answer said ("is that guaranteed?",
+    "what do they use it for?"), by a pronoun, rather than opening on a case next to it
+    ("and if it's urgent?", "what about by email?")."""
+    text = normalise_query(text)
+    return bool(_POINTER.search(text)) and not _OPENER.match(text)
+
+
 #: A message this short whose every topic word is in the previous answer's passage
 #: ("what number do I call" after the passage giving one) continues that topic.
 LEANING_WORDS = 6
@@ -179,8 +187,18 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
         # Carries the combined question, so that a further follow-up keeps the topic.
         return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
+    # "is that guaranteed?" asks about what the last answer said; "and if it's urgent?"
+    # or "what about by email?" asks for the case next to it.
+    stays = points_back(text)
     if answered:
-        best = max(answered, key=lambda a: (len(wanted & set(terms(a.hits[0].passage.text))), a.confidence))
+        best = max(
+            answered,
+            key=lambda a: (
+                len(wanted & set(terms(a.hits[0].passage.text))),
+                stays and a.hits[0].passage.id == topic.passage_id,
+                a.confidence,
+            ),
+        )
         return refocus(retriever, best, asked), True
     if own_topic_terms(text):
         alone = retriever.answer(text)

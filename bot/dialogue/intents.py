@@ -29,7 +29,15 @@ class IntentAnswer:
     passage: str | None = None
     request_type: str | None = None  # data-rights intents: the form to offer
     offer: str | None = None  # the intent of a request to offer after the answer (its form)
+    self_service: bool = False  # the passage says how members do it themselves
     vocabulary: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    @property
+    def request_intent(self) -> str | None:
+        """The intent whose form an explicit request under this intent starts, if any."""
+        if self.self_service:
+            return None
+        return "start_data_rights_request" if self.request_type else self.offer
 
     def asks_nothing_else(self, message: str, passage_text: str = "") -> bool:
         """True when every content word of ``message`` is one members have used for this

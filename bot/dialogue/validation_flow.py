@@ -89,8 +89,12 @@ def check_slot(
     return SlotCheck(slots)
 
 
-def check_confirmed(value: Any) -> SlotCheck:
-    """The answer to the confirmation question: "yes" or "no", anything else is asked again."""
+def check_confirmed(value: Any, requested_slot: str | None = "confirmed") -> SlotCheck:
+    """The answer to the confirmation question: "yes" or "no", anything else is asked
+    again. An empty value before the question was asked is the form's start clearing an
+    earlier request's answer: nothing to say."""
     if value in ("yes", "no"):
         return SlotCheck({"confirmed": value})
+    if value is None and requested_slot != "confirmed":
+        return SlotCheck({"confirmed": None})
     return SlotCheck({"confirmed": None}, [replies.confirmation_reask()])

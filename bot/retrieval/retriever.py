@@ -89,6 +89,14 @@ _SAYS_WHAT_TO_DO = re.compile(
     r"(?:log|go|click|visit|call|send|contact|search|find|fill|select|use|email|write|ask|request|opt|download)\b",
     re.IGNORECASE,
 )
+#: A sentence that tells the member what to do: an instruction ("Log in to ...", "Please
+#: call us") or where to send it ("contact us using the following e-mail address").
+_INSTRUCTS = re.compile(
+    r"^(?:•\s*)?(?:please )?(?:log in|go to|click|visit|call|send|contact|search|fill|select|open|email|write|"
+    r"complete|sign|download|print|submit)\b|\bcontact us (?:using|at|by|via|through|on)\b|"
+    r"\bplease (?:contact|call|email|write|send|submit)\b",
+    re.IGNORECASE,
+)
 _NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
@@ -532,6 +540,13 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     previous = best - 1
     if previous >= 0 and not sentences[previous].endswith(":") and _POINTS_AHEAD.search(sentences[previous]):
         keep.add(previous)
+    if _ASKS_HOW.search(query) and not any(_INSTRUCTS.search(sentences[i]) for i in keep):
+        # "how do I find a doctor?" is answered by the instruction ("Log in to your
+        # personal webpages and search ..."), though another sentence ("You can select
+        # the provider of your choice") may match its words best.
+        doing = [i for i in eligible if _INSTRUCTS.search(sentences[i])]
+        if doing:
+            keep.add(max(doing, key=lambda i: score[i]))
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
             j = i + 1
