@@ -43,8 +43,8 @@ _ASKS_FOR_ACTION = re.compile(
 
 def asks_for_information(text: str) -> bool:
     """Whether a message the intent classifier took for a request asks a question
-    instead: it opens like one ("how", "what", "is", "does"...) and, unless it opens
-    with a question word, asks for nothing to be done ("is that free if I call from
+    instead: it opens like one ("how", "what", "is", "does"...) or ends with a question
+    mark and, unless it opens with a question word, asks for nothing to be done ("is that free if I call from
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
     the request only offered: a form starts when the member asks for it."""
     text = normalise_query(text).lower()
@@ -55,6 +55,8 @@ def asks_for_information(text: str) -> bool:
     question = re.split(r"[,.;:!]\s+", text)[-1]
     if _WH_OPENING.match(question) or _WH_OPENING.match(text):
         return True
+    if question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
+        return True  # "ok and if my hospital isn't on the list?"
     if not (_QUESTION_OPENING.match(text) or (_CAN_YOU.match(question) and question.endswith("?"))):
         return False
     return not _ASKS_FOR_ACTION.search(text)
