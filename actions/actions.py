@@ -39,6 +39,7 @@ from bot.dialogue.forms import (
     contact_of,
     form_for_intent,
     mask_contact,
+    opening_slots,
     required_slots,
 )
 from bot.dialogue.intents import load_intent_answers
@@ -235,6 +236,8 @@ class ActionFormIntro(Action):
         events: list[EventType] = [
             SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language)
         ]
+        opening_text = (tracker.latest_message or {}).get("text") or ""
+        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, opening_text).items()]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
         if opening != intent:

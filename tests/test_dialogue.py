@@ -509,7 +509,7 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("does a guarantee of payment cover my daughter?", True),
         ("im going into hospital next month, can you pay the hospital directly?", True),
         ("ok and if my hospital isnt on the list?", True),
-        ("guarantee of payment for my son?", True),
+        ("could somebody give me a ring tomorrow?", False),
         ("can someone call me back please?", False),
         ("can you arrange a guarantee of payment for my operation?", False),
         ("I'd like a callback, can you do that?", False),
@@ -602,3 +602,13 @@ def test_a_request_under_a_question_intent_opens_its_form(intent_answers) -> Non
     # The marketing opt-out is done by the member (the link in every email): answered, with the offer.
     assert intent_answers["data_objection_marketing"].request_intent is None
     assert intent_answers["claim_submit"].request_intent is None
+
+
+def test_a_request_naming_the_dependant_fills_the_patient() -> None:
+    from bot.dialogue.forms import opening_slots
+
+    gop = FORMS["gop_form"]
+    assert opening_slots(gop, "I need a guarantee of payment for my daughter") == {
+        "patient": "dependant", "patient_relationship": "daughter"}
+    assert opening_slots(gop, "I need a guarantee of payment") == {}
+    assert opening_slots(FORMS["callback_form"], "call me back about my son's claim") == {}

@@ -32,6 +32,8 @@ _QUESTION_OPENING = re.compile(
     r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
 )
 _CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
+#: A message carrying on from the last answer ("ok and if ...?", "what about ...?").
+_CONTINUES = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but)[,\s]+)*(?:and|but|if|what if|what about|how about)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
@@ -43,8 +45,9 @@ _ASKS_FOR_ACTION = re.compile(
 
 def asks_for_information(text: str) -> bool:
     """Whether a message the intent classifier took for a request asks a question
-    instead: it opens like one ("how", "what", "is", "does"...) or ends with a question
-    mark and, unless it opens with a question word, asks for nothing to be done ("is that free if I call from
+    instead: it opens like one ("how", "what", "is", "does"...) or carries on from the
+    last answer ("ok and if ...?") and, unless it opens with a question word, asks for
+    nothing to be done ("is that free if I call from
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
     the request only offered: a form starts when the member asks for it."""
     text = normalise_query(text).lower()
@@ -55,7 +58,7 @@ def asks_for_information(text: str) -> bool:
     question = re.split(r"[,.;:!]\s+", text)[-1]
     if _WH_OPENING.match(question) or _WH_OPENING.match(text):
         return True
-    if question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
+    if _CONTINUES.match(text) and question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
         return True  # "ok and if my hospital isn't on the list?"
     if not (_QUESTION_OPENING.match(text) or (_CAN_YOU.match(question) and question.endswith("?"))):
         return False

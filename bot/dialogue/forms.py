@@ -279,6 +279,15 @@ FORM_BY_INTENT = {
 }
 
 
+def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
+    """Answers the message opening ``spec`` already gives in words no entity catches:
+    "I need a guarantee of payment for my daughter" says the patient is a dependant, the
+    member's daughter, so the form asks only the name."""
+    if "patient" in spec.slots and (relationship := relationship_in(text)):
+        return {"patient": "dependant", "patient_relationship": relationship}
+    return {}
+
+
 def form_for_intent(intent: str | None) -> FormSpec:
     """The form an intent opens. The rules introduce a form only after one of these intents;
     for any other, the callback form."""
