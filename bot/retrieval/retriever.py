@@ -80,6 +80,9 @@ HIGHLIGHT_TYPE_BONUS = 0.3
 #: sentence about that case ("Sometimes, we don't receive an email address"). Each such
 #: sentence gains this much.
 HIGHLIGHT_FORM_BONUS = 0.15
+#: How many items of a list its introducing sentence brings into a highlight: the items
+#: are the answer to "what do you collect?" (the longest such list has seven).
+HIGHLIGHT_LIST_ITEMS = 8
 _ASKS_HOW = re.compile(
     r"\b(?:how (?:do|can|could|should|would) (?:i|we)|how to|where (?:do|can|could|should) (?:i|we))\b", re.IGNORECASE
 )
@@ -550,7 +553,7 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     for i in sorted(keep):
         if sentences[i].endswith(":"):  # a list's introduction: its items follow
             j = i + 1
-            while j < len(sentences) and sentences[j].startswith("•") and j - i <= 6:
+            while j < len(sentences) and sentences[j].startswith("•") and j - i <= HIGHLIGHT_LIST_ITEMS:
                 keep.add(j)
                 j += 1
     return "\n".join(sentences[i] for i in sorted(keep))
