@@ -386,6 +386,7 @@ def test_no_message_states_a_legal_deadline() -> None:
         ("how long does that take?", True),
         ("what if it's urgent?", True),
         ("and for my daughter?", True),
+        ("what now?", True),
         ("when will I get the answer?", True),
         ("how do I submit a claim?", False),
         ("does cigna sell my personal information to advertisers?", False),

@@ -50,7 +50,7 @@ _GENERIC = frozenset(
         "needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
-        "possible possibly never ever free allowed otherwise correct true"
+        "possible possibly never ever free allowed otherwise correct true now"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
