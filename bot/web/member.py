@@ -6,9 +6,11 @@ bot's messages; ``GET /api/chat/history`` replays the conversation from the Rasa
 ``POST /api/chat/session`` starts a new conversation; ``GET /api/chat/texts`` gives the
 widget's interface texts (:data:`WIDGET_TEXTS`) in one of the languages we answer in,
 from the same gettext catalogues as the bot's own words (:mod:`bot.language.messages`).
-A message may name the language the member chose in the widget's switch; it goes to Rasa
-as the message's metadata, and our actions answer in it rather than in the detected one
-(:func:`bot.language.detect.chosen_language`).
+A message may name the language the member chose in the widget's switch, and the
+browser's language; they go to Rasa as the message's metadata: our actions answer in the
+chosen one rather than in the detected one (:func:`bot.language.detect.language_choice`),
+and a conversation starts in the chosen or else the browser's one
+(:func:`bot.language.detect.start_language`).
 When Rasa is down or slow, or falls silent because the action server is down, the
 member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
 the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
@@ -200,14 +202,16 @@ async def no_reply(rasa: RasaClient, name: str) -> RasaNoReply:
     return RasaNoReply(f"Rasa sent no reply to a message in conversation {name}: the action server is down")
 
 
-def chosen_language(data: dict[str, Any]) -> str | None:
-    """The language the member chose in the widget (the body's optional ``language``,
-    one of :data:`ANSWERED_LANGUAGES`; else BadRequest), None when they left it to detection."""
-    language = string_field(data, "language", required=False)
+def chosen_language(data: dict[str, Any], field: str = "language") -> str | None:
+    """The language in the body's optional ``field`` (one of :data:`ANSWERED_LANGUAGES`;
+    else BadRequest), None when it is absent. ``language`` is the member's choice in the
+    widget's switch (None: they left it to detection); ``start_language`` the browser's
+    language, which the conversation starts in (:func:`bot.language.detect.start_language`)."""
+    language = string_field(data, field, required=False)
     if not language:
         return None
     if language not in ANSWERED_LANGUAGES:
-        raise BadRequest(400, "invalid_field", f"The field 'language' must be one of {', '.join(ANSWERED_LANGUAGES)}.")
+        raise BadRequest(400, "invalid_field", f"The field '{field}' must be one of {', '.join(ANSWERED_LANGUAGES)}.")
     return language
 
 
@@ -230,15 +234,18 @@ async def relay(
     message: str,
     before: list[dict[str, Any]],
     language: str | None = None,
+    start: str | None = None,
 ) -> web.Response:
     """Send ``message`` in ``conversation`` (in the member's chosen ``language``, if they
-    chose one); the bot's replies after ``before`` (or the apology)."""
+    chose one; ``start``: the browser's language, which a new conversation starts in);
+    the bot's replies after ``before`` (or the apology)."""
     wait = request.app[RATE_LIMITS].per_conversation.hit(conversation)
     if wait:
         return too_many_requests(wait, chat=True)
     rasa = request.app[RASA]
+    metadata = {k: v for k, v in (("language", language), ("start_language", start)) if v}
     try:
-        messages = await rasa.send(conversation, message, {"language": language} if language else None)
+        messages = await rasa.send(conversation, message, metadata or None)
         if not messages and not message.startswith(SILENT_PAYLOADS):
             raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
@@ -248,8 +255,9 @@ async def relay(
 
 
 async def chat(request: web.Request) -> web.Response:
-    """``POST /api/chat`` {message, language?}: the bot's reply messages, in the cookie's
-    conversation (``language``: the member's choice in the widget, see :func:`chosen_language`).
+    """``POST /api/chat`` {message, language?, start_language?}: the bot's reply messages,
+    in the cookie's conversation (``language``: the member's choice in the widget;
+    ``start_language``: the browser's language; see :func:`chosen_language`).
 
     The first message (or one with a cookie this server did not issue) starts a new
     conversation and sets the cookie. A ``sender`` field is ignored. Card data is cut
@@ -257,7 +265,7 @@ async def chat(request: web.Request) -> web.Response:
     """
     data = await read_json(request)
     message, card_removed = redact_card_data(chat_message(string_field(data, "message")))
-    language = chosen_language(data)
+    language, start = chosen_language(data), chosen_language(data, "start_language")
     conversation = conversation_of(request)
     issued = conversation is None
     if conversation is None:
@@ -266,7 +274,8 @@ async def chat(request: web.Request) -> web.Response:
         routed = await live_message(request, conversation, message)  # with a person: not to the assistant
         if routed is not None:
             return routed
-    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [], language)
+    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [], language,
+                           start)
     if issued:
         give_conversation(request, response, conversation)
     return response

@@ -76,10 +76,11 @@ function storeChoice(value) {
   }
 }
 
-// The browser's language when it is one we answer in, else English.
+// The first of the browser's languages that we answer in, else English.
 function browserLanguage() {
-  const code = String(navigator.language || "").slice(0, 2).toLowerCase();
-  return LANGUAGES.includes(code) ? code : "en";
+  const preferred = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+  const codes = [...preferred].map((tag) => String(tag || "").slice(0, 2).toLowerCase());
+  return codes.find((code) => LANGUAGES.includes(code)) || "en";
 }
 
 function plain(text) {
@@ -407,7 +408,10 @@ async function sendMessage(text, shown) {
       method: "POST",
       credentials: CREDENTIALS,
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(chosen ? { message, language: chosen } : { message }),
+      // The member's choice, or else the browser's language: a new conversation starts
+      // in it (the greeting, a form started from a button), and on "Automatic" the
+      // member's own messages may switch it.
+      body: JSON.stringify(chosen ? { message, language: chosen } : { message, start_language: browserLanguage() }),
     });
     const data = await res.json().catch(() => null);
     if (data && Array.isArray(data.messages)) {
