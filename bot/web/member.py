@@ -13,8 +13,10 @@ and a conversation starts in the chosen or else the browser's one
 (:func:`bot.language.detect.start_language`).
 When Rasa is down or slow, or falls silent because the action server is down, the
 member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
-the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
-limited in length before they reach Rasa, and payment card data is cut from them
+the FAQ with their source; the apology's own words are in the member's language (their
+choice, else their message's), the channels stay quoted in English after a note.
+Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and limited in length before
+they reach Rasa, and payment card data is cut from them
 (:mod:`bot.privacy.cards`; the member is told); each conversation has its own rate limit
 on top of the per-client one.
 
@@ -38,8 +40,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
-from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE
-from bot.language.messages import translate
+from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE, detect_language
+from bot.language.messages import localise, translate
+from bot.live.service import ENDINGS, JOINED, NOT_SENT, REQUEUED, TOO_FAST
 from bot.privacy.cards import CARD_NOTICE, redact_card_data
 from bot.privacy.signing import issue_id, pseudonym, verified_id
 from bot.requests import RequestStoreError
@@ -86,6 +89,13 @@ WIDGET_TEXTS = (
     "Sorry, something went wrong. Please try again.", "Please type a question first.",
     "We could not reach the assistant. Please check your connection and try again.",
     "Sorry, a new conversation could not be started. Please try again.",
+    # live chat with a person (live-chat.js, and the notices of bot/live/service.py)
+    "Waiting for a person from member services.", "You are number %(position)s in the queue.",
+    "You are next in the queue.", "Members recently waited less than a minute.",
+    "Members recently waited about a minute.", "Members recently waited about %(minutes)s minutes.",
+    "You can keep typing.", "You are chatting with %(agent)s from member services.",
+    "You are chatting with a person from member services.", "%(agent)s, member services", "Member services",
+    " said: ", JOINED, *ENDINGS.values(), REQUEUED, TOO_FAST, NOT_SENT,
 )
 
 
@@ -142,28 +152,35 @@ def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
     return text, [quoted[0].citation()]
 
 
-def unavailable(request: web.Request, exc: RasaUnavailable, before: Sequence[dict[str, Any]] = ()) -> web.Response:
+#: The apology's opening (our own words) for each way the assistant could not answer;
+#: our contact channels follow it, quoted from the FAQ.
+APOLOGIES = {
+    # Never sent to Rasa: the member only has to send it again.
+    "assistant_busy": "I'm sorry, many members are chatting with me right now and your message was not sent. "
+    "Please send it again in a moment, or contact us directly.",
+    "assistant_timeout": "I'm sorry, the assistant is taking too long to answer right now. "
+    "Please try again in a few minutes, or contact us directly.",
+    "assistant_unavailable": "I'm sorry, the assistant is not available right now. "
+    "Please try again in a few minutes, or contact us directly.",
+}
+
+
+def unavailable(
+    request: web.Request,
+    exc: RasaUnavailable,
+    before: Sequence[dict[str, Any]] = (),
+    language: str = DEFAULT_LANGUAGE,
+) -> web.Response:
     """The apology a member sees when the assistant cannot answer (502, 503 or 504),
-    after the messages ``before`` it."""
+    after the messages ``before`` it, in ``language``: our own words translated, the
+    contact channels quoted in English after the note saying so (:func:`localise`)."""
     log.warning("Rasa unavailable: %s", exc)
     contact, citations = contact_citations(request)
-    if isinstance(exc, RasaBusy):
-        # Never sent to Rasa: the member only has to send it again.
-        error, opening = "assistant_busy", (
-            "I'm sorry, many members are chatting with me right now and your message was not sent. "
-            "Please send it again in a moment, or contact us directly.\n"
-        )
-    elif isinstance(exc, RasaTimeout):
-        error, opening = "assistant_timeout", (
-            "I'm sorry, the assistant is taking too long to answer right now. "
-            "Please try again in a few minutes, or contact us directly.\n"
-        )
-    else:
-        error, opening = "assistant_unavailable", (
-            "I'm sorry, the assistant is not available right now. "
-            "Please try again in a few minutes, or contact us directly.\n"
-        )
-    apology = opening + contact
+    error = "assistant_busy" if isinstance(exc, RasaBusy) else (
+        "assistant_timeout" if isinstance(exc, RasaTimeout) else "assistant_unavailable"
+    )
+    [said] = localise([{"text": APOLOGIES[error] + "\n" + contact}], language)
+    apology = said["text"]
     return json_error(
         exc.status,
         error,
@@ -249,7 +266,8 @@ async def relay(
         if not messages and not message.startswith(SILENT_PAYLOADS):
             raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
-        return unavailable(request, exc, before)
+        # In the member's choice, else in the language of the message they sent.
+        return unavailable(request, exc, before, language or await asyncio.to_thread(detect_language, message, start))
     live = await after_reply(request, conversation, messages)
     return web.json_response({"messages": [*before, *messages], **({"live": live} if live else {})})
 

@@ -48,6 +48,16 @@ async def test_a_message_in_a_language_we_do_not_answer_in_is_a_400(client, lang
     assert (await response.json())["error"] == "invalid_field"
 
 
+def test_the_live_chat_notices_are_widget_texts_with_the_agents_name_kept() -> None:
+    """The live service writes its notices in English; the widget shows them from its texts."""
+    from bot.live.service import ENDINGS, JOINED, REQUEUED
+
+    for notice in (JOINED, REQUEUED, *ENDINGS.values()):
+        assert notice in WIDGET_TEXTS
+    assert translate(JOINED % {"agent": "Maria"}, "fr") == "Maria du service aux membres a rejoint la conversation."
+    assert translate(ENDINGS["handed_back"] % {"agent": "Tom"}, "es").startswith("Tom le ha devuelto al asistente.")
+
+
 def test_the_choice_is_read_from_the_metadata() -> None:
     assert language_choice({"language": "nl"}) == "nl"
     assert language_choice({"language": "zh"}) is None
