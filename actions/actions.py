@@ -44,6 +44,7 @@ from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
 from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise, start_language
+from bot.language.conversation import answer_in_language
 from bot.live import live_available
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
@@ -126,12 +127,12 @@ class ActionAnswerQuestion(Action):
     def _replies(self, tracker: Tracker, language: str = DEFAULT_LANGUAGE) -> list[Reply]:
         message = tracker.latest_message or {}
         text = (message.get("text") or "").strip()
-        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
-            # Follow-ups and two-part questions are read in English; in another language
-            # the message is one question, answered from the English passages.
-            return [Reply(text, get_services().retriever.answer(text, language=language))]
         question = tracker.get_slot("topic_question")
         topic = Topic(str(question), tracker.get_slot("topic_passage")) if question else None
+        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
+            # Answered from the English passages, follow-ups and two-part questions read
+            # with the language's own words (bot/language/conversation.py).
+            return answer_in_language(get_services().retriever, text, topic, language)
         return answer_turn(
             get_services().retriever,
             message.get("text") or "",
