@@ -58,6 +58,16 @@ def test_the_live_chat_notices_are_widget_texts_with_the_agents_name_kept() -> N
     assert translate(ENDINGS["handed_back"] % {"agent": "Tom"}, "es").startswith("Tom le ha devuelto al asistente.")
 
 
+async def test_the_choice_and_the_browsers_language_reach_rasa_as_metadata(make_client, fake_rasa) -> None:
+    client = await make_client()
+    for body in ({"message": "hello", "start_language": "fr"}, {"message": "hello", "language": "de"},
+                 {"message": "hello"}):
+        assert (await client.post("/api/chat", json=body)).status == 200
+    assert fake_rasa.metadata == [{"start_language": "fr"}, {"language": "de"}, None]
+    refused = await client.post("/api/chat", json={"message": "hello", "start_language": "xx"})
+    assert refused.status == 400 and "start_language" in (await refused.json())["message"]
+
+
 def test_the_choice_is_read_from_the_metadata() -> None:
     assert language_choice({"language": "nl"}) == "nl"
     assert language_choice({"language": "zh"}) is None
