@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.dialogue.context import Topic, is_follow_up, next_topic, split_questions
+from bot.dialogue.context import Topic, combined_question, is_follow_up, next_topic, split_questions
 from bot.language import ANSWERED_LANGUAGES
 from bot.language.conversation import answer_in_language, conversation_words, folded
 
@@ -99,14 +99,23 @@ def test_a_french_follow_up_is_answered_about_the_previous_topic(retriever) -> N
 
 
 def test_a_follow_up_naming_nothing_keeps_the_previous_passage_when_it_ranks(retriever) -> None:
-    first = answer_in_language(retriever, "Comment puis-je exercer mes droits sur mes données personnelles ?", None,
-                               "fr")
-    topic = next_topic(first, None)
-    assert topic is not None
-    [reply] = answer_in_language(retriever, "combien de temps cela prend-il ?", topic, "fr")
-    assert reply.follow_up
-    if topic.passage_id in [hit.passage.id for hit in reply.answer.hits] and reply.answer.answered:
-        assert reply.answer.best.passage.id == topic.passage_id
+    """"combien de temps cela prend-il ?" is about what was just answered: of the passages
+    the combined question ranks, the previous turn's is cited, with its own sentences."""
+    question, follow_up = "Comment puis-je vous contacter par téléphone ?", "combien de temps cela prend-il ?"
+    combined = retriever.answer(combined_question(Topic(question), follow_up), language="fr")
+    assert combined.answered and len(combined.hits) > 1
+    previous = combined.hits[1].passage  # ranked, but not first
+    [reply] = answer_in_language(retriever, follow_up, Topic(question, previous.id), "fr")
+    assert reply.follow_up and reply.answer.answered and reply.answer.best.passage.id == previous.id
+    assert reply.answer.highlight and all(line in previous.text for line in reply.answer.highlight.split("\n"))
+    # A follow-up naming a topic of its own is answered from the combined question's best.
+    [named] = answer_in_language(retriever, "et pour les remboursements ?", Topic(question, previous.id), "fr")
+    assert named.follow_up and named.answer.best and named.answer.best.passage.id != previous.id
+
+
+@pytest.mark.parametrize("text", ["est-ce que c'est gratuit ?", "où dois-je envoyer ça ?"])
+def test_a_french_message_pointing_back_is_a_follow_up(text: str) -> None:
+    assert _follow_up(text, "fr")
 
 
 def test_a_spanish_two_part_question_gets_an_answer_for_each_part(retriever) -> None:
