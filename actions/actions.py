@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, FollowupAction, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -46,7 +46,8 @@ from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
-from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise
+from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise, start_language
+from bot.language.conversation import answer_in_language
 from bot.live import live_available
 from bot.privacy.masking import install_log_masking, mask_text
 from bot.requests import RequestStoreError
@@ -72,6 +73,10 @@ def _say(dispatcher: CollectingDispatcher, *messages: dict) -> None:
         dispatcher.utter_message(**message)
 
 
+#: The slot Rasa fills with the metadata of the message that started the session.
+SESSION_METADATA_SLOT = "session_started_metadata"
+
+
 def member_language(tracker: Tracker) -> str:
     """The language the bot answers in: the one the member chose in the widget, if their
     latest message says so (its metadata), else the one they write in."""
@@ -89,7 +94,26 @@ def written_language(tracker: Tracker) -> str:
             in_form = bool(event.get("name"))
         elif event.get("event") == "user" and not in_form:
             texts.append(event.get("text") or "")
-    return conversation_language(texts)
+    return conversation_language(texts, start_language(tracker.get_slot(SESSION_METADATA_SLOT)))
+
+
+class ActionSessionStart(Action):
+    """Start a conversation session as Rasa's own ``action_session_start`` does (the
+    slots carried over), in the language the member's widget started it in: the
+    ``language`` slot is set from the first message's metadata (the choice in the
+    switch, or the browser's language), so that the greeting, and a form started from a
+    button before the member writes, are in that language (:func:`start_language`)."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = [SessionStarted()]
+        events += [SlotSet(slot, value) for slot, value in tracker.slots.items() if value is not None]
+        language = start_language(tracker.get_slot(SESSION_METADATA_SLOT))
+        if language:
+            events.append(SlotSet("language", language))
+        return [*events, ActionExecuted("action_listen")]
 
 
 def guessed_intent(tracker: Tracker) -> str | None:
@@ -127,12 +151,12 @@ class ActionAnswerQuestion(Action):
     def _replies(self, tracker: Tracker, language: str = DEFAULT_LANGUAGE) -> list[Reply]:
         message = tracker.latest_message or {}
         text = (message.get("text") or "").strip()
-        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
-            # Follow-ups and two-part questions are read in English; in another language
-            # the message is one question, answered from the English passages.
-            return [Reply(text, get_services().retriever.answer(text, language=language))]
         question = tracker.get_slot("topic_question")
         topic = Topic(str(question), tracker.get_slot("topic_passage")) if question else None
+        if language != DEFAULT_LANGUAGE and text and not text.startswith("/"):
+            # Answered from the English passages, follow-ups and two-part questions read
+            # with the language's own words (bot/language/conversation.py).
+            return answer_in_language(get_services().retriever, text, topic, language)
         return answer_turn(
             get_services().retriever,
             message.get("text") or "",

@@ -77,6 +77,22 @@ def test_an_abstention_in_dutch_keeps_the_quoted_contact_facts(facts: FactBook) 
     assert [b["title"] for b in message["buttons"]] == ["Met een medewerker praten", "Terugbelverzoek"]
 
 
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_guarantee_of_payment_intro_translates_its_own_words_and_quotes_the_facts(
+    facts: FactBook, language: str
+) -> None:
+    from bot.dialogue.forms import FORMS
+
+    english = replies.form_intro(FORMS["gop_form"], facts)["text"].split("\n")
+    [message] = localise([replies.form_intro(FORMS["gop_form"], facts)], language)
+    lines = message["text"].split("\n")
+    assert lines[0] == translate(english[0], language) and lines[1] == translate(QUOTE_NOTE, language)
+    assert lines[2] == english[1] and facts["gop_turnaround"].text in lines[2]  # the facts, in English
+    assert lines[-1] == translate("You can say **cancel** at any time.", language)
+    sources = [line for line in lines if line.startswith(translate("Source:", language) + " [")]
+    assert len(sources) == len([line for line in english if line.startswith("Source: [")]) > 0
+
+
 def test_a_language_we_do_not_speak_gets_english_and_our_languages(facts: FactBook) -> None:
     english = replies.abstain_messages(facts)
     [message] = localise(english, "zh")

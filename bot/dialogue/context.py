@@ -100,20 +100,29 @@ def own_topic_terms(text: str) -> list[str]:
     return [t for t in terms(text) if t not in _GENERIC]
 
 
-def is_follow_up(text: str) -> bool:
+def is_follow_up(
+    text: str,
+    opener: re.Pattern[str] = _OPENER,
+    pointer: re.Pattern[str] = _POINTER,
+    generic: frozenset[str] = frozenset(),
+) -> bool:
     """Whether ``text`` leans on the previous answer: a short message that opens like a
     continuation ("and by email?", "what if it's urgent?", "ok and ..."), points back
     ("how long does that take?", "is there a support page instead?") with at most two
     topic words of its own, or names no
-    topic at all ("when will I get the answer?")."""
+    topic at all ("when will I get the answer?").
+
+    English by default; another language passes its own ``opener`` and ``pointer``
+    patterns and the terms that name no topic in it (``generic``: its function words),
+    as bot/language/conversation.py does."""
     text = normalise_query(text)
     words = text.split()
     if not words or len(words) > FOLLOW_UP_WORDS or text.startswith("/"):
         return False
-    own = own_topic_terms(text)
-    if _OPENER.match(text):
+    own = [t for t in own_topic_terms(text) if t not in generic]
+    if opener.match(text):
         return len(own) <= 2
-    if _POINTER.search(text):
+    if pointer.search(text):
         return len(own) <= 2
     return not own
 
@@ -245,21 +254,24 @@ def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[s
     return {p.id for p, out in zip(retriever.passages, mask, strict=True) if out}
 
 
-def split_questions(text: str) -> list[str]:
+def split_questions(
+    text: str, split: re.Pattern[str] = _SPLIT, question_start: re.Pattern[str] = _QUESTION_START
+) -> list[str]:
     """The questions in ``text``: more than one only when it joins questions ("..., and
     how long does ... take?", "...? And can I ...?", "...; ...") and every part is a
     question of its own (at least three words, opening like a question or ending with
     "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
-    no cut: "and" splits only before a question word."""
+    no cut: "and" splits only before a question word. English by default; another
+    language passes its own ``split`` and ``question_start`` patterns."""
     text = _GREETING.sub("", text.strip()) or text
-    parts = [p.strip(" ,;") for p in _SPLIT.split(text.strip()) if p and p.strip(" ,;?")]
+    parts = [p.strip(" ,;") for p in split.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]
     for part in parts:
         words = part.split()
         if len(words) < 3 or not own_topic_terms(part):
             return [text]
-        if not (_QUESTION_START.match(part) or part.endswith("?")):
+        if not (question_start.match(part) or part.endswith("?")):
             return [text]
     return [p if p.endswith("?") else p + "?" for p in parts]
 

@@ -198,7 +198,7 @@ def form_intro(spec: FormSpec, facts: FactBook) -> dict:
         )
     elif spec.kind == "guarantee_of_payment":
         text = (
-            "I can send a guarantee-of-payment request for a planned hospital stay. "
+            "I can send a guarantee-of-payment request for a planned hospital stay.\n"
             + quote(facts["gop_details"], facts["gop_turnaround"], facts["gop_urgent"])
         )
     elif spec.kind == "handoff":

@@ -9,6 +9,7 @@ from bot.language.detect import (
     conversation_language,
     detect_language,
     language_choice,
+    start_language,
 )
 from bot.language.messages import localise
 
@@ -20,4 +21,5 @@ __all__ = [
     "detect_language",
     "language_choice",
     "localise",
+    "start_language",
 ]

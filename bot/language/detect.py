@@ -95,14 +95,28 @@ def detect_language(text: str, current: str | None = None) -> str:
 HISTORY = 12
 
 
-def conversation_language(messages: list[str]) -> str:
+def conversation_language(messages: list[str], start: str | None = None) -> str:
     """The language of a conversation after the member's ``messages`` (oldest first):
     each one read in the language the ones before it left (button payloads, which
-    start with "/", say nothing about it)."""
-    language = DEFAULT_LANGUAGE
+    start with "/", say nothing about it), the first in ``start`` (the language the
+    conversation started in, :func:`start_language`; default English)."""
+    language = start if start in ANSWERED_LANGUAGES else DEFAULT_LANGUAGE
     for text in [m for m in messages if m and not m.startswith("/")][-HISTORY:]:
         language = detect_language(text, language)
     return language
+
+
+def start_language(metadata: object) -> str | None:
+    """The language a conversation starts in, from the metadata of the message that
+    started it: the member's choice in the widget's switch (``language``), else the
+    browser's language the widget sent (``start_language``), if it is one we answer in;
+    None otherwise. It is what the bot says before the member has written anything
+    (the greeting, a form started from a button) in; the member's own messages are read
+    from it on and may switch it (:func:`conversation_language`)."""
+    if not isinstance(metadata, dict):
+        return None
+    language = language_choice(metadata) or metadata.get("start_language")
+    return language if language in ANSWERED_LANGUAGES else None
 
 
 def language_choice(metadata: object) -> str | None:

@@ -30,13 +30,21 @@ from bot.privacy.masking import mask_text
 
 log = logging.getLogger(__name__)
 
-#: Why a live exchange ended, and what the member is told.
+#: What the member is told when a person takes the chat, when the live exchange ends
+#: (by why it ended) and when their person was disconnected. English, with the agent's
+#: first name for ``%(agent)s``: the widget shows them in the member's language from the
+#: gettext catalogues (they are among bot.web.member.WIDGET_TEXTS).
+JOINED = "%(agent)s from member services has joined the chat."
 ENDINGS = {
-    "handed_back": "{agent} handed you back to the assistant. You can ask me anything again.",
-    "closed": "{agent} closed the chat. Thank you for talking to member services. You can still ask me questions here.",
+    "handed_back": "%(agent)s handed you back to the assistant. You can ask me anything again.",
+    "closed": "%(agent)s closed the chat. Thank you for talking to member services. "
+    "You can still ask me questions here.",
     "member_left": "You left the chat with member services. You can ask me questions again.",
 }
-REQUEUED = "{agent} was disconnected. You are back in the queue and the next available person will join you."
+REQUEUED = "%(agent)s was disconnected. You are back in the queue and the next available person will join you."
+#: Refusals a member's live socket sends (shown in the widget's language too).
+TOO_FAST = "You're sending messages very fast. Please wait a moment."
+NOT_SENT = "Sorry, your message could not be sent. Please try again."
 
 
 #: The wait estimate members are told: the median of the last accepts within this window.
@@ -131,7 +139,7 @@ class LiveService:
             raise LiveError("Another agent has already taken this conversation, or the member left.")
         live = await self._db(self.store.get, live_id)
         await self._publish("status", live)
-        await self._say(live, "system", agent, f"{first_name(agent)} from member services has joined the chat.")
+        await self._say(live, "system", agent, JOINED % {"agent": first_name(agent)})
         await self._publish("queue")
         return live
 
@@ -160,7 +168,7 @@ class LiveService:
         if not await self._db(self.store.end, live.id, reason):
             return  # someone else ended it at the same moment
         ended = await self._db(self.store.get, live.id)
-        await self._say(ended, "system", live.agent or "", ENDINGS[reason].format(agent=first_name(live.agent or "")))
+        await self._say(ended, "system", live.agent or "", ENDINGS[reason] % {"agent": first_name(live.agent or "")})
         try:
             await self._resume(live.conversation_id)
         except Exception:  # the member is told; the next hand-off or Rasa's restart sorts the tracker out
@@ -182,7 +190,7 @@ class LiveService:
                 continue  # another process swept it, or the agent came back
             requeued += 1
             back = await self._db(self.store.get, live.id)
-            await self._say(back, "system", agent, REQUEUED.format(agent=first_name(agent)))
+            await self._say(back, "system", agent, REQUEUED % {"agent": first_name(agent)})
             await self._publish("status", back, reason="requeued", previous_agent=agent)
             await self._publish("queue")
         return requeued

@@ -27,8 +27,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.language.messages import gettext
 from bot.live.bus import bus_for
-from bot.live.service import LiveError, LiveService, first_name
+from bot.live.service import NOT_SENT, TOO_FAST, LiveError, LiveService, first_name
 from bot.live.store import ACTIVE, AVAILABLE, AWAY, ENDED, WAITING, LiveConversation, LiveStoreError
 from bot.privacy.masking import mask_text
 from bot.web.cors import same_origin
@@ -49,6 +50,8 @@ SWEEP_SECONDS = 5.0
 TYPING_SECONDS = 1.5
 #: Suggested passages shown for each member message.
 SUGGESTIONS = 3
+#: The member's hand-off could not be queued (in the language the assistant answers in).
+NOT_REACHED = "Sorry, I could not reach member services just now. Please ask again in a moment."
 
 
 class LiveHub:
@@ -307,7 +310,9 @@ async def after_reply(request: web.Request, conversation: str, messages: list[di
         log.exception("could not queue a live hand-off")
         with contextlib.suppress(RasaUnavailable):
             await request.app[RASA].resume(conversation)
-        messages.append({"text": "Sorry, I could not reach member services just now. Please ask again in a moment."})
+        language = next((c["language"] for m in messages if isinstance(c := m.get("custom"), dict) and "language" in c),
+                        "en")
+        messages.append({"text": gettext(NOT_REACHED, str(language))})
         return None
     return await hub.member_state(live)
 
@@ -323,7 +328,7 @@ async def live_message(request: web.Request, conversation: str, message: str) ->
         return None
     wait = hub.member_limit.hit(conversation)
     if wait:
-        return json_error(429, "too_many_messages", "You're sending messages very fast. Please wait a moment.")
+        return json_error(429, "too_many_messages", TOO_FAST)
     await hub.service.member_says(conversation, message)
     return web.json_response({"messages": [], "live": await hub.member_state(live)})
 
@@ -390,7 +395,7 @@ async def member_socket(request: web.Request) -> web.StreamResponse:
                 if kind == "message":
                     wait = hub.member_limit.hit(conversation)
                     if wait:
-                        await _refuse(ws, "You're sending messages very fast. Please wait a moment.")
+                        await _refuse(ws, TOO_FAST)
                         continue
                     text = chat_message(data.get("text") if isinstance(data.get("text"), str) else "")
                     await hub.service.member_says(conversation, text)
@@ -403,7 +408,7 @@ async def member_socket(request: web.Request) -> web.StreamResponse:
                 await _refuse(ws, getattr(exc, "message", str(exc)))
             except LiveStoreError:
                 log.exception("live message of %s not stored", log_name(request, conversation))
-                await _refuse(ws, "Sorry, your message could not be sent. Please try again.")
+                await _refuse(ws, NOT_SENT)
     return ws
 
 

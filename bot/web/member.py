@@ -6,13 +6,17 @@ bot's messages; ``GET /api/chat/history`` replays the conversation from the Rasa
 ``POST /api/chat/session`` starts a new conversation; ``GET /api/chat/texts`` gives the
 widget's interface texts (:data:`WIDGET_TEXTS`) in one of the languages we answer in,
 from the same gettext catalogues as the bot's own words (:mod:`bot.language.messages`).
-A message may name the language the member chose in the widget's switch; it goes to Rasa
-as the message's metadata, and our actions answer in it rather than in the detected one
-(:func:`bot.language.detect.chosen_language`).
+A message may name the language the member chose in the widget's switch, and the
+browser's language; they go to Rasa as the message's metadata: our actions answer in the
+chosen one rather than in the detected one (:func:`bot.language.detect.language_choice`),
+and a conversation starts in the chosen or else the browser's one
+(:func:`bot.language.detect.start_language`).
 When Rasa is down or slow, or falls silent because the action server is down, the
 member gets a 502/504 JSON answer with an apology and our contact channels, quoted from
-the FAQ with their source. Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and
-limited in length before they reach Rasa, and payment card data is cut from them
+the FAQ with their source; the apology's own words are in the member's language (their
+choice, else their message's), the channels stay quoted in English after a note.
+Messages are cleaned (:func:`bot.web.jsonio.clean_text`) and limited in length before
+they reach Rasa, and payment card data is cut from them
 (:mod:`bot.privacy.cards`; the member is told); each conversation has its own rate limit
 on top of the per-client one.
 
@@ -36,8 +40,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
-from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE
-from bot.language.messages import translate
+from bot.language.detect import ANSWERED_LANGUAGES, DEFAULT_LANGUAGE, detect_language
+from bot.language.messages import localise, translate
+from bot.live.service import ENDINGS, JOINED, NOT_SENT, REQUEUED, TOO_FAST
 from bot.privacy.cards import CARD_NOTICE, redact_card_data
 from bot.privacy.signing import issue_id, pseudonym, verified_id
 from bot.requests import RequestStoreError
@@ -84,6 +89,13 @@ WIDGET_TEXTS = (
     "Sorry, something went wrong. Please try again.", "Please type a question first.",
     "We could not reach the assistant. Please check your connection and try again.",
     "Sorry, a new conversation could not be started. Please try again.",
+    # live chat with a person (live-chat.js, and the notices of bot/live/service.py)
+    "Waiting for a person from member services.", "You are number %(position)s in the queue.",
+    "You are next in the queue.", "Members recently waited less than a minute.",
+    "Members recently waited about a minute.", "Members recently waited about %(minutes)s minutes.",
+    "You can keep typing.", "You are chatting with %(agent)s from member services.",
+    "You are chatting with a person from member services.", "%(agent)s, member services", "Member services",
+    " said: ", JOINED, *ENDINGS.values(), REQUEUED, TOO_FAST, NOT_SENT,
 )
 
 
@@ -140,28 +152,35 @@ def contact_citations(request: web.Request) -> tuple[str, list[dict[str, Any]]]:
     return text, [quoted[0].citation()]
 
 
-def unavailable(request: web.Request, exc: RasaUnavailable, before: Sequence[dict[str, Any]] = ()) -> web.Response:
+#: The apology's opening (our own words) for each way the assistant could not answer;
+#: our contact channels follow it, quoted from the FAQ.
+APOLOGIES = {
+    # Never sent to Rasa: the member only has to send it again.
+    "assistant_busy": "I'm sorry, many members are chatting with me right now and your message was not sent. "
+    "Please send it again in a moment, or contact us directly.",
+    "assistant_timeout": "I'm sorry, the assistant is taking too long to answer right now. "
+    "Please try again in a few minutes, or contact us directly.",
+    "assistant_unavailable": "I'm sorry, the assistant is not available right now. "
+    "Please try again in a few minutes, or contact us directly.",
+}
+
+
+def unavailable(
+    request: web.Request,
+    exc: RasaUnavailable,
+    before: Sequence[dict[str, Any]] = (),
+    language: str = DEFAULT_LANGUAGE,
+) -> web.Response:
     """The apology a member sees when the assistant cannot answer (502, 503 or 504),
-    after the messages ``before`` it."""
+    after the messages ``before`` it, in ``language``: our own words translated, the
+    contact channels quoted in English after the note saying so (:func:`localise`)."""
     log.warning("Rasa unavailable: %s", exc)
     contact, citations = contact_citations(request)
-    if isinstance(exc, RasaBusy):
-        # Never sent to Rasa: the member only has to send it again.
-        error, opening = "assistant_busy", (
-            "I'm sorry, many members are chatting with me right now and your message was not sent. "
-            "Please send it again in a moment, or contact us directly.\n"
-        )
-    elif isinstance(exc, RasaTimeout):
-        error, opening = "assistant_timeout", (
-            "I'm sorry, the assistant is taking too long to answer right now. "
-            "Please try again in a few minutes, or contact us directly.\n"
-        )
-    else:
-        error, opening = "assistant_unavailable", (
-            "I'm sorry, the assistant is not available right now. "
-            "Please try again in a few minutes, or contact us directly.\n"
-        )
-    apology = opening + contact
+    error = "assistant_busy" if isinstance(exc, RasaBusy) else (
+        "assistant_timeout" if isinstance(exc, RasaTimeout) else "assistant_unavailable"
+    )
+    [said] = localise([{"text": APOLOGIES[error] + "\n" + contact}], language)
+    apology = said["text"]
     return json_error(
         exc.status,
         error,
@@ -200,14 +219,16 @@ async def no_reply(rasa: RasaClient, name: str) -> RasaNoReply:
     return RasaNoReply(f"Rasa sent no reply to a message in conversation {name}: the action server is down")
 
 
-def chosen_language(data: dict[str, Any]) -> str | None:
-    """The language the member chose in the widget (the body's optional ``language``,
-    one of :data:`ANSWERED_LANGUAGES`; else BadRequest), None when they left it to detection."""
-    language = string_field(data, "language", required=False)
+def chosen_language(data: dict[str, Any], field: str = "language") -> str | None:
+    """The language in the body's optional ``field`` (one of :data:`ANSWERED_LANGUAGES`;
+    else BadRequest), None when it is absent. ``language`` is the member's choice in the
+    widget's switch (None: they left it to detection); ``start_language`` the browser's
+    language, which the conversation starts in (:func:`bot.language.detect.start_language`)."""
+    language = string_field(data, field, required=False)
     if not language:
         return None
     if language not in ANSWERED_LANGUAGES:
-        raise BadRequest(400, "invalid_field", f"The field 'language' must be one of {', '.join(ANSWERED_LANGUAGES)}.")
+        raise BadRequest(400, "invalid_field", f"The field '{field}' must be one of {', '.join(ANSWERED_LANGUAGES)}.")
     return language
 
 
@@ -230,26 +251,31 @@ async def relay(
     message: str,
     before: list[dict[str, Any]],
     language: str | None = None,
+    start: str | None = None,
 ) -> web.Response:
     """Send ``message`` in ``conversation`` (in the member's chosen ``language``, if they
-    chose one); the bot's replies after ``before`` (or the apology)."""
+    chose one; ``start``: the browser's language, which a new conversation starts in);
+    the bot's replies after ``before`` (or the apology)."""
     wait = request.app[RATE_LIMITS].per_conversation.hit(conversation)
     if wait:
         return too_many_requests(wait, chat=True)
     rasa = request.app[RASA]
+    metadata = {k: v for k, v in (("language", language), ("start_language", start)) if v}
     try:
-        messages = await rasa.send(conversation, message, {"language": language} if language else None)
+        messages = await rasa.send(conversation, message, metadata or None)
         if not messages and not message.startswith(SILENT_PAYLOADS):
             raise await no_reply(rasa, log_name(request, conversation))
     except RasaUnavailable as exc:
-        return unavailable(request, exc, before)
+        # In the member's choice, else in the language of the message they sent.
+        return unavailable(request, exc, before, language or await asyncio.to_thread(detect_language, message, start))
     live = await after_reply(request, conversation, messages)
     return web.json_response({"messages": [*before, *messages], **({"live": live} if live else {})})
 
 
 async def chat(request: web.Request) -> web.Response:
-    """``POST /api/chat`` {message, language?}: the bot's reply messages, in the cookie's
-    conversation (``language``: the member's choice in the widget, see :func:`chosen_language`).
+    """``POST /api/chat`` {message, language?, start_language?}: the bot's reply messages,
+    in the cookie's conversation (``language``: the member's choice in the widget;
+    ``start_language``: the browser's language; see :func:`chosen_language`).
 
     The first message (or one with a cookie this server did not issue) starts a new
     conversation and sets the cookie. A ``sender`` field is ignored. Card data is cut
@@ -257,7 +283,7 @@ async def chat(request: web.Request) -> web.Response:
     """
     data = await read_json(request)
     message, card_removed = redact_card_data(chat_message(string_field(data, "message")))
-    language = chosen_language(data)
+    language, start = chosen_language(data), chosen_language(data, "start_language")
     conversation = conversation_of(request)
     issued = conversation is None
     if conversation is None:
@@ -266,7 +292,8 @@ async def chat(request: web.Request) -> web.Response:
         routed = await live_message(request, conversation, message)  # with a person: not to the assistant
         if routed is not None:
             return routed
-    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [], language)
+    response = await relay(request, conversation, message, [{"text": CARD_NOTICE}] if card_removed else [], language,
+                           start)
     if issued:
         give_conversation(request, response, conversation)
     return response

@@ -488,3 +488,23 @@ def test_the_language_switch_puts_the_widget_and_the_answers_in_the_chosen_langu
     reply = say(page, "How can I reset my password?")
     assert "Voici ce que dit" not in reply, reply
     assert not page.errors, page.errors
+
+
+def test_a_conversation_starts_in_the_browsers_language(browser, base):
+    """A French browser on "Automatic": the greeting is French before the member has written
+    anything in French, and an English question of their own switches to English."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/")
+        wait_ready(page)
+        assert page.evaluate("navigator.languages[0]").startswith("fr")
+        assert page.input_value("#chat-language") == ""  # nothing chosen in the switch
+        greeting = say(page, "hello")
+        assert "Bonjour ! Je suis l'assistant automatique" in greeting, greeting
+        titles = page.locator("#chat-log .msg.bot").last.locator("button").all_inner_texts()
+        assert "Demander une garantie de paiement" in titles, titles
+        reply = say(page, "How can I reset the password of my online account?")
+        assert "Voici ce que dit" not in reply and "Source:" in reply, reply
+    finally:
+        context.close()

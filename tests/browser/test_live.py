@@ -210,3 +210,29 @@ def test_a_dropped_agent_sends_the_member_back_to_the_queue_where_another_takes_
         second.check("#presence-away")
         second.wait_for_selector('.live-page[data-presence="away"]')
         second.context.close()
+
+
+def test_a_french_member_reads_the_live_chat_in_french(member, agent):
+    """The hand-off, the queue, the agent's notices and name line in the member's language;
+    what the agent writes is their own words."""
+    member.select_option("#chat-language", "fr")
+    member.wait_for_function("() => document.getElementById('chat-send').textContent === 'Envoyer'")
+    ask_for_a_person(member)
+    assert "Je vous mets en relation avec une personne" in member.locator("#chat-log .msg.bot").last.inner_text()
+    status = member.inner_text("#chat-live-status")
+    assert status.startswith("En attente d'une personne du service aux membres.") and "file d'attente" in status
+    assert status.endswith("Vous pouvez continuer à écrire."), status
+    accept_first(agent)
+    member.wait_for_selector('#chat[data-live="active"]', timeout=LIVE_TIMEOUT)
+    joined = member.locator("#chat-log .msg.system").last.inner_text()
+    assert joined == "Maria du service aux membres a rejoint la conversation."
+    assert member.inner_text("#chat-live-status") == "Vous discutez avec Maria du service aux membres."
+    agent.fill("#live-reply", "Bonjour, je regarde votre dossier.")
+    agent.click("#live-send")
+    member.wait_for_selector("#chat-log .msg.agent", timeout=LIVE_TIMEOUT)
+    said = member.locator("#chat-log .msg.agent").last.inner_text()
+    assert "Maria, service aux membres" in said and "Bonjour, je regarde votre dossier." in said
+    agent.click("#live-handback")
+    member.wait_for_function("() => document.getElementById('chat').dataset.live === ''", timeout=LIVE_TIMEOUT)
+    back = member.locator("#chat-log .msg.system").last.inner_text()
+    assert back == "Maria vous a redirigé vers l'assistant. Vous pouvez de nouveau me poser toutes vos questions."

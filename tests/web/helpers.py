@@ -101,6 +101,7 @@ class FakeRasa:
     token: str = ""
     received: list[str] = field(default_factory=list)
     senders: list[str] = field(default_factory=list)
+    metadata: list[dict[str, Any] | None] = field(default_factory=list)  # each message's, as sent
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     appended: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     in_flight: int = 0
@@ -124,6 +125,7 @@ class FakeRasa:
         body = await request.json()
         self.received.append(body["message"])
         self.senders.append(body["sender"])
+        self.metadata.append(body.get("metadata"))
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:

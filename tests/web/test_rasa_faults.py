@@ -98,6 +98,36 @@ async def test_empty_reply_with_the_action_server_down_is_the_apology(make_clien
     assert message["custom"]["type"] == "unavailable" and message["custom"]["citations"]
 
 
+@pytest.mark.parametrize(
+    ("body", "opening", "note"),
+    [
+        ({"message": "Comment puis-je soumettre une demande de remboursement ?"},
+         "Je suis désolé, l'assistant n'est pas disponible en ce moment.",
+         "Voici ce que dit notre document (en anglais) :"),
+        ({"message": "how do I claim?", "language": "de"},
+         "Es tut mir leid, der Assistent ist gerade nicht verfügbar.", "Das steht in unserem Dokument (auf Englisch):"),
+    ],
+    ids=["written-in-french", "german-chosen"],
+)
+async def test_the_apology_is_in_the_members_language_with_the_contact_facts_quoted(
+    make_client, fake_rasa, body, opening, note
+):
+    """Our own words are translated; the contact channels stay quoted from the FAQ in
+    English, after the note saying so, with the (translated) source label."""
+    english = await error_json(
+        await (await make_client(rasa_url="http://127.0.0.1:9")).post("/api/chat", json={"message": "hello"}), 502
+    )
+    data = await error_json(
+        await (await make_client(rasa_url="http://127.0.0.1:9")).post("/api/chat", json=body), 502,
+        "assistant_unavailable",
+    )
+    lines, english_lines = data["message"].split("\n"), english["message"].split("\n")
+    assert lines[0].startswith(opening) and lines[1] == note, lines
+    assert lines[2] == english_lines[1] and "contact us by email, by post, or by phone" in lines[2]  # quoted as is
+    assert len(lines) == len(english_lines) + 1 and not lines[-1].startswith("Source:")
+    assert data["messages"][-1]["text"] == data["message"]
+
+
 async def test_empty_reply_with_the_action_server_up_is_still_not_silence(make_client, fake_rasa):
     fake_rasa.empty_reply = True
     client = await make_client()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import member_language
-from bot.language.detect import ANSWERED_LANGUAGES, language_choice
+from actions.actions import ActionSessionStart, member_language
+from bot.language.detect import ANSWERED_LANGUAGES, language_choice, start_language
 from bot.language.messages import translate
 from bot.web.member import WIDGET_TEXTS
 
@@ -47,14 +48,63 @@ async def test_a_message_in_a_language_we_do_not_answer_in_is_a_400(client, lang
     assert (await response.json())["error"] == "invalid_field"
 
 
+def test_the_live_chat_notices_are_widget_texts_with_the_agents_name_kept() -> None:
+    """The live service writes its notices in English; the widget shows them from its texts."""
+    from bot.live.service import ENDINGS, JOINED, REQUEUED
+
+    for notice in (JOINED, REQUEUED, *ENDINGS.values()):
+        assert notice in WIDGET_TEXTS
+    assert translate(JOINED % {"agent": "Maria"}, "fr") == "Maria du service aux membres a rejoint la conversation."
+    assert translate(ENDINGS["handed_back"] % {"agent": "Tom"}, "es").startswith("Tom le ha devuelto al asistente.")
+
+
+async def test_the_choice_and_the_browsers_language_reach_rasa_as_metadata(make_client, fake_rasa) -> None:
+    client = await make_client()
+    for body in ({"message": "hello", "start_language": "fr"}, {"message": "hello", "language": "de"},
+                 {"message": "hello"}):
+        assert (await client.post("/api/chat", json=body)).status == 200
+    assert fake_rasa.metadata == [{"start_language": "fr"}, {"language": "de"}, None]
+    refused = await client.post("/api/chat", json={"message": "hello", "start_language": "xx"})
+    assert refused.status == 400 and "start_language" in (await refused.json())["message"]
+
+
 def test_the_choice_is_read_from_the_metadata() -> None:
     assert language_choice({"language": "nl"}) == "nl"
     assert language_choice({"language": "zh"}) is None
     assert language_choice(None) is None and language_choice("fr") is None
 
 
-def _tracker(*events: dict) -> Tracker:
-    return Tracker("c", {}, {}, list(events), False, None, {}, "action_listen")
+def _tracker(*events: dict, slots: dict | None = None) -> Tracker:
+    return Tracker("c", slots or {}, {}, list(events), False, None, {}, "action_listen")
+
+
+def test_a_conversation_starts_in_the_choice_or_the_browsers_language() -> None:
+    assert start_language({"start_language": "fr"}) == "fr"
+    assert start_language({"language": "de", "start_language": "fr"}) == "de"  # the choice wins
+    assert start_language({"start_language": "zh"}) is None and start_language(None) is None
+
+
+async def test_the_session_starts_with_the_language_slot_set_from_the_first_message() -> None:
+    """Rasa fills ``session_started_metadata`` from the message that starts the session;
+    the greeting (a response conditioned on the ``language`` slot) then speaks it."""
+    slots = {"session_started_metadata": {"start_language": "nl"}, "topic_question": "how do I claim?"}
+    events = await ActionSessionStart().run(CollectingDispatcher(), _tracker(slots=slots), {})
+    assert [e["event"] for e in events][0] == "session_started"
+    assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
+    slot_sets = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slot_sets["language"] == "nl" and slot_sets["topic_question"] == "how do I claim?"
+    english = await ActionSessionStart().run(
+        CollectingDispatcher(), _tracker(slots={"session_started_metadata": {}}), {}
+    )
+    assert not any(e["event"] == "slot" and e["name"] == "language" for e in english)
+
+
+def test_the_member_is_read_from_the_language_the_conversation_started_in() -> None:
+    started = {"session_started_metadata": {"start_language": "fr"}}
+    assert member_language(_tracker({"event": "user", "text": "/human_handoff"}, slots=started)) == "fr"
+    assert member_language(_tracker({"event": "user", "text": "ok"}, slots=started)) == "fr"  # too short to switch
+    english = {"event": "user", "text": "How can I reset the password of my online account?"}
+    assert member_language(_tracker(english, slots=started)) == "en"  # their own words win
 
 
 def test_the_members_choice_wins_over_the_language_they_write_in() -> None:

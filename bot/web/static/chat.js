@@ -50,6 +50,24 @@ function t(english, values = {}) {
   return text.replace(/%\((\w+)\)s/g, (all, name) => (name in values ? String(values[name]) : all));
 }
 
+// A text the server wrote in English (a live notice with the agent's name in it, an
+// error) in the widget's language: one of WIDGET_TEXTS, its %(name)s parts matched
+// as they stand (a name stays a name); unchanged when it is none of them.
+function translated(text) {
+  if (texts[text]) return texts[text];
+  for (const english of Object.keys(texts)) {
+    if (!english.includes("%(")) continue;
+    const names = [];
+    const pattern = english
+      .split(/%\((\w+)\)s/)
+      .map((part, i) => (i % 2 ? (names.push(part), "(.+?)") : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+      .join("");
+    const found = new RegExp(`^${pattern}$`).exec(text);
+    if (found) return t(english, Object.fromEntries(names.map((name, i) => [name, found[i + 1]])));
+  }
+  return text;
+}
+
 function limitText() {
   return t("Please keep it under %(limit)s characters.", { limit: MAX_CHARS.toLocaleString(shown) });
 }
@@ -76,10 +94,11 @@ function storeChoice(value) {
   }
 }
 
-// The browser's language when it is one we answer in, else English.
+// The first of the browser's languages that we answer in, else English.
 function browserLanguage() {
-  const code = String(navigator.language || "").slice(0, 2).toLowerCase();
-  return LANGUAGES.includes(code) ? code : "en";
+  const preferred = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+  const codes = [...preferred].map((tag) => String(tag || "").slice(0, 2).toLowerCase());
+  return codes.find((code) => LANGUAGES.includes(code)) || "en";
 }
 
 function plain(text) {
@@ -193,21 +212,22 @@ function addBubble() {
 function addAgent(text, author) {
   const li = el("li", "msg agent");
   const bubble = el("div", "bubble");
-  const name = author ? `${author}, member services` : "Member services";
-  bubble.append(el("span", "agent-name", name), hidden(" said: "), el("p", "", text));
+  const name = author ? t("%(agent)s, member services", { agent: author }) : t("Member services");
+  bubble.append(el("span", "agent-name", name), hidden(t(" said: ")), el("p", "", text));
   li.append(bubble);
   log.append(li);
   scrollToEnd();
 }
 
-// A notice from the live service (someone joined, the chat went back to the assistant).
+// A notice from the live service (someone joined, the chat went back to the assistant),
+// written in English by the server.
 function addSystem(text) {
-  const li = el("li", "msg system", text);
+  const li = el("li", "msg system", translated(text));
   log.append(li);
   scrollToEnd();
 }
 
-const live = createLive({ addAgent, addSystem, showError, scrollToEnd });
+const live = createLive({ addAgent, addSystem, showError: (message) => showError(translated(message)), scrollToEnd, t });
 
 // A set of controls that assistive technology announces under one name.
 function controlGroup(className, label) {
@@ -372,7 +392,7 @@ function renderTurn(messages) {
 // sent one (every JSON error has `message`), else a text for the status (a proxy's 429
 // or 413 page is not JSON).
 function problemText(status, data) {
-  if (data && typeof data.message === "string" && data.message) return data.message;
+  if (data && typeof data.message === "string" && data.message) return translated(data.message);
   if (status === 429) return t("You're sending messages faster than I can answer. Please wait a moment and try again.");
   if (status === 413) return `${t("Your message is too long.")} ${limitText()}`;
   if (status === 400) return t("Sorry, I could not read that message. Please rephrase it and try again.");
@@ -407,7 +427,10 @@ async function sendMessage(text, shown) {
       method: "POST",
       credentials: CREDENTIALS,
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(chosen ? { message, language: chosen } : { message }),
+      // The member's choice, or else the browser's language: a new conversation starts
+      // in it (the greeting, a form started from a button), and on "Automatic" the
+      // member's own messages may switch it.
+      body: JSON.stringify(chosen ? { message, language: chosen } : { message, start_language: browserLanguage() }),
     });
     const data = await res.json().catch(() => null);
     if (data && Array.isArray(data.messages)) {

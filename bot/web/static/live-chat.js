@@ -22,11 +22,13 @@ export function createLive(ui) {
   const active = () => Boolean(state && (state.status === "waiting" || state.status === "active"));
 
   // Recent members' wait, from the server's accept times; nothing when it has none.
+  // Texts go through the widget's t() (its language; WIDGET_TEXTS in bot/web/member.py).
   function waitText(seconds) {
     if (typeof seconds !== "number") return "";
-    if (seconds < 60) return " Members recently waited less than a minute.";
+    if (seconds < 60) return ui.t("Members recently waited less than a minute.");
     const minutes = Math.round(seconds / 60);
-    return ` Members recently waited about ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+    if (minutes === 1) return ui.t("Members recently waited about a minute.");
+    return ui.t("Members recently waited about %(minutes)s minutes.", { minutes });
   }
 
   function show(next) {
@@ -41,10 +43,17 @@ export function createLive(ui) {
     bar.hidden = false;
     if (state.status === "waiting") {
       const place =
-        state.position > 1 ? `You are number ${state.position} in the queue.` : "You are next in the queue.";
-      statusText.textContent = `Waiting for a person from member services. ${place}${waitText(state.wait_seconds)} You can keep typing.`;
+        state.position > 1
+          ? ui.t("You are number %(position)s in the queue.", { position: state.position })
+          : ui.t("You are next in the queue.");
+      statusText.textContent = [
+        ui.t("Waiting for a person from member services."), place, waitText(state.wait_seconds),
+        ui.t("You can keep typing."),
+      ].filter(Boolean).join(" ");
     } else {
-      statusText.textContent = `You are chatting with ${state.agent || "a person"} from member services.`;
+      statusText.textContent = state.agent
+        ? ui.t("You are chatting with %(agent)s from member services.", { agent: state.agent })
+        : ui.t("You are chatting with a person from member services.");
     }
   }
 

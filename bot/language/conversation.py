@@ -1,0 +1,125 @@
+"""Follow-ups and two-part questions in the languages we answer in besides English.
+
+The English reading of a conversation (bot/dialogue/context.py) recognises a follow-up
+("and by email?") by its opening words and the words that point back, and cuts a
+message asking two questions at the conjunction before a question word. The same
+functions read the other languages here, with each language's words
+(``conversation.yml`` beside this module): :func:`~bot.dialogue.context.is_follow_up`
+and :func:`~bot.dialogue.context.split_questions` take them as patterns.
+
+Each question is answered from the English passages by the cross-lingual retriever
+(bot/language/crosslingual.py). A follow-up is retrieved on the previous question and
+the follow-up together (:func:`~bot.dialogue.context.combined_question`); when that
+finds no answer but the message alone does, the message was a question of its own
+after all. Among the passages that rank for the combined question, the previous turn's
+is kept when the follow-up names no topic of its own ("combien de temps cela
+prend-il ?"): "cela" is what was just answered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from bot.dialogue.context import Reply, Topic, combined_question, is_follow_up, own_topic_terms, split_questions
+from bot.retrieval import Answer, Retriever
+from bot.retrieval.keywords import terms
+
+WORDS_FILE = Path(__file__).resolve().parent / "conversation.yml"
+
+
+@dataclass(frozen=True)
+class ConversationWords:
+    """One language's words for :func:`is_follow_up` (on the :func:`folded` message) and
+    :func:`split_questions`."""
+
+    opener: re.Pattern[str]
+    pointer: re.Pattern[str]
+    generic: frozenset[str]
+    split: re.Pattern[str]
+    question_start: re.Pattern[str]
+
+
+def _alternatives(words: list[str]) -> str:
+    """The words as one regex alternation, longest first (so "et si" wins over "et")."""
+    return "|".join(re.escape(str(w)) for w in sorted(words, key=lambda w: -len(str(w))))
+
+
+def folded(text: str) -> str:
+    """``text`` without its accents ("électronique" -> "electronique", "groß" -> "gross"):
+    the term reader of bot/retrieval/keywords.py cuts words at letters outside ASCII, so
+    a follow-up's own words are counted on this (:func:`answer_in_language`)."""
+    text = text.replace("ß", "ss")
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def _words(entry: dict) -> ConversationWords:
+    conjunctions = _alternatives(entry["conjunctions"])
+    questions = _alternatives(entry["question_words"])
+    return ConversationWords(
+        # read on the folded message; a continuation may follow an acknowledgement ("ok, et par email ?")
+        opener=re.compile(
+            rf"^(?:[\w']+[,\s]+)?(?:{_alternatives([folded(str(w)) for w in entry['openers']])})(?![\w'-])",
+            re.IGNORECASE,
+        ),
+        pointer=re.compile(
+            rf"(?<![\w'-])(?:{_alternatives([folded(str(w)) for w in entry['pointers']])})(?![\w'-])", re.IGNORECASE
+        ),
+        generic=frozenset(terms(folded(" ".join(str(w) for w in entry["generic"])))),
+        split=re.compile(
+            rf"\?\s+¿?(?:(?:{conjunctions})\s+)?"
+            r"|\s*;\s*"
+            rf"|,?\s+(?:{conjunctions})\s+(?=¿?(?:{questions})(?![\w'-]))",
+            re.IGNORECASE,
+        ),
+        question_start=re.compile(rf"^¿?(?:{questions})(?![\w'-])", re.IGNORECASE),
+    )
+
+
+@cache
+def conversation_words(language: str) -> ConversationWords | None:
+    """The words of ``language`` (ISO 639-1), or None for a language the file lacks."""
+    data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8")) or {}
+    entry = data.get(language)
+    return _words(entry) if entry else None
+
+
+def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, language: str) -> list[Reply]:
+    """The replies to a message in ``language`` (not English): one per question it asks,
+    a follow-up answered about the conversation's ``topic`` (see the module docstring)."""
+    words = conversation_words(language)
+    if words is None:  # a language we do not speak: one question, no context
+        return [Reply(text, retriever.answer(text, language=language))]
+    parts = split_questions(text, words.split, words.question_start)
+    if len(parts) > 1:
+        return [Reply(part, retriever.answer(part, language=language)) for part in parts]
+    if topic is None or not topic.question or not is_follow_up(folded(text), words.opener, words.pointer,
+                                                               words.generic):
+        return [Reply(text, retriever.answer(text, language=language))]
+    combined = retriever.answer(combined_question(topic, text), language=language)
+    if not combined.answered:
+        alone = retriever.answer(text, language=language)
+        if alone.answered:
+            return [Reply(text, alone)]
+    own = [t for t in own_topic_terms(folded(text)) if t not in words.generic]
+    return [Reply(text, _keep_topic_passage(retriever, combined, topic) if not own else combined, follow_up=True)]
+
+
+def _keep_topic_passage(retriever: Retriever, answer: Answer, topic: Topic) -> Answer:
+    """``answer`` citing the previous turn's passage when that passage ranks among its
+    passages: the follow-up names nothing of its own, so it is about what was just
+    answered. Its highlight is the passage's sentences closest to the combined question."""
+    ranked = [hit.passage.id for hit in answer.hits]
+    if not answer.answered or topic.passage_id not in ranked[1:] or retriever.crosslingual is None:
+        return answer
+    kept = answer.hits[ranked.index(topic.passage_id)]
+    hits = [kept, *(hit for hit in answer.hits if hit is not kept)]
+    vector = retriever.crosslingual.embed(answer.question)
+    highlight = retriever.crosslingual.highlight(kept.passage, answer.question, vector)
+    return dataclasses.replace(answer, hits=hits, text=highlight, highlight=highlight)
