@@ -32,6 +32,9 @@ _QUESTION_OPENING = re.compile(
     r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
 )
 _CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
+#: Words that carry a message on from the last answer before its question ("ok, and how
+#: do I send the request?" asks how).
+_CARRYING_ON = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but|then|well|alright|right)\b[,\s]*)+(?=\w)", re.I)
 #: A message carrying on from the last answer ("ok and if ...?", "what about ...?").
 _CONTINUES = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but)[,\s]+)*(?:and|but|if|what if|what about|how about)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
@@ -50,7 +53,7 @@ def asks_for_information(text: str) -> bool:
     nothing to be done ("is that free if I call from
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
     the request only offered: a form starts when the member asks for it."""
-    text = normalise_query(text).lower()
+    text = _CARRYING_ON.sub("", normalise_query(text).lower())
     if not text or text.startswith("/"):
         return False
     # The question may follow a clause of context ("I'm going into hospital next month,
