@@ -30,13 +30,14 @@ from bot.dialogue.answering import (
     is_question,
     request_offer,
 )
-from bot.dialogue.context import Reply, Topic, next_topic
+from bot.dialogue.context import Reply, Topic, next_topic, points_back
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
     FORM_BY_INTENT,
     FORMS,
     FormSpec,
     contact_of,
+    form_about,
     form_for_intent,
     mask_contact,
     opening_slots,
@@ -131,6 +132,8 @@ def request_intent(tracker: Tracker) -> str | None:
     """The request intent whose form the latest message would open: its (guessed)
     intent when that is a request's, or the request a question's intent offers."""
     intent = guessed_intent(tracker)
+    if intent == "affirm" and (offered := tracker.get_slot(OFFER_SLOT)):
+        return replies.payload_intent(str(offered))[0]  # a yes to the offer after the last answer
     if intent in FORM_BY_INTENT:
         return intent
     known = INTENT_ANSWERS.get(intent or "")
@@ -197,19 +200,27 @@ class ActionAnswerQuestion(Action):
                 return []
         return [SlotSet(slot, value) for slot, value in self.answer(dispatcher, tracker).items()]
 
-    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
-        """Say the answers to the latest message; the conversation slots to set."""
+    def replies(self, tracker: Tracker) -> list[Reply]:
+        """The answers to the latest message, one per question it asks (not yet said)."""
+        return self._replies(tracker, written_language(tracker))  # retrieval reads the question's language
+
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+               turn: list[Reply] | None = None) -> dict[str, Any]:
+        """Say the answers to the latest message (``turn``, when already worked out);
+        the conversation slots to set."""
         text = (tracker.latest_message or {}).get("text") or ""
         if len(text) > MAX_MESSAGE_CHARS:
             dispatcher.utter_message(text=too_long_reply(len(text)))
             return {}
         language = member_language(tracker)
-        turn = self._replies(tracker, written_language(tracker))  # retrieval reads the question's language
+        turn = turn if turn is not None else self.replies(tracker)
         answer_ids = [self._record(tracker, reply) for reply in turn]
         _say(dispatcher, *localise(replies.turn_messages(turn, get_services().facts, answer_ids), language))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         offer = request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
-        if offer and len(turn) == 1:
+        if not (offer and len(turn) == 1):
+            offer = None
+        if offer:
             _say(dispatcher, *localise([offer], language))
         answer_id = next((i for i in reversed(answer_ids) if i), None)
         previous = tracker.get_slot("topic_question")
@@ -219,7 +230,52 @@ class ActionAnswerQuestion(Action):
             "topic_question": topic.question if topic else None,
             "topic_passage": topic.passage_id if topic else None,
             "language": language,
+            OFFER_SLOT: replies.offered_payload(offer),
         }
+
+
+#: What the assistant says to an intent that is not a question about our documents,
+#: outside a form.
+CHAT_RESPONSES = {
+    "out_of_scope": "utter_out_of_scope",
+    "bot_challenge": "utter_iamabot",
+    "cancel": "utter_nothing_to_cancel",
+    "affirm": "utter_anything_else",
+    "deny": "utter_anything_else",
+}
+#: The start payload of the request offered after the last answer ("Would you like to
+#: send us this request now?"): a typed yes takes the offer as its button would.
+OFFER_SLOT = "offered_request"
+
+
+class ActionChatReply(Action):
+    """The reply to a message the classifier took for chat ("are you a bot?", "cancel",
+    "yes") or for something we do not cover, outside a form: a yes to the request offered
+    after the last answer starts it, as its button would; otherwise its response, unless the message
+    is a question our documents answer in the conversation so far. A follow-up is short
+    and odd enough to be read as anything ("who is that person?" after an answer naming
+    the Data Protection Administrator, "can the hospital fill something in instead?"),
+    so it is answered when its answer is sure, with its topic, as any question."""
+
+    def name(self) -> str:
+        return "action_chat_reply"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if intent in ("affirm", "deny") and (offered := tracker.get_slot(OFFER_SLOT)):
+            if intent == "affirm":
+                entities = replies.payload_intent(str(offered))[1]
+                return [*(SlotSet(k, v) for k, v in entities.items()), FollowupAction("action_form_intro")]
+            dispatcher.utter_message(response=CHAT_RESPONSES["deny"])
+            return [SlotSet(OFFER_SLOT, None)]
+        if tracker.get_slot("topic_question") and is_question(text) and len(text) <= MAX_MESSAGE_CHARS:
+            answering = ActionAnswerQuestion()
+            turn = answering.replies(tracker)
+            if any(reply.answer.band == "answer" for reply in turn):
+                return [SlotSet(slot, value) for slot, value in answering.answer(dispatcher, tracker, turn).items()]
+        dispatcher.utter_message(response=CHAT_RESPONSES.get(intent or "", "utter_out_of_scope"))
+        return []
 
 
 #: The channel our web app talks to Rasa through: only its members can be put through to a
@@ -240,13 +296,20 @@ class ActionFormIntro(Action):
         # open forms after the request intents only.
         opening = request_intent(tracker) or intent
         spec = form_for_intent(opening)
+        text = (tracker.latest_message or {}).get("text") or ""
+        if spec.topic and points_back(text):
+            # "ok can you request it for me please" after the guarantee of payment's
+            # steps: "it" is the request the conversation is about, whichever request
+            # the classifier guessed.
+            spec = form_about(get_services().retriever, tracker.get_slot("topic_passage")) or spec
         language = member_language(tracker)
         # A question, not a request: answer it, offer the request, and do not start the
         # form. Asking for a person ("what about talking to someone?") always gets one.
-        if spec.name != "handoff_form" and asks_for_information((tracker.latest_message or {}).get("text") or ""):
+        if spec.name != "handoff_form" and asks_for_information(text):
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
-            _say(dispatcher, *localise([replies.form_offer(str(intent))], language))
-            return [*events, FollowupAction("action_listen")]
+            offer = replies.form_offer(str(intent))
+            _say(dispatcher, *localise([offer], language))
+            return [*events, SlotSet(OFFER_SLOT, replies.offered_payload(offer)), FollowupAction("action_listen")]
         services = get_services()
         live = spec.kind == "handoff" and tracker.get_latest_input_channel() == LIVE_CHANNEL
         if live and live_available(services.live, services.settings):
@@ -258,13 +321,13 @@ class ActionFormIntro(Action):
         # a new request starts unconfirmed and with no failed answers, whatever came before;
         # the form's questions (domain.yml responses) are asked in the `language` slot's language
         events: list[EventType] = [
-            SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language)
+            SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language),
+            SlotSet(OFFER_SLOT, None),
         ]
-        opening_text = (tracker.latest_message or {}).get("text") or ""
-        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, opening_text).items()]
+        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, text).items()]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
-        if opening != intent:
+        if spec.name != FORM_BY_INTENT.get(intent or ""):  # not the form the rules open next
             events.append(FollowupAction(spec.name))
         return events
 

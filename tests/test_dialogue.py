@@ -615,3 +615,22 @@ def test_a_request_naming_the_dependant_fills_the_patient() -> None:
         "patient": "dependant", "patient_relationship": "daughter"}
     assert opening_slots(gop, "I need a guarantee of payment") == {}
     assert opening_slots(FORMS["callback_form"], "call me back about my son's claim") == {}
+
+
+def test_a_request_offer_keeps_its_payload() -> None:
+    offer = replies.request_offer("deletion")
+    payload = replies.offered_payload(offer)
+    assert replies.payload_intent(payload) == ("start_data_rights_request", {"request_type": "deletion"})
+    assert replies.payload_intent("/request_guarantee_of_payment") == ("request_guarantee_of_payment", {})
+    assert replies.payload_intent("yes please") == (None, {})
+    assert replies.offered_payload(None) is None
+
+
+def test_a_passage_about_a_request_names_its_form(retriever) -> None:
+    from bot.dialogue.forms import form_about
+
+    assert form_about(retriever, "cigna-health-benefits-member-faq#claiming-expenses-5") is FORMS["gop_form"]
+    assert form_about(retriever, "cigna-online-and-mobile-privacy-notice#your-access-rights-1") is FORMS[
+        "data_rights_form"]
+    assert form_about(retriever, "cigna-health-benefits-member-faq#having-trouble-logging-in-1") is None
+    assert form_about(retriever, None) is None

@@ -11,9 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from bot.dialogue import validation
 from bot.privacy import masking as privacy
+
+if TYPE_CHECKING:
+    from bot.retrieval import Retriever
 
 #: How many failed answers to one question before we offer a person or to stop.
 MAX_FAILURES = 2
@@ -286,6 +290,22 @@ def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
     if "patient" in spec.slots and (relationship := relationship_in(text)):
         return {"patient": "dependant", "patient_relationship": relationship}
     return {}
+
+
+#: How many of the passages a form's subject retrieves count as about that subject.
+SUBJECT_PASSAGES = 3
+
+
+def form_about(retriever: Retriever, passage_id: str | None) -> FormSpec | None:
+    """The request form whose subject a passage is about: the form whose ``topic``
+    retrieves it among its best :data:`SUBJECT_PASSAGES` (the guarantee of payment's
+    steps and delay, the data-rights passages), or None."""
+    if not passage_id:
+        return None
+    for spec in FORMS.values():
+        if spec.topic and passage_id in {h.passage.id for h in retriever.search(spec.topic, SUBJECT_PASSAGES)}:
+            return spec
+    return None
 
 
 def form_for_intent(intent: str | None) -> FormSpec:

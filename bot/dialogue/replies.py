@@ -9,6 +9,7 @@ channels) come from :mod:`bot.dialogue.facts`, quoted and cited.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 
@@ -28,6 +29,27 @@ def intent_payload(intent: str, entities: Mapping[str, str] | None = None) -> st
     if not entities:
         return f"/{intent}"
     return f"/{intent}" + json.dumps(dict(entities), separators=(",", ":"), ensure_ascii=False)
+
+
+_PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
+
+
+def payload_intent(payload: str) -> tuple[str | None, dict[str, str]]:
+    """The intent and entities of a button payload (:func:`intent_payload`)."""
+    match = _PAYLOAD.match(payload.strip())
+    if not match:
+        return None, {}
+    try:
+        entities = json.loads(match.group(2)) if match.group(2) else {}
+    except json.JSONDecodeError:
+        entities = {}
+    return match.group(1), {str(k): str(v) for k, v in entities.items()} if isinstance(entities, dict) else {}
+
+
+def offered_payload(offer: Mapping | None) -> str | None:
+    """The payload of the button that takes a request ``offer`` (:func:`form_offer`)."""
+    buttons = (offer or {}).get("buttons") or []
+    return str(buttons[0]["payload"]) if buttons else None
 
 
 HANDOFF_BUTTON = {"title": "Talk to a person", "payload": intent_payload("human_handoff")}
