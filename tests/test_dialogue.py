@@ -634,3 +634,10 @@ def test_a_passage_about_a_request_names_its_form(retriever) -> None:
         "data_rights_form"]
     assert form_about(retriever, "cigna-health-benefits-member-faq#having-trouble-logging-in-1") is None
     assert form_about(retriever, None) is None
+
+
+def test_a_question_is_recognised_in_other_scripts() -> None:
+    from bot.dialogue.answering import is_question
+
+    assert is_question("我的雇主能看到我的医疗数据吗？") and is_question("كيف يمكنني الاتصال بكم؟")
+    assert not is_question("UZ Leuven")

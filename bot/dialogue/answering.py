@@ -26,6 +26,9 @@ NEGATIVE_FEEDBACK = re.compile(
 )
 
 
+#: Question marks in the scripts members write in (Latin, Chinese full-width, Arabic).
+QUESTION_MARKS = ("?", "？", "؟")
+
 #: How a question for information opens ("is that free if I call from abroad?", "how
 #: does a guarantee of payment work?").
 _QUESTION_OPENING = re.compile(
@@ -96,7 +99,7 @@ def asks_for_request(text: str) -> bool:
 def is_question(text: str) -> bool:
     """Whether ``text`` asks something: it ends with a question mark or opens like a
     question ("how long does it take"). A hospital's name or a treatment does not."""
-    return text.strip().endswith("?") or bool(_QUESTION_OPENING.match(normalise_query(text).lower()))
+    return text.strip().endswith(QUESTION_MARKS) or bool(_QUESTION_OPENING.match(normalise_query(text).lower()))
 
 
 def answer_turn(
