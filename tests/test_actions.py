@@ -189,6 +189,7 @@ async def test_form_intro_of_data_rights_states_no_legal_deadline(services) -> N
     assert {e["name"]: e["value"] for e in events} == {
         "confirmed": None, "validation_failures": None, "topic_passage": None, "language": "en",
         "topic_question": "my request to Cigna to access, correct or delete my personal information",
+        "offered_request": None,  # the request started is no longer on offer
     }
 
 
@@ -296,3 +297,32 @@ async def test_a_question_asked_for_the_hospital_is_answered_and_asked_again(ser
         "why was my claim only partly paid?", CollectingDispatcher(), asked, {}
     )
     assert topic["topic"] == "why was my claim only partly paid?"
+
+
+async def test_an_answer_keeps_its_offer_and_a_yes_takes_it(services) -> None:
+    from actions.actions import OFFER_SLOT, ActionAnswerQuestion, ActionChatReply, ActionFormIntro
+
+    _, events = await _run(ActionAnswerQuestion(), _tracker("how do i delete my data?", "data_deletion"))
+    offered = {e["name"]: e["value"] for e in events}[OFFER_SLOT]
+    assert offered == '/start_data_rights_request{"request_type":"deletion"}'
+    messages, events = await _run(ActionChatReply(), _tracker("yes please", "affirm", slots={OFFER_SLOT: offered}))
+    assert messages == []
+    assert [(e["event"], e.get("name"), e.get("value")) for e in events] == [
+        ("slot", "request_type", "deletion"), ("followup", "action_form_intro", None)]
+    tracker = _tracker("yes please", "affirm", slots={OFFER_SLOT: offered, "request_type": "deletion"})
+    messages, events = await _run(ActionFormIntro(), tracker)
+    assert {"event": "followup", "name": "data_rights_form"} in [
+        {"event": e["event"], "name": e.get("name")} for e in events]
+    assert {e.get("name"): e.get("value") for e in events if e["event"] == "slot"}[OFFER_SLOT] is None
+
+
+async def test_a_no_to_the_offer_clears_it_and_chat_gets_its_response(services) -> None:
+    from actions.actions import OFFER_SLOT, ActionChatReply
+
+    messages, events = await _run(ActionChatReply(), _tracker("no thanks", "deny", slots={OFFER_SLOT: "/x"}))
+    assert messages[0]["response"] == "utter_anything_else" and events == [
+        {"event": "slot", "timestamp": None, "name": OFFER_SLOT, "value": None}]
+    messages, events = await _run(ActionChatReply(), _tracker("yes", "affirm"))
+    assert messages[0]["response"] == "utter_anything_else" and events == []
+    messages, _ = await _run(ActionChatReply(), _tracker("what's the weather tomorrow?", "out_of_scope"))
+    assert messages[0]["response"] == "utter_out_of_scope"
