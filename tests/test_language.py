@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bot.evaluation import labelled
@@ -96,3 +97,32 @@ def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retrieve
     for language in ANSWERED_LANGUAGES[1:]:
         assert by_language.get(language, 0) >= 30, language
     assert all(s.out_of_scope for s in sets)
+
+
+def test_crosslingual_scores_weigh_text_and_best_alternate_question(retriever) -> None:
+    """Each passage's score: TEXT_WEIGHT times its text's cosine plus the rest times its
+    best alternate question's (-1 for a passage without any), recomputed row by row."""
+    from bot.knowledge.index import load_passage_questions
+    from bot.language.crosslingual import TEXT_WEIGHT
+
+    cross = retriever.crosslingual
+    questions = load_passage_questions(retriever.settings.documents_dir)
+    vector = cross.embed("Hoe vraag ik een betalingsgarantie aan voor mijn opname?")
+    scores = cross.scores(vector)
+    texts = cross.model.passage([p.text for p in cross.passages[:12]])
+    for i, passage in enumerate(cross.passages[:12]):
+        asked = questions.get(passage.id, [])
+        best = float((cross.model.query(asked) @ vector).max()) if asked else -1.0
+        assert scores[i] == pytest.approx(TEXT_WEIGHT * float(texts[i] @ vector) + (1 - TEXT_WEIGHT) * best, abs=1e-4)
+
+
+def test_crosslingual_sentence_vectors_come_with_the_index(retriever) -> None:
+    """The highlight reads each passage's sentences embedded at index build: the same
+    vectors the model gives them, so answering embeds nothing but the question."""
+    from bot.language.crosslingual import passage_sentences
+
+    cross = retriever.crosslingual
+    for passage in cross.passages[:: max(len(cross.passages) // 5, 1)]:
+        sentences, vectors = cross._sentences[passage.id]
+        assert sentences == passage_sentences(passage)
+        assert np.allclose(vectors, cross.model.passage(sentences), atol=1e-4)

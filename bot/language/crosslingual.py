@@ -15,9 +15,12 @@ second passage (:class:`CrossLingualConfidence`, fitted by `bot crosslingual`): 
 differences of cosines between the question and English texts, which the shift every
 cross-lingual cosine takes cancels out of. The same three bands as in English follow.
 
-The vectors of the passages, alternate questions and out-of-scope examples are built
-by `bot index` into ``index/crosslingual.npz`` with a digest of what they embed; a file
-that does not match the passages is refused ("run `make index`").
+The vectors of the passages, their sentences (for the highlight), the alternate
+questions and the out-of-scope examples are built by `bot index` into
+``index/crosslingual.npz`` with a digest of what they embed; a file that does not match
+the passages is refused ("run `make index`"). A question then costs one embedding (about
+17 ms on one core, most of it) and a few matrix products: nothing is embedded at answer
+time but the question.
 """
 
 from __future__ import annotations
@@ -96,11 +99,17 @@ def out_of_scope_examples(settings: Settings) -> list[str]:
     return [str(e) for e in data.get("examples", [])]
 
 
+def passage_sentences(passage: Passage) -> list[str]:
+    """The sentences a highlight is chosen from (the passage whole when it has none)."""
+    return split_sentences(passage.text) or [passage.text]
+
+
 def _digest(passages: list[Passage], questions: dict[str, list[str]], examples: list[str]) -> str:
     """What the vectors embed, and with which model."""
     content = {
         "model": MODEL,
         "passages": [[p.id, p.text] for p in passages],
+        "sentences": [passage_sentences(p) for p in passages],
         "questions": {p.id: questions.get(p.id, []) for p in passages},
         "out_of_scope": examples,
     }
@@ -132,11 +141,14 @@ def build_vectors(settings: Settings, passages: list[Passage], force: bool = Fal
         for q in questions.get(p.id, []):
             rows.append(q)
             owners.append(i)
+    sentences = [passage_sentences(p) for p in passages]
     tmp = path.with_name(path.name + ".new.npz")
     np.savez(
         tmp,
         digest=np.array(digest),
         passages=model.passage([p.text for p in passages]),
+        sentences=model.passage([t for group in sentences for t in group]),
+        sentence_counts=np.asarray([len(group) for group in sentences], dtype=np.int32),
         questions=model.query(rows) if rows else np.zeros((0, model.dimension), np.float32),
         owners=np.asarray(owners, dtype=np.int32),
         out_of_scope=model.query(examples) if examples else np.zeros((0, model.dimension), np.float32),
@@ -200,11 +212,20 @@ class CrossLingualRetriever:
             if str(stored["digest"]) != _digest(index.passages, questions, out_of_scope_examples(settings)):
                 raise IndexMismatchError(f"{path} does not match the passages: run `make index`")
             self._passages = stored["passages"]
-            self._questions = stored["questions"]
-            self._owners = stored["owners"]
+            owners = stored["owners"]
+            # Alternate questions grouped by passage, so that each passage's best one is
+            # one np.maximum.reduceat over contiguous rows (``_first``: where each group
+            # starts, ``_asked``: the passages that have any).
+            order = np.argsort(owners, kind="stable")
+            self._questions = np.ascontiguousarray(stored["questions"][order])
+            self._asked, self._first = np.unique(owners[order], return_index=True)
             self._out_of_scope = stored["out_of_scope"]
+            ends = np.cumsum(stored["sentence_counts"])
+            self._sentences = {
+                p.id: (passage_sentences(p), vectors)
+                for p, vectors in zip(index.passages, np.split(stored["sentences"], ends[:-1]), strict=True)
+            }
         self.confidence = confidence
-        self._sentences: dict[str, tuple[list[str], np.ndarray]] = {}
 
     @classmethod
     def from_settings(cls, index: KnowledgeIndex, settings: Settings, fitting: bool = False) -> CrossLingualRetriever:
@@ -219,7 +240,7 @@ class CrossLingualRetriever:
         """Every passage's score for a question vector (see the module docstring)."""
         best_question = np.full(len(self.passages), -1.0, dtype=np.float32)
         if len(self._questions):
-            np.maximum.at(best_question, self._owners, self._questions @ vector)
+            best_question[self._asked] = np.maximum.reduceat(self._questions @ vector, self._first)
         return TEXT_WEIGHT * (self._passages @ vector) + (1 - TEXT_WEIGHT) * best_question
 
     def features(self, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -254,11 +275,7 @@ class CrossLingualRetriever:
 
     def highlight(self, passage: Passage, query: str, vector: np.ndarray) -> str:
         """The sentences of ``passage`` closest to the question, verbatim (the English
-        highlight's rules, :func:`highlight_sentences`, on this model's cosines)."""
-        cached = self._sentences.get(passage.id)
-        if cached is None:
-            sentences = split_sentences(passage.text) or [passage.text]
-            cached = (sentences, self.model.passage(sentences))
-            self._sentences[passage.id] = cached
-        sentences, vectors = cached
+        highlight's rules, :func:`highlight_sentences`, on this model's cosines; the
+        sentences' vectors come with the index)."""
+        sentences, vectors = self._sentences[passage.id]
         return highlight_sentences(sentences, vectors @ vector, query)
