@@ -93,7 +93,9 @@ def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retrieve
         assert {pid for q in s.questions for pid in q["passages"]} <= known, s.path
         assert not {q["q"] for q in s.questions} & set(s.out_of_scope), s.path
     assert all(s.role == labelled.HELD_OUT for s in sets)
-    by_language = {s.language: len(s.questions) for s in sets}
+    by_language: dict[str, int] = {}
+    for s in sets:  # a language's in-scope questions, over all its sets
+        by_language[s.language] = by_language.get(s.language, 0) + len(s.questions)
     for language in ANSWERED_LANGUAGES[1:]:
         assert by_language.get(language, 0) >= 30, language
     assert all(s.out_of_scope for s in sets)
@@ -126,3 +128,35 @@ def test_crosslingual_sentence_vectors_come_with_the_index(retriever) -> None:
         sentences, vectors = cross._sentences[passage.id]
         assert sentences == passage_sentences(passage)
         assert np.allclose(vectors, cross.model.passage(sentences), atol=1e-4)
+
+
+NEAR_TOPIC_LANGUAGES = ("fr", "nl", "de", "es", "pt", "it", "zh", "ar")
+
+
+def test_near_topic_out_of_scope_sets_cover_eight_languages_with_a_development_twin() -> None:
+    """Each language has a development set and a held-out set of near-topic out-of-scope
+    questions, at least ten each and none asked in both."""
+    sets = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
+    for language in NEAR_TOPIC_LANGUAGES:
+        dev, held = sets[f"multilingual-near-topic-dev-{language}.yml"], sets[f"multilingual-near-topic-{language}.yml"]
+        assert dev.language == held.language == language
+        assert len(dev.out_of_scope) >= 10 and len(held.out_of_scope) >= 10
+        assert not set(dev.out_of_scope) & set(held.out_of_scope)
+
+
+def test_the_multilingual_report_shows_out_of_scope_set_by_set(retriever) -> None:
+    """Two sets of one language pool into one row per language, and each set keeps its
+    own out-of-scope row."""
+    from bot.evaluation.multilingual import evaluate_languages, report_section
+
+    sets = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
+    chosen = [sets["multilingual-nl.yml"], sets["multilingual-near-topic-nl.yml"]]
+    figures = evaluate_languages(retriever, chosen)
+    assert [f.language for f in figures] == ["nl"]
+    counts = figures[0].oos_by_set
+    assert {w: n for w, (_, n) in counts.items()} == {s.where: len(s.out_of_scope) for s in chosen}
+    assert figures[0].oos_abstained == pytest.approx(sum(a for a, _ in counts.values()) / figures[0].out_of_scope)
+    section = "\n".join(report_section(figures, chosen))
+    for s in chosen:
+        abstained, asked = counts[s.where]
+        assert f"| `{s.where}` | nl | {asked} | {abstained / asked:.3f} |" in section
