@@ -18,9 +18,9 @@ cross-lingual cosine takes cancels out of. The same three bands as in English fo
 The vectors of the passages, their sentences (for the highlight), the alternate
 questions and the out-of-scope examples are built by `bot index` into
 ``index/crosslingual.npz`` with a digest of what they embed; a file that does not match
-the passages is refused ("run `make index`"). A question then costs one embedding (about
-17 ms on one core, most of it) and a few matrix products: nothing is embedded at answer
-time but the question.
+the passages is refused ("run `make index`"). A question then costs one embedding (most
+of its time: see :class:`MultilingualModel`) and a few matrix products: nothing is
+embedded at answer time but the question.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class MultilingualModel:
     starts. Two threads embed a question in about half the time of one on an idle
     machine, but when another process holds the second core every one of the encoder's
     parallel steps waits for it (measured on two cores: p50 12 ms and p95 17 ms on two
-    threads idle, 23 and 33 ms on one; on two threads beside other work, p95 100 to
-    800 ms), so a busy moment gets one thread."""
+    threads idle, 23 and 33 ms on one; on two threads beside other work, p50 up to
+    200 ms and p95 up to 1.5 s), so a busy moment gets one thread."""
 
     dimension = 384
 
