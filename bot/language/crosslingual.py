@@ -95,6 +95,7 @@ class MultilingualModel:
         self._most = threads if threads > 0 else os.cpu_count() or 1
         self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
         self._lock = threading.Lock()  # one engine handle; calls from threads take turns
+        self.last_threads = 1  # what the latest call ran on (the benchmark reports it)
 
     def threads(self) -> int:
         """The threads the next call gets."""
@@ -102,8 +103,9 @@ class MultilingualModel:
 
     def _embed(self, texts: list[str], query: bool) -> np.ndarray:
         with self._lock:
+            self.last_threads = self.threads()
             if self._set_threads is not None:
-                self._set_threads(self.threads())  # for the calling thread, which runs the engine
+                self._set_threads(self.last_threads)  # for the calling thread, which runs the engine
             rows = self._model.query(list(texts)) if query else self._model.passage(list(texts))
             return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
 
