@@ -210,7 +210,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Retrieval latency (reports/bench-retrieval.md), the review pages with 10,000 logged
     answers (reports/bench-review.md); with --e2e also the end-to-end and load benchmarks
     on live stacks (reports/bench.md and bench.png); with --live only the live hand-off
-    load run (reports/bench-live.md)."""
+    load run (reports/bench-live.md); with --retrieval only the retrieval latency."""
     from bot.devtools.bench import run_live_bench, run_retrieval_bench, run_stack_bench
     from bot.devtools.review_bench import run_review_bench
 
@@ -218,6 +218,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return run_live_bench(settings, scaled=not args.no_scaled, quick=args.quick)
 
     code = run_retrieval_bench(settings, queries=args.queries)
+    if args.retrieval:
+        return code
     code = run_review_bench(settings) or code
     if args.e2e:
         code = run_stack_bench(settings, scaled=not args.no_scaled, quick=args.quick) or code
@@ -363,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scaled", action="store_true", help="skip the scaled-out set-up in the load benchmark")
     p.add_argument("--quick", action="store_true", help="short load runs (a smoke test of the benchmark)")
     p.add_argument("--live", action="store_true", help="only the live hand-off load run (reports/bench-live.md)")
+    p.add_argument("--retrieval", action="store_true", help="only the retrieval latency (reports/bench-retrieval.md)")
     p.set_defaults(func=cmd_bench)
 
     _add_retention_parser(sub)

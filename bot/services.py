@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from bot.dialogue.facts import FactBook
 from bot.knowledge.index import IndexMismatchError, stale_reasons
+from bot.language.detect import detector
 from bot.live import LiveStore
 from bot.requests import RequestStore
 from bot.retrieval import Retriever
@@ -32,8 +33,11 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        """Load the index (raises IndexMismatchError), open and migrate the store."""
+        """Load the index (raises IndexMismatchError), open and migrate the store, and
+        the language identifier (its model takes about half a second to load: at start-up,
+        not in the first member's reply)."""
         retriever = Retriever.from_settings(settings)
+        detector()
         store = RequestStore.from_settings(settings)
         store.create_schema()
         services = cls.assemble(settings, retriever, store)

@@ -51,6 +51,10 @@ class Settings:
     # the same passages (bot/language/crosslingual.py; about 100 MB more per process).
     # Off: they go through the English ranking, with a line saying which languages we speak.
     multilingual: bool = True
+    # Most threads the multilingual model embeds a question on; it takes one when the
+    # other cores are busy at that moment (bot/language/crosslingual.py says why and what
+    # was measured). 0: every core.
+    multilingual_threads: int = 2
     # Passages are cut to fit all-MiniLM-L6-v2's 256 word-piece window with room for
     # the section-title prefix that is embedded with them.
     max_passage_tokens: int = 200

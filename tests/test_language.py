@@ -4,9 +4,11 @@ passages through the multilingual model, and the labelled sets that measure them
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bot.evaluation import labelled
@@ -92,7 +94,80 @@ def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retrieve
         assert {pid for q in s.questions for pid in q["passages"]} <= known, s.path
         assert not {q["q"] for q in s.questions} & set(s.out_of_scope), s.path
     assert all(s.role == labelled.HELD_OUT for s in sets)
-    by_language = {s.language: len(s.questions) for s in sets}
+    by_language: dict[str, int] = {}
+    for s in sets:  # a language's in-scope questions, over all its sets
+        by_language[s.language] = by_language.get(s.language, 0) + len(s.questions)
     for language in ANSWERED_LANGUAGES[1:]:
         assert by_language.get(language, 0) >= 30, language
     assert all(s.out_of_scope for s in sets)
+
+
+def test_crosslingual_scores_weigh_text_and_best_alternate_question(retriever) -> None:
+    """Each passage's score: TEXT_WEIGHT times its text's cosine plus the rest times its
+    best alternate question's (-1 for a passage without any), recomputed row by row."""
+    from bot.knowledge.index import load_passage_questions
+    from bot.language.crosslingual import TEXT_WEIGHT
+
+    cross = retriever.crosslingual
+    questions = load_passage_questions(retriever.settings.documents_dir)
+    vector = cross.embed("Hoe vraag ik een betalingsgarantie aan voor mijn opname?")
+    scores = cross.scores(vector)
+    texts = cross.model.passage([p.text for p in cross.passages[:12]])
+    for i, passage in enumerate(cross.passages[:12]):
+        asked = questions.get(passage.id, [])
+        best = float((cross.model.query(asked) @ vector).max()) if asked else -1.0
+        assert scores[i] == pytest.approx(TEXT_WEIGHT * float(texts[i] @ vector) + (1 - TEXT_WEIGHT) * best, abs=1e-4)
+
+
+def test_crosslingual_sentence_vectors_come_with_the_index(retriever) -> None:
+    """The highlight reads each passage's sentences embedded at index build: the same
+    vectors the model gives them, so answering embeds nothing but the question."""
+    from bot.language.crosslingual import passage_sentences
+
+    cross = retriever.crosslingual
+    for passage in cross.passages[:: max(len(cross.passages) // 5, 1)]:
+        sentences, vectors = cross._sentences[passage.id]
+        assert sentences == passage_sentences(passage)
+        assert np.allclose(vectors, cross.model.passage(sentences), atol=1e-4)
+
+
+NEAR_TOPIC_LANGUAGES = ("fr", "nl", "de", "es", "pt", "it", "zh", "ar")
+
+
+def test_near_topic_out_of_scope_sets_cover_eight_languages_with_a_development_twin() -> None:
+    """Each language has a development set and a held-out set of near-topic out-of-scope
+    questions, at least ten each and none asked in both."""
+    sets = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
+    for language in NEAR_TOPIC_LANGUAGES:
+        dev, held = sets[f"multilingual-near-topic-dev-{language}.yml"], sets[f"multilingual-near-topic-{language}.yml"]
+        assert dev.language == held.language == language
+        assert len(dev.out_of_scope) >= 10 and len(held.out_of_scope) >= 10
+        assert not set(dev.out_of_scope) & set(held.out_of_scope)
+
+
+def test_the_multilingual_report_shows_out_of_scope_set_by_set(retriever) -> None:
+    """Two sets of one language pool into one row per language, and each set keeps its
+    own out-of-scope row."""
+    from bot.evaluation.multilingual import evaluate_languages, report_section
+
+    sets = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
+    chosen = [sets["multilingual-nl.yml"], sets["multilingual-near-topic-nl.yml"]]
+    figures = evaluate_languages(retriever, chosen)
+    assert [f.language for f in figures] == ["nl"]
+    counts = figures[0].oos_by_set
+    assert {w: n for w, (_, n) in counts.items()} == {s.where: len(s.out_of_scope) for s in chosen}
+    assert figures[0].oos_abstained == pytest.approx(sum(a for a, _ in counts.values()) / figures[0].out_of_scope)
+    section = "\n".join(report_section(figures, chosen))
+    for s in chosen:
+        abstained, asked = counts[s.where]
+        assert f"| `{s.where}` | nl | {asked} | {abstained / asked:.3f} |" in section
+
+
+def test_the_multilingual_engine_takes_no_more_threads_than_cores_are_free(retriever) -> None:
+    from bot.language.crosslingual import free_cores
+
+    model = retriever.crosslingual.model
+    assert 1 <= free_cores() <= (os.cpu_count() or 1)
+    assert 1 <= model.threads() <= retriever.settings.multilingual_threads
+    one = model.query(["Wie kann ich meine persönlichen Daten löschen lassen?"])
+    assert one.shape == (1, model.dimension) and np.linalg.norm(one) == pytest.approx(1.0, abs=1e-3)

@@ -7,12 +7,15 @@ but English). Reported per language: detection accuracy, hit@1 and hit@3 of that
 ranking, in-scope questions answered outright (and with the right passage) and
 abstained, out-of-scope questions abstained; and, beside them, hit@1 and hit@3 of the
 English ranking alone on the same questions (what an English-only assistant does).
+Out-of-scope questions are also reported set by set: sets of the plainly unrelated kind
+and of the near-topic kind (questions about health insurance that our documents do not
+answer) pool into one figure per language, which hides the harder kind.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.evaluation.labelled import LabelledSet
 from bot.language import detect_language
@@ -38,6 +41,8 @@ class LanguageFigures:
     oos_abstained: float
     english_hit1: float
     english_hit3: float
+    #: Each set's out-of-scope questions: abstained and asked, by the set's path under tests/eval/.
+    oos_by_set: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def ranking(retriever: Retriever, question: str, language: str, k: int = 3) -> list[Hit]:
@@ -74,11 +79,15 @@ def evaluate_languages(retriever: Retriever, sets: list[LabelledSet]) -> list[La
             answered += answer.band == "answer"
             right += answer.band == "answer" and bool(answer.best) and answer.best.passage.id in relevant
             abstained += answer.band == "abstain"
-        oos_abstained = 0
-        for q in out_of_scope:
-            found = detect_language(q)
-            detected += found == language
-            oos_abstained += retriever.answer(q, language=found).band == "abstain"
+        oos_by_set: dict[str, tuple[int, int]] = {}
+        for s in group:
+            abstained_here = 0
+            for q in s.out_of_scope:
+                found = detect_language(q)
+                detected += found == language
+                abstained_here += retriever.answer(q, language=found).band == "abstain"
+            oos_by_set[s.where] = (abstained_here, len(s.out_of_scope))
+        oos_abstained = sum(a for a, _ in oos_by_set.values())
         n, m = len(questions), len(out_of_scope)
         figures.append(LanguageFigures(
             language=language, questions=n, out_of_scope=m,
@@ -88,6 +97,7 @@ def evaluate_languages(retriever: Retriever, sets: list[LabelledSet]) -> list[La
             in_scope_abstained=abstained / n if n else 0.0,
             oos_abstained=oos_abstained / m if m else 0.0,
             english_hit1=english1 / n if n else 0.0, english_hit3=english3 / n if n else 0.0,
+            oos_by_set=oos_by_set,
         ))
     return figures
 
@@ -107,6 +117,7 @@ def pooled(figures: list[LanguageFigures]) -> LanguageFigures:
         answered_right=by_questions("answered_right"), in_scope_abstained=by_questions("in_scope_abstained"),
         oos_abstained=sum(f.oos_abstained * f.out_of_scope for f in figures) / m,
         english_hit1=by_questions("english_hit1"), english_hit3=by_questions("english_hit3"),
+        oos_by_set={where: counts for f in figures for where, counts in f.oos_by_set.items()},
     )
 
 
@@ -134,4 +145,15 @@ def report_section(figures: list[LanguageFigures], sets: list[LabelledSet]) -> l
             f"{f.answered:.3f} | {f.answered_right:.3f} | {f.in_scope_abstained:.3f} | {f.oos_abstained:.3f} | "
             f"{f.english_hit1:.3f} | {f.english_hit3:.3f} |"
         )
+    lines += [
+        "",
+        "Out of scope, set by set (each question detected and answered as above):",
+        "",
+        "| set | language | out of scope | abstained |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for f in figures:
+        for where, (abstained, asked) in f.oos_by_set.items():
+            if asked:
+                lines.append(f"| `{where}` | {f.language} | {asked} | {abstained / asked:.3f} |")
     return [*lines, ""]

