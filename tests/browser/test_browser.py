@@ -36,7 +36,15 @@ pytestmark = [
 def stack(tmp_path_factory, retriever) -> Iterator[Stack]:
     """The real stack: Rasa (5305), action server (5355), web app (8305)."""
     tmp = tmp_path_factory.mktemp("browser-stack")
-    env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_AGENT_ACCOUNTS": make_entry(AGENT, AGENT_PASSWORD)}
+    env = {
+        "BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db",
+        "BOT_AGENT_ACCOUNTS": make_entry(AGENT, AGENT_PASSWORD),
+        # Every test's browser is one client address (127.0.0.1) to this shared stack: the
+        # per-address limit would count the whole module as one member. The limits
+        # themselves are tested in tests/web.
+        "BOT_RATE_LIMIT_PER_MINUTE": "600",
+        "BOT_RATE_LIMIT_BURST": "200",
+    }
     with started_stack(tmp, env, rasa_port=5305, action_port=5355, web_port=8305) as running:
         yield running
 
