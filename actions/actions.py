@@ -117,14 +117,18 @@ class ActionSessionStart(Action):
         return [*events, ActionExecuted("action_listen")]
 
 
+def latest_intent(tracker: Tracker) -> str | None:
+    """The intent the classifier gave the latest message."""
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
 def guessed_intent(tracker: Tracker) -> str | None:
     """The latest message's intent; when the classifier was unsure (``nlu_fallback``),
     its best guess."""
-    message = tracker.latest_message or {}
-    intent = (message.get("intent") or {}).get("name")
+    intent = latest_intent(tracker)
     if intent == "nlu_fallback":
-        ranking = [r.get("name") for r in message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
-        return ranking[0] if ranking else None
+        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        return next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
     return intent
 
 
@@ -216,10 +220,11 @@ class ActionAnswerQuestion(Action):
         turn = turn if turn is not None else self.replies(tracker)
         answer_ids = [self._record(tracker, reply) for reply in turn]
         _say(dispatcher, *localise(replies.turn_messages(turn, get_services().facts, answer_ids), language))
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        offer = request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
-        if not (offer and len(turn) == 1):
-            offer = None
+        intent = latest_intent(tracker)
+        offer = (
+            request_offer(INTENT_ANSWERS.get(intent or ""), turn[-1].answer, tracker.active_loop_name)
+            if len(turn) == 1 else None
+        )
         if offer:
             _say(dispatcher, *localise([offer], language))
         answer_id = next((i for i in reversed(answer_ids) if i), None)
@@ -262,7 +267,7 @@ class ActionChatReply(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent = latest_intent(tracker)
         if intent in ("affirm", "deny") and (offered := tracker.get_slot(OFFER_SLOT)):
             if intent == "affirm":
                 entities = replies.payload_intent(str(offered))[1]
@@ -290,7 +295,7 @@ class ActionFormIntro(Action):
         return "action_form_intro"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent = latest_intent(tracker)
         # A request made under a question's intent or an unsure classification
         # (ActionAnswerQuestion) opens the form of the request it asks for; the rules
         # open forms after the request intents only.

@@ -38,8 +38,9 @@ _CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
 #: Words that carry a message on from the last answer before its question ("ok, and how
 #: do I send the request?" asks how).
 _CARRYING_ON = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but|then|well|alright|right)\b[,\s]*)+(?=\w)", re.I)
-#: A message carrying on from the last answer ("ok and if ...?", "what about ...?").
-_CONTINUES = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but)[,\s]+)*(?:and|but|if|what if|what about|how about)\b", re.I)
+#: A question carrying on from the last answer, once :data:`_CARRYING_ON` is cut off
+#: ("[ok and] if ...?", "what about ...?").
+_CONTINUES = re.compile(r"^(?:if|what if|what about|how about)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
