@@ -388,7 +388,11 @@ def test_no_message_states_a_legal_deadline() -> None:
         ("and for my daughter?", True),
         ("what now?", True),
         ("when will I get the answer?", True),
+        ("can i send a letter instead", True),
+        ("do they collect personal stuff?", True),
+        ("do i still pay anything?", True),
         ("how do I submit a claim?", False),
+        ("is it possible to have cigna delete my personal info?", False),
         ("does cigna sell my personal information to advertisers?", False),
         ("what's your phone number?", False),
         ("/feedback", False),
@@ -444,6 +448,58 @@ def test_urgent_follow_up_after_login_cites_urgent_access(retriever, intent_answ
                                    intent_answers), None)
     [reply] = answer_turn(retriever, "and if it's urgent?", None, 0.0, None, intent_answers, topic)
     assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+
+
+def test_asking_for_an_alternative_is_no_pointing_back() -> None:
+    """"instead" leans on the previous answer but asks for the case beside it."""
+    from bot.dialogue.context import points_back
+
+    assert not points_back("can i send a letter instead")
+    assert points_back("is that guaranteed?")
+
+
+def test_a_new_question_is_answered_from_the_conversations_document(retriever, intent_answers) -> None:
+    """"how do you keep the servers safe?" alone is answered from the online privacy notice;
+    asked after a question on the website privacy policy, from that policy's passage on
+    protecting information, which answers it nearly as well. Naming an organisation
+    overrides the conversation's document."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+
+    question = "how do you keep the servers safe"
+    [alone] = answer_turn(retriever, question, None, 0.0, None, intent_answers)
+    assert alone.answer.best.passage.doc_id == "cigna-online-and-mobile-privacy-notice"
+    topic = Topic("do you give my feedback email to other companies",
+                  "cigna-website-privacy-policy#the-information-we-collect-and-how-we-use-it-1")
+    [reply] = answer_turn(retriever, question, None, 0.0, None, intent_answers, topic)
+    assert not reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-website-privacy-policy#how-we-protect-your-information-1"
+    [named] = answer_turn(retriever, "how does international sos keep the servers safe", None, 0.0, None,
+                          intent_answers, topic)
+    assert named.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+
+
+def test_follow_up_reaches_the_passage_beside_the_topic(retriever, intent_answers) -> None:
+    """The steps of a guarantee of payment run over three passages of one section. After
+    the one saying how long it takes, "what if it's urgent?" is answered from the one
+    beside it ("In case of an urgent admission, please call us"), though the combined
+    question ranks it only in the clarify band."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+
+    topic = Topic("how long does a guarantee of payment take?", "cigna-health-benefits-member-faq#claiming-expenses-5")
+    [reply] = answer_turn(retriever, "what if its urgent", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#claiming-expenses-4"
+    assert "urgent admission, please call us" in reply.answer.highlight
+
+
+def test_neighbours_are_the_passages_of_the_same_section_nearby(retriever) -> None:
+    ids = [p.id for p in retriever.neighbours("cigna-health-benefits-member-faq#claiming-expenses-5")]
+    assert "cigna-health-benefits-member-faq#claiming-expenses-4" in ids
+    assert "cigna-health-benefits-member-faq#claiming-expenses-5" in ids
+    assert all(i.startswith("cigna-health-benefits-member-faq#claiming-expenses-") for i in ids)
+    assert retriever.neighbours("no-such-passage") == []
 
 
 def test_two_part_message_gets_an_answer_per_part(retriever, intent_answers) -> None:

@@ -133,6 +133,28 @@ def test_the_organisation_a_member_names_decides_whose_answer_comes_first(retrie
     }
 
 
+def test_the_neighbour_whose_sentence_answers_is_cited(retriever) -> None:
+    """Passages cut from one section rank alike: "is it possible to have cigna delete my
+    personal info?" ranks the note on what is kept after a deletion just above the passage
+    saying how to ask for one. The neighbour whose sentence answers is cited; the ranking
+    itself (and an agent's candidates) are left as they are."""
+    question = "is it possible to have cigna delete my personal info?"
+    ranked = [h.passage.id for h in retriever.search(question, k=2)]
+    wanted = "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
+    assert ranked == ["cigna-online-and-mobile-privacy-notice#your-access-rights-2", wanted]
+    answer = retriever.answer(question)
+    assert answer.answered and answer.best.passage.id == wanted
+    assert "suppress or delete" in answer.highlight
+    assert {a.best.passage.id for a in retriever.candidates(question, 2)} == set(ranked)
+
+
+def test_chat_shorthand_is_written_out(retriever) -> None:
+    """"u", "ur" and "gop" are written out before embedding; "U.S." is not "you"."""
+    spelt = retriever.synonyms.spell_out("what info do u need for a GOP in the U.S.? thx")
+    assert spelt == "what info do you need for a guarantee of payment in the U.S.? thanks"
+    assert retriever.synonyms.spell_out("user guide") == "user guide"
+
+
 def test_members_abbreviations_count_as_words_we_know(retriever) -> None:
     """"isos" was stemmed to "iso", an unknown word, so a plain question about International
     SOS scored as if it were about something we have no text for."""

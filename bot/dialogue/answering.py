@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from bot.dialogue import replies
-from bot.dialogue.context import Reply, Topic, answer_in_context, continues_topic, split_questions
+from bot.dialogue.context import Reply, Topic, answer_in_context, continues_topic, in_topic_document, split_questions
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -125,7 +125,10 @@ def answer_turn(
         if continues_topic(retriever, text, topic):
             answer, follow_up = answer_in_context(retriever, text.strip(), topic)
             return [Reply(text.strip(), answer, follow_up)]
-    return [Reply(text, answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers))]
+    answer = answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers)
+    if typed:
+        answer = in_topic_document(retriever, text.strip(), topic, answer)
+    return [Reply(text, answer)]
 
 
 def answer_message(
@@ -138,9 +141,10 @@ def answer_message(
 ) -> Answer:
     """The answer to one message.
 
-    A passage the member chose from a clarification answers directly. Otherwise the
-    message is retrieved; a button payload (``/intent``) or an empty message asks the
-    intent's own question instead. When retrieval is unsure and the intent classifier is
+    A passage the member chose from a clarification answers directly, and so does the
+    intent's verified passage for a button payload (``/intent``) or an empty message
+    (they ask the intent's own question; retrieved when the intent has no passage).
+    Otherwise the message is retrieved. When retrieval is unsure and the intent classifier is
     at least :data:`INTENT_CONFIDENCE` sure, the intent's verified answer stands in, but
     only for a message in words members use for that intent (or its passage uses) that
     asks for no price, date or count the passage lacks.
@@ -149,6 +153,10 @@ def answer_message(
     if chosen_passage and (answer := passage_answer(retriever, chosen_passage, text)):
         return answer
     known = intent_answers.get(intent or "")
+    if known and known.passage and (not text or text.startswith("/")):
+        # A button names its topic: the intent's verified passage answers its question.
+        if verified := passage_answer(retriever, known.passage, known.question):
+            return verified
     question = known.question if known and (not text or text.startswith("/")) else text
     answer = retriever.answer(question)
     if answer.band != "answer" and known and intent_confidence >= INTENT_CONFIDENCE:

@@ -25,11 +25,16 @@ from dataclasses import dataclass
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 from bot.retrieval.answer_types import asked_types
 from bot.retrieval.keywords import terms
+from bot.retrieval.retriever import best_sentences
 
 #: The previous question is kept to its last this many words when follow-ups chain.
 TOPIC_WORDS = 40
 #: Messages longer than this many words are never taken as follow-ups.
 FOLLOW_UP_WORDS = 9
+#: How many topic words of its own a message that points back ("do they collect
+#: personal stuff?") may name and still be a follow-up; one that opens like a
+#: continuation ("and by email?") may name two.
+POINTER_TOPIC_WORDS = 3
 #: How many of the combined question's best passages a follow-up may cite.
 OPTIONS = 3
 
@@ -39,8 +44,12 @@ _OPENER = re.compile(
     r"(?:and|what about|how about|what if|and if|but if|or|also|even if|same for|same with)\b",
     re.IGNORECASE,
 )
-#: Words that point back at the previous topic.
-_POINTER = re.compile(r"\b(?:it|its|it's|that|this|they|them|those|these|there|one)\b", re.IGNORECASE)
+#: Pronouns that point back at what the previous answer was about.
+_PRONOUN = r"\b(?:it|its|it's|that|this|they|them|those|these|there|one)\b"
+_REFERS_BACK = re.compile(_PRONOUN, re.IGNORECASE)
+#: Words that lean on the previous topic: its pronouns, or asking for an alternative to
+#: what the previous answer said ("can I send a letter instead?", "by phone too?").
+_POINTER = re.compile(_PRONOUN + r"|\b(?:instead|too|as well|either)\b", re.IGNORECASE)
 #: Content words that ask about a topic without naming one: when, how long, how much,
 #: what if urgent, for whom. Stems, as :func:`bot.retrieval.keywords.terms` gives them.
 _GENERIC = frozenset(
@@ -50,7 +59,8 @@ _GENERIC = frozenset(
         "needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
-        "possible possibly never ever free allowed otherwise correct true now"
+        "possible possibly never ever free allowed otherwise correct true now anything something everything "
+        "nothing anyone someone anybody somebody thing things stuff different thx cheers"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
@@ -107,10 +117,10 @@ def is_follow_up(
     generic: frozenset[str] = frozenset(),
 ) -> bool:
     """Whether ``text`` leans on the previous answer: a short message that opens like a
-    continuation ("and by email?", "what if it's urgent?", "ok and ..."), points back
-    ("how long does that take?", "is there a support page instead?") with at most two
-    topic words of its own, or names no
-    topic at all ("when will I get the answer?").
+    continuation ("and by email?", "what if it's urgent?", "ok and ...") with at most
+    two topic words of its own, points back or asks for an alternative ("how long does
+    that take?", "can I send a letter instead?") with at most
+    :data:`POINTER_TOPIC_WORDS`, or names no topic at all ("when will I get the answer?").
 
     English by default; another language passes its own ``opener`` and ``pointer``
     patterns and the terms that name no topic in it (``generic``: its function words),
@@ -123,7 +133,7 @@ def is_follow_up(
     if opener.match(text):
         return len(own) <= 2
     if pointer.search(text):
-        return len(own) <= 2
+        return len(own) <= POINTER_TOPIC_WORDS
     return not own
 
 
@@ -132,7 +142,7 @@ def points_back(text: str) -> bool:
     "what do they use it for?"), by a pronoun, rather than opening on a case next to it
     ("and if it's urgent?", "what about by email?")."""
     text = normalise_query(text)
-    return bool(_POINTER.search(text)) and not _OPENER.match(text)
+    return bool(_REFERS_BACK.search(text)) and not _OPENER.match(text)
 
 
 #: A message this short whose every topic word is in the previous answer's passage
@@ -183,15 +193,26 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     abstained on like any other.
     """
     if topic is None or not continues_topic(retriever, text, topic):
-        return retriever.answer(text), False
+        return in_topic_document(retriever, text, topic, retriever.answer(text)), False
     previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
     question = combined_question(previous, _WHAT_IS.sub("what is", text))
     asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)
+    # A passage beside the topic's, in its section, that has more of the follow-up's own
+    # words than the topic's passage is on the conversation's topic and about what the
+    # follow-up adds ("urgent"): it needs no band of its own (the member already has that
+    # section's answer, and the combined question weighs the previous words most).
+    topic_passage = retriever.passage(topic.passage_id)
+    topic_words = len(wanted & set(terms(topic_passage.text))) if topic_passage else 0
+    near = {
+        p.id for p in retriever.neighbours(topic.passage_id)
+        if len(wanted & set(terms(p.text))) > topic_words
+    }
     answered = [
-        a for a in retriever.candidates(question, OPTIONS)
-        if a.answered and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
+        a for a in retriever.candidates(question, OPTIONS, also=near)
+        if (a.answered or (a.best and a.best.passage.id in near))
+        and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
     ]
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
         # Carries the combined question, so that a further follow-up keeps the topic.
@@ -204,16 +225,41 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
             answered,
             key=lambda a: (
                 len(wanted & set(terms(a.hits[0].passage.text))),
+                a.answered,
                 stays and a.hits[0].passage.id == topic.passage_id,
                 a.confidence,
             ),
         )
+        if not best.answered:
+            best = dataclasses.replace(best, band="answer", text=best_sentences(best.hits[0].passage, asked))
         return refocus(retriever, best, asked), True
     if own_topic_terms(text):
         alone = retriever.answer(text)
         if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
             return alone, False
     return retriever.answer(question), True
+
+
+#: How much lower (in the hybrid ranking score) the best passage of the conversation's
+#: document may rank than another document's best and still answer a new question.
+DOCUMENT_MARGIN = 0.1
+
+
+def in_topic_document(retriever: Retriever, text: str, topic: Topic | None, answer: Answer) -> Answer:
+    """``answer`` to a question of its own in a conversation, or one from the document
+    the conversation is about when one of its passages answers it nearly as well
+    (:data:`DOCUMENT_MARGIN`) as the best passage of another document ("how do you keep
+    the servers safe?" after a question on the website privacy policy), unless the
+    question names whose answer it wants."""
+    own = retriever.passage(topic.passage_id) if topic else None
+    if (own is None or not answer.best or answer.best.passage.doc_id == own.doc_id
+            or retriever.unnamed_passages(text) is not None):
+        return answer
+    better = [
+        a for a in retriever.candidates(text, OPTIONS)
+        if a.answered and a.best.passage.doc_id == own.doc_id and a.best.score >= answer.best.score - DOCUMENT_MARGIN
+    ]
+    return better[0] if better else answer
 
 
 def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: str) -> Answer | None:

@@ -73,7 +73,10 @@ class Synonyms:
         self.phrases = sorted((k for k in self.expansions if " " in k), key=len, reverse=True)
         self.abbreviations = {k.lower(): v for k, v in (abbreviations or {}).items()}
         self._abbreviation = (
-            re.compile(r"(?<![\w'])(" + "|".join(map(re.escape, self.abbreviations)) + r")(?![\w'])", re.IGNORECASE)
+            # Whole words: "u" is "you", but not in "U.S." or "user".
+            re.compile(
+                r"(?<![\w'])(" + "|".join(map(re.escape, self.abbreviations)) + r")(?![\w']|\.\w)", re.IGNORECASE
+            )
             if self.abbreviations
             else None
         )

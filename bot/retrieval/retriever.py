@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,6 +62,15 @@ KEYWORD_WEIGHT = 0.5
 #: (documents.yml `names`) other than its document's: chosen on questions.yml, where
 #: 0.15 to 1.0 rank alike; 0.2 still lets a much better match from another one win.
 ORGANISATION_PENALTY = 0.2
+#: How many passages either side of a passage, in its section, count as its neighbours.
+NEIGHBOUR_REACH = 2
+#: A neighbour of the best passage, in its section, ranking within PASSAGE_TIE of it, is
+#: cited instead when its best sentence scores SIBLING_MARGIN higher (the highlight's
+#: scoring). Chosen on the labelled conversation sets (tests/story_sets) and checked on
+#: the labelled question sets: a margin of 0 or a wider tie cites the wrong neighbour
+#: more often than the right one.
+PASSAGE_TIE = 0.1
+SIBLING_MARGIN = 0.3
 #: Passages longer than this many words are shortened to their best sentences.
 LONG_PASSAGE_WORDS = 90
 #: Weight of term overlap (the share of the question's terms a sentence has) against
@@ -388,16 +398,20 @@ class Retriever:
             return answer
         query = normalise_query(question)
         hits, evidence = self.rank(query, max(k, 3), mode)
-        answer = self._answer(question, query, hits, self.confidence(hits, evidence), k, evidence.vector)
+        answer = self._answer(question, query, hits, self.confidence(hits, evidence), k, evidence.vector,
+                              best_of_section=True)
         answer.language = language
         return answer
 
-    def candidates(self, question: str, k: int = 5) -> list[Answer]:
-        """Each of the ``k`` best passages as the answer it would be if it ranked first:
-        its own confidence (the answer reader reading that passage) and band, by the same
-        rules as :meth:`answer`; most confident first. For agents choosing a reply."""
+    def candidates(self, question: str, k: int = 5, also: Collection[str] = ()) -> list[Answer]:
+        """Each of the ``k`` best passages, and the passages whose ids are in ``also``
+        wherever they rank, as the answer it would be if it ranked first: its own
+        confidence (the answer reader reading that passage) and band, by the same rules
+        as :meth:`answer`; most confident first. For agents choosing a reply, and for a
+        follow-up weighing the passages next to its topic."""
         query = normalise_query(question)
-        hits, evidence = self.rank(query, k)
+        ranked, evidence = self.rank(query, len(self.passages) if also else k)
+        hits = [h for i, h in enumerate(ranked) if i < k or h.passage.id in also]
         answers = [
             self._answer(question, query, [hit, *others], self.confidence([hit], evidence), 1, evidence.vector)
             for i, hit in enumerate(hits)
@@ -406,9 +420,11 @@ class Retriever:
         return sorted(answers, key=lambda a: (-a.confidence, -a.hits[0].score))
 
     def _answer(
-        self, question: str, query: str, hits: list[Hit], confidence: float, k: int, vector: np.ndarray | None = None
+        self, question: str, query: str, hits: list[Hit], confidence: float, k: int, vector: np.ndarray | None = None,
+        best_of_section: bool = False,
     ) -> Answer:
-        """The band for ``hits[0]`` at ``confidence`` (decide_band), and the text we quote."""
+        """The band for ``hits[0]`` at ``confidence`` (decide_band), and the text we quote:
+        from the neighbour that answers better (:meth:`_best_of_section`) if asked."""
         one_word = len(query.split()) == 1
         band = decide_band(
             confidence,
@@ -419,10 +435,55 @@ class Retriever:
             fact_missing=bool(hits) and bool(missing_types(query, hits[0].passage.text)),
             fact_elsewhere=any(not missing_types(query, h.passage.text) for h in hits[1:3]),
         )
+        if band == "answer" and vector is not None and best_of_section:
+            hits = self._best_of_section(hits, query, vector)
         text = best_sentences(hits[0].passage, query) if band == "answer" else ""
         highlight = self.highlight(hits[0].passage, query, vector) if band == "answer" else ""
         return Answer(question=question, band=band, confidence=confidence, text=text, hits=hits[:k],
                       highlight=highlight)
+
+    def passage(self, passage_id: str | None) -> Passage | None:
+        """The passage with this id, if any."""
+        position = self._passage_position.get(passage_id or "")
+        return None if position is None else self.passages[position]
+
+    def neighbours(self, passage_id: str | None, reach: int = NEIGHBOUR_REACH) -> list[Passage]:
+        """The passages of the same section within ``reach`` places of ``passage_id``'s
+        (itself included), in document order; none for an unknown id. The chunker cuts a
+        long section into passages, and what a question asks is often in the one beside
+        the passage that matched it best as a whole: the steps of a guarantee of payment
+        run over three passages, each repeating the section's introduction."""
+        position = self._passage_position.get(passage_id or "")
+        if position is None:
+            return []
+        own = self.passages[position]
+        near = self.passages[max(position - reach, 0) : position + reach + 1]
+        return [p for p in near if p.doc_id == own.doc_id and p.section == own.section]
+
+    def sentence_match(self, passage: Passage, query: str, vector: np.ndarray) -> float:
+        """How well ``passage``'s best sentence answers ``query`` (:func:`sentence_scores`;
+        a list's introduction is never the best), ``vector`` being the question's embedding."""
+        sentences, vectors = self.sentence_vectors(passage)
+        scores = sentence_scores(sentences, vectors @ np.asarray(vector, dtype=np.float32).reshape(-1), query)
+        eligible = [i for i, text in enumerate(sentences) if not text.endswith(":")] or list(range(len(sentences)))
+        return float(scores[eligible].max())
+
+    def _best_of_section(self, hits: list[Hit], query: str, vector: np.ndarray) -> list[Hit]:
+        """``hits`` with a neighbour of the best passage (:meth:`neighbours`) moved first
+        when it ranks within :data:`PASSAGE_TIE` of it and its best sentence answers the
+        question better by :data:`SIBLING_MARGIN`. Passages cut from one section share
+        its introduction and its words, so the ranking hardly tells them apart, while
+        one sentence ("We need to know the diagnosis, the planned treatment...") does."""
+        best = hits[0]
+        near = {p.id for p in self.neighbours(best.passage.id)}
+        rivals = [h for h in hits[1:3] if h.passage.id in near and h.score >= best.score - PASSAGE_TIE]
+        if not rivals:
+            return hits
+        own = self.sentence_match(best.passage, query, vector)
+        score, rival = max(((self.sentence_match(h.passage, query, vector), h) for h in rivals), key=lambda x: x[0])
+        if score < own + SIBLING_MARGIN:
+            return hits
+        return [rival, *(h for h in hits if h is not rival)]
 
     def sentence_vectors(self, passage: Passage) -> tuple[list[str], np.ndarray]:
         """The sentences of ``passage`` (:func:`split_sentences`) and their embeddings, cached."""
@@ -493,6 +554,31 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
 _POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b", re.IGNORECASE)
 
 
+def sentence_scores(sentences: list[str], cosines: np.ndarray, query: str) -> np.ndarray:
+    """How well each sentence answers ``query``: its cosine with the question plus
+    :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has,
+    :data:`HIGHLIGHT_TYPE_BONUS` when it states the kind of fact asked for, and
+    :data:`HIGHLIGHT_FORM_BONUS` when it says what to do for a how-do-I question or
+    speaks of a case that does not hold for a question about one."""
+    wanted = set(terms(query))
+    overlap = np.array(
+        [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in sentences], dtype=np.float64
+    )
+    asked = asked_types(query)
+    states = np.array([states_any(asked, s) for s in sentences], dtype=np.float64)
+    form = np.zeros(len(sentences), dtype=np.float64)
+    if _ASKS_HOW.search(query):
+        form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
+    if _NEGATION.search(query):
+        form += [bool(_NEGATION.search(s)) for s in sentences]
+    return (
+        np.asarray(cosines, dtype=np.float64)[: len(sentences)]
+        + HIGHLIGHT_OVERLAP_WEIGHT * overlap
+        + HIGHLIGHT_TYPE_BONUS * states
+        + HIGHLIGHT_FORM_BONUS * form
+    )
+
+
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has (and
@@ -505,23 +591,7 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     before the answer. Kept in document order, joined by new lines."""
     if not sentences:
         return ""
-    wanted = set(terms(query))
-    overlap = np.array(
-        [len(wanted & set(terms(s))) / len(wanted) if wanted else 0.0 for s in sentences], dtype=np.float64
-    )
-    asked = asked_types(query)
-    states = np.array([states_any(asked, s) for s in sentences], dtype=np.float64)
-    form = np.zeros(len(sentences), dtype=np.float64)
-    if _ASKS_HOW.search(query):
-        form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
-    if _NEGATION.search(query):
-        form += [bool(_NEGATION.search(s)) for s in sentences]
-    score = (
-        np.asarray(cosines, dtype=np.float64)[: len(sentences)]
-        + HIGHLIGHT_OVERLAP_WEIGHT * overlap
-        + HIGHLIGHT_TYPE_BONUS * states
-        + HIGHLIGHT_FORM_BONUS * form
-    )
+    score = sentence_scores(sentences, cosines, query)
     # A list's introduction answers only for a passage that is nothing but that list
     # ("The data collected by CIHS include:" and its items); where the chunker repeats
     # it before each part of a long list, it is the lead-in, never the answer.
