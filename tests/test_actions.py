@@ -59,7 +59,8 @@ async def test_answer_is_cited_and_recorded(services) -> None:
     assert services.store.get_answer(answer_id).band == "answer"
     cited = next(p for p in services.retriever.passages if p.id == payload["citations"][0]["id"])
     assert payload["citations"][0]["text"] == cited.text  # the whole passage, for the web chat
-    assert payload["highlight"] in cited.text and messages[0]["text"].startswith(payload["highlight"])
+    assert all(line in cited.text for line in payload["highlight"].splitlines())  # each sentence quoted
+    assert messages[0]["text"].startswith(payload["highlight"])
     assert not any(m.get("text") == "Did this help?" for m in messages)  # thumbs on the answer instead
     slots = {e["name"]: e["value"] for e in events}
     assert slots["topic_passage"].endswith("general-information-4") and slots["topic_question"]

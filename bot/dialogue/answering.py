@@ -122,6 +122,8 @@ def answer_turn(
         parts = split_questions(normalise_query(text))
         if len(parts) > 1:
             return [Reply(part, retriever.answer(part)) for part in parts]
+        if len(parts[0].split()) >= 2:
+            text = parts[0]  # without a greeting before it ("hi, how can I get in touch with you?")
         if continues_topic(retriever, text, topic):
             answer, follow_up = answer_in_context(retriever, text.strip(), topic)
             return [Reply(text.strip(), answer, follow_up)]

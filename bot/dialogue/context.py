@@ -83,7 +83,7 @@ _WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNOR
 _WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
 _QUESTION_START = re.compile(
     r"^(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|did|is|are|will|would|"
-    r"should|may|i|my)\b",
+    r"should|may|i|my|cant|can't|cannot|dont|don't|need|please)\b",
     re.IGNORECASE,
 )
 

@@ -37,7 +37,10 @@ STOPWORDS = frozenset(
 
 
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to meet "claims"/"claim", "deleted"/"delete"."""
+    """A light suffix stripper: enough to meet "claims"/"claim", "deleted"/"delete",
+    "urgently"/"urgent" (an adverb keeps at least five letters: "apply" is not "app")."""
+    if word.endswith("ly") and len(word) >= 7:
+        return word[:-2]
     for suffix, repl in (
         ("ies", "y"),
         ("ied", "y"),
