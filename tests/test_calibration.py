@@ -59,8 +59,9 @@ def test_more_evidence_raises_confidence_and_out_of_scope_likeness_lowers_it(ref
 
 def test_member_questions_are_answered_and_near_topic_ones_we_cannot_answer_are_not(retriever: Retriever) -> None:
     """Near-topic questions share words with the FAQ (plan, premium, app) but nothing in
-    our documents answers them."""
-    for question in ("my login isn't working, what can I do?", "how do I send you a claim"):
+    our documents answers them. (The FAQ says what to add to a claim, not how to send
+    one: "how do I send you a claim" is left to the classifier's verified answer.)"""
+    for question in ("my login isn't working, what can I do?", "how can I see where my claim is at?"):
         assert retriever.answer(question).band == "answer", question
     for question in ("can I get a refund of my premium if I cancel", "what's the cigna stock ticker"):
         assert retriever.answer(question).band == "abstain", question
