@@ -165,7 +165,7 @@ def continues_topic(retriever: Retriever, text: str, topic: Topic | None) -> boo
         return False
     if retriever.unnamed_passages(query) is not None:
         return False
-    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    passage = retriever.passage(topic.passage_id)
     return passage is not None and own <= set(terms(passage.text))
 
 
@@ -270,7 +270,7 @@ def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: 
     a passage on response times in general above it."""
     if not topic.passage_id or own_topic_terms(text) or not asked_types(asked):
         return None
-    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    passage = retriever.passage(topic.passage_id)
     if passage is None or not states_what_is_asked(asked, passage):
         return None
     return passage_answer(retriever, passage.id, asked)
@@ -291,7 +291,7 @@ def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[s
     """Ids of the passages of organisations other than the one the follow-up names, or
     else the one the topic's passage belongs to: "and what's the email address?" after
     a question to Cigna is not answered with International SOS's address."""
-    passage = next((p for p in retriever.passages if p.id == topic.passage_id), None)
+    passage = retriever.passage(topic.passage_id)
     mask = retriever.unnamed_passages(text)
     if mask is None and passage is not None:
         mask = retriever.unnamed_passages(passage.doc_title)
