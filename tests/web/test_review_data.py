@@ -161,15 +161,18 @@ def test_a_figure_that_falls_is_named() -> None:
     assert worse(before, after) == ["h2.yml: out of scope not answered 0.950 -> 0.933"]
 
 
-@pytest.mark.xfail(reason="with the refitted confidence, linking one held-out out-of-scope question no longer gets "
-                          "it answered without a reader refit, so no figure falls; the test needs a new example "
-                          "(worse() itself is covered by test_a_figure_that_falls_is_named)", strict=False)
 def test_learn_refuses_a_change_that_makes_a_held_out_figure_worse(
     tmp_path: Path, settings: Settings, retriever
 ) -> None:
-    """A held-out out-of-scope question linked to a passage gets answered: refused, nothing replaced."""
+    """A held-out out-of-scope question linked to a passage gets answered: refused, nothing replaced.
+
+    The question is the abstained one the assistant comes nearest to answering, linked to
+    its best passage: with the index's new alternate question it crosses the threshold
+    even though the answer reader is not refitted."""
     held_out = next(s for s in labelled.sets(labelled.HELD_OUT) if s.language == "en")
-    question = next(q for q in held_out.out_of_scope if not retriever.answer(q).answered)
+    abstained = [a for a in map(retriever.answer, held_out.out_of_scope) if not a.answered and a.best]
+    nearest = max(abstained, key=lambda a: a.confidence)
+    question, passage = nearest.question, nearest.best.passage.id
     shutil.copytree(settings.documents_dir, tmp_path / "documents")
     shutil.copytree(settings.index_dir, tmp_path / "index")
     copies = Settings.from_env(documents_dir=tmp_path / "documents", index_dir=tmp_path / "index",
@@ -179,7 +182,7 @@ def test_learn_refuses_a_change_that_makes_a_held_out_figure_worse(
     with RequestStore.from_settings(copies) as store:
         store.create_schema()
         answer = store.get_answer(store.record_answer("c1", question, None, 0.05, "abstain"))
-        ReviewStore(store).add_action(answer, "rita", "passage", passage_id=PASSAGE)
+        ReviewStore(store).add_action(answer, "rita", "passage", passage_id=passage)
     lines: list[str] = []
     code = learn(copies, reader=False, held_out=[held_out.path], story_file=tmp_path / "s.yml", out=lines.append)
     printed = "\n".join(lines)
