@@ -133,6 +133,20 @@ def test_the_organisation_a_member_names_decides_whose_answer_comes_first(retrie
     }
 
 
+def test_cigna_international_names_its_own_notice_not_every_cigna_document(retriever) -> None:
+    """"cigna" names every Cigna document; "Cigna International" (or CIHS) only those of
+    Cigna International Health Services, so the US online notice's answer on marketing
+    (California's rights) no longer comes before its own notice's."""
+    cigna = {"cigna-ihs-data-protection-notice", "cigna-online-and-mobile-privacy-notice",
+             "cigna-website-privacy-policy", "cigna-health-benefits-member-faq"}
+    ihs = {"cigna-ihs-data-protection-notice", "cigna-health-benefits-member-faq"}
+    assert set(retriever.named_documents("does cigna use cookies")) == cigna
+    assert set(retriever.named_documents("what does Cigna International Health Services keep")) == ihs
+    assert set(retriever.named_documents("can cihs or isos see it")) == ihs | {"international-sos-privacy-and-cookies"}
+    question = "will cigna international use my personal data for marketing without asking me first"
+    assert retriever.answer(question).best.passage.id == "cigna-ihs-data-protection-notice#how-we-use-personal-data-1"
+
+
 def test_the_neighbour_whose_sentence_answers_is_cited(retriever) -> None:
     """Passages cut from one section rank alike: the steps of a guarantee of payment run
     over three, each repeating the section's introduction. Asked what we need for one,

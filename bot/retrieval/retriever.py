@@ -256,7 +256,10 @@ class Retriever:
         threadpool_limits(max(settings.embedding_threads, 1), user_api="blas")
         # Which documents a question names, by the names members use for their organisation.
         self._document_names = {
-            d.id: re.compile(r"\b(?:" + "|".join(re.escape(n) for n in d.names) + r")\b", re.IGNORECASE)
+            d.id: re.compile(
+                r"\b(?:" + "|".join(re.escape(n) for n in sorted(d.names, key=len, reverse=True)) + r")\b",
+                re.IGNORECASE,
+            )
             for d in load_documents(settings.documents_dir)
             if d.names
         }
@@ -317,10 +320,23 @@ class Retriever:
         some but not all of them ("can isos send my data abroad": every Cigna passage),
         else None. Several documents answer the same kind of question for different
         organisations; the member saying whose answer they want is the best evidence."""
-        named = [doc for doc, pattern in self._document_names.items() if pattern.search(query)]
+        named = self.named_documents(query)
         if not named or len(named) == len(self._document_names):
             return None
         return ~np.isin(self._passage_documents, named)
+
+    def named_documents(self, query: str) -> list[str]:
+        """The documents whose organisation ``query`` names. A name inside a longer name
+        of another document's organisation names only that one: "cigna" names every
+        Cigna document, "cigna international" only those of Cigna International Health
+        Services."""
+        spans = {doc: [m.span() for m in p.finditer(query)] for doc, p in self._document_names.items()}
+        longest = [span for found in spans.values() for span in found]
+
+        def inside_longer(span: tuple[int, int]) -> bool:
+            return any(s <= span[0] and span[1] <= e and (e - s) > (span[1] - span[0]) for s, e in longest)
+
+        return [doc for doc, found in spans.items() if any(not inside_longer(span) for span in found)]
 
     def without_other_names(self, text: str, naming: str) -> str:
         """``text`` without the organisation names that ``naming`` leaves out, when it
