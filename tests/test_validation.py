@@ -288,6 +288,15 @@ def test_free_text_limits() -> None:
     assert "under 10" in rejects(lambda t: validate_free_text(t, max_len=10), "x" * 11)
 
 
+def test_free_text_refuses_a_bare_yes_but_not_a_name_that_starts_like_one() -> None:
+    """A free-text slot takes the message whatever the NLU reads in it, so the validator
+    tells a plain yes from an answer."""
+    for yes in ("yes", "Yes please!", "ok.", "sure"):
+        assert "few words" in rejects(validate_free_text, yes), yes
+    assert validate_free_text("AZ Klina") == "AZ Klina"
+    assert validate_free_text("Yes Hospital Bangkok") == "Yes Hospital Bangkok"
+
+
 def test_free_text_keeps_markup_as_text() -> None:
     # Descriptions are stored as typed; every view shows them as plain text (bot.web.html).
     assert validate_free_text("<b>x</b> [a](//evil.example)") == "<b>x</b> [a](//evil.example)"

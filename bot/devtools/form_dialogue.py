@@ -6,7 +6,9 @@ The three kinds of answer a form takes decide which intents may fill a slot:
   message: a question (an informational intent or low NLU confidence) is answered from the
   documents and the form asks again;
 * free text (topic, details, treatment, provider) is taken whatever the NLU makes of it,
-  because a topic such as "a question about my claim" is an answer, not a question;
+  because a topic such as "a question about my claim" is an answer, not a question, and a
+  hospital's name may read like anything to it ("AZ Klina" as a yes); a bare "yes" is
+  refused by the field's validator;
 * every slot refuses ``cancel``, ``deny`` and ``human_handoff``: those end the form (except
   the optional estimated cost, where "no" means no estimate).
 
@@ -48,7 +50,7 @@ def not_intents(slot: str, free_text: bool) -> list[str]:
     if slot == "preferred_time":  # "Friday afternoon" reads like a greeting to the NLU
         return ENDING_INTENTS + [i for i in CHAT_INTENTS if i != "greet"]
     if free_text:
-        return ENDING_INTENTS + CHAT_INTENTS + ["affirm"]
+        return ENDING_INTENTS + CHAT_INTENTS
     if slot == "patient":
         return ENDING_INTENTS + CHAT_INTENTS
     if slot == "estimated_cost":  # "no" and "I don't know" mean no estimate, not stop

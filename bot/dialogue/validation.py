@@ -528,11 +528,20 @@ def validate_preferred_time(text: object) -> str:
 # --------------------------------------------------------------------------- free text
 
 
+#: Replies that say yes and nothing else: never a hospital, a topic or a description.
+_BARE_YES = frozenset({
+    "yes", "yeah", "yep", "yup", "yes please", "sure", "okay", "ok", "correct", "right", "fine", "go ahead",
+    "please do", "of course", "absolutely", "definitely", "sounds good", "that's right", "thats right",
+})
+
+
 def validate_free_text(text: object, min_len: int = 3, max_len: int = MAX_MESSAGE_CHARS) -> str:
     """Free text (a question, a description): control characters removed, length checked.
 
     Line breaks are kept because members structure longer descriptions with them; runs
-    of blank space are trimmed so an agent sees what the member meant.
+    of blank space are trimmed so an agent sees what the member meant. A bare "yes" is
+    refused: the slot takes a message whatever intent the NLU reads in it (a hospital's
+    name can look like a yes to it), so the yes itself has to be told apart here.
     """
     if not isinstance(text, str):
         raise ValidationError("Sorry, I didn't get that. Please type your message.")
@@ -545,6 +554,8 @@ def validate_free_text(text: object, min_len: int = 3, max_len: int = MAX_MESSAG
         raise ValidationError("Please type a short description; the message was empty.")
     if len(cleaned) < min_len:
         raise ValidationError(f"Please tell us a little more (at least {min_len} characters).")
+    if cleaned.lower().strip(" .!") in _BARE_YES:
+        raise ValidationError("Please answer the question in a few words.")
     if len(cleaned) > max_len:
         raise ValidationError(f"That message is too long. Please keep it under {max_len} characters.")
     return cleaned
