@@ -30,7 +30,7 @@ from bot.dialogue.answering import (
     is_question,
     request_offer,
 )
-from bot.dialogue.context import Reply, Topic, next_topic, points_back
+from bot.dialogue.context import Reply, Topic, is_follow_up, next_topic, own_topic_terms, points_back
 from bot.dialogue.forms import (
     ALL_FORM_SLOTS,
     FORM_BY_INTENT,
@@ -274,7 +274,10 @@ class ActionChatReply(Action):
                 return [*(SlotSet(k, v) for k, v in entities.items()), FollowupAction("action_form_intro")]
             dispatcher.utter_message(response=CHAT_RESPONSES["deny"])
             return [SlotSet(OFFER_SLOT, None)]
-        if tracker.get_slot("topic_question") and is_question(text) and len(text) <= MAX_MESSAGE_CHARS:
+        # A follow-up naming something ("can the hospital fill something in instead"),
+        # not "thanks" or "ok", which name nothing.
+        asks = is_question(text) or (is_follow_up(text) and bool(own_topic_terms(text)))
+        if tracker.get_slot("topic_question") and asks and len(text) <= MAX_MESSAGE_CHARS:
             answering = ActionAnswerQuestion()
             turn = answering.replies(tracker)
             if any(reply.answer.band == "answer" for reply in turn):

@@ -327,3 +327,19 @@ async def test_a_no_to_the_offer_clears_it_and_chat_gets_its_response(services) 
     assert messages[0]["response"] == "utter_anything_else" and events == []
     messages, _ = await _run(ActionChatReply(), _tracker("what's the weather tomorrow?", "out_of_scope"))
     assert messages[0]["response"] == "utter_out_of_scope"
+
+
+async def test_a_follow_up_read_as_out_of_scope_is_answered_on_the_topic_but_ok_is_not(services) -> None:
+    """"can the hospital fill something in instead" after the guarantee-of-payment steps
+    reads as out of scope to the classifier; it names something and leans on the topic,
+    so it is answered about it. "ok great" names nothing and gets its response."""
+    from actions.actions import ActionChatReply
+
+    topic = {"topic_question": "what do you need to know for a gop request",
+             "topic_passage": "cigna-health-benefits-member-faq#claiming-expenses-4"}
+    messages, events = await _run(
+        ActionChatReply(), _tracker("can the hospital fill something in instead", "out_of_scope", slots=topic))
+    assert "Cost estimate form" in messages[0]["text"], messages
+    assert any(e.get("name") == "topic_passage" for e in events)
+    messages, _ = await _run(ActionChatReply(), _tracker("ok great", "affirm", slots=topic))
+    assert messages[0]["response"] == "utter_anything_else"
