@@ -26,6 +26,7 @@ from bot.dialogue.answering import (
     answer_turn,
     asks_for_information,
     asks_for_request,
+    asks_instead_of_answering,
     feedback_is_helpful,
     is_question,
     request_offer,
@@ -517,7 +518,7 @@ class _ValidateForm:
         text = (tracker.latest_message or {}).get("text") or ""
         if (
             form_field is not None and form_field.free_text and not form_field.question_is_an_answer
-            and slot == tracker.get_slot("requested_slot") and is_question(text)
+            and slot == tracker.get_slot("requested_slot") and asks_instead_of_answering(text)
         ):
             # "how long does it take?" when asked for the hospital: answered, then the
             # form asks its question again (the slot stays empty).

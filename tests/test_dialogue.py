@@ -710,3 +710,4 @@ def test_a_question_is_recognised_in_other_scripts() -> None:
 
     assert is_question("我的雇主能看到我的医疗数据吗？") and is_question("كيف يمكنني الاتصال بكم؟")
     assert not is_question("UZ Leuven")
+

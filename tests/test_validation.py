@@ -297,6 +297,15 @@ def test_free_text_refuses_a_bare_yes_but_not_a_name_that_starts_like_one() -> N
     assert validate_free_text("Yes Hospital Bangkok") == "Yes Hospital Bangkok"
 
 
+def test_a_bare_yes_or_a_sentence_is_not_a_name() -> None:
+    """Names are taken whatever the NLU reads in them ("Alice Martin" can read as a
+    question), so the validator refuses a plain yes typed at the name question."""
+    assert "full name" in rejects(validate_full_name, "yes")
+    assert "full name" in rejects(validate_full_name, "please delete my personal data")
+    for name in ("Will Smith", "Can Yilmaz", "Maria de los Angeles Garcia", "Seán O'Brien", "Do Van Minh"):
+        assert validate_full_name(name) == name
+
+
 def test_free_text_keeps_markup_as_text() -> None:
     # Descriptions are stored as typed; every view shows them as plain text (bot.web.html).
     assert validate_free_text("<b>x</b> [a](//evil.example)") == "<b>x</b> [a](//evil.example)"

@@ -103,6 +103,19 @@ def is_question(text: str) -> bool:
     return text.strip().endswith(QUESTION_MARKS) or bool(_QUESTION_OPENING.match(normalise_query(text).lower()))
 
 
+#: A message of fewer words than this without a question mark answers a form's free-text
+#: question even when it opens like a question: "Will Smith" is a name, "how long does
+#: it take" a question.
+ANSWER_WORDS = 4
+
+
+def asks_instead_of_answering(text: str) -> bool:
+    """Whether a message typed at a form's free-text question (a name, a hospital) asks
+    something instead: a question (:func:`is_question`) that ends with a question mark or
+    has at least :data:`ANSWER_WORDS` words."""
+    return is_question(text) and (text.strip().endswith(QUESTION_MARKS) or len(text.split()) >= ANSWER_WORDS)
+
+
 def answer_turn(
     retriever: Retriever,
     text: str,

@@ -134,7 +134,8 @@ class Field:
     validate: Callable[[object], str]
     mask: Callable[[str], str]
     #: Any sensible text is the answer, whatever intent the NLU sees in it ("a question
-    #: about my claim" as the topic of a call back is not a claim question).
+    #: about my claim" as the topic of a call back is not a claim question; a name such
+    #: as "Alice Martin" can read as a question to it, "AZ Klina" as a yes).
     free_text: bool = False
     #: A question is a sensible answer ("why was my claim rejected?" as the topic of a
     #: call back); for any other field a question is one to answer before asking again.
@@ -196,7 +197,7 @@ FORMS: dict[str, FormSpec] = {
         topic="my request to Cigna to access, correct or delete my personal information",
         fields=(
             Field("request_type", "Request", _request_type, _keep),
-            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
+            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name, True),
             Field("email", "Email", validation.validate_email, privacy.mask_email),
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
             Field("date_of_birth", "Date of birth", _iso(validation.validate_birth_date), privacy.mask_date),
@@ -214,7 +215,7 @@ FORMS: dict[str, FormSpec] = {
         fields=(
             Field("member_id", "Member id", validation.validate_member_id, privacy.mask_member_id),
             Field("patient", "Patient", _patient, _keep),
-            Field("patient_name", "Patient's name", validation.validate_full_name, privacy.mask_name),
+            Field("patient_name", "Patient's name", validation.validate_full_name, privacy.mask_name, True),
             Field("patient_relationship", "Relationship to you", _relationship, _short, True),
             Field("provider", "Hospital or provider", validation.validate_free_text, _short, True),
             Field("admission_date", "Planned admission", _iso(validation.validate_future_date), _keep),
@@ -228,7 +229,7 @@ FORMS: dict[str, FormSpec] = {
         kind="callback",
         title="callback request",
         fields=(
-            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name),
+            Field("full_name", "Name", validation.validate_full_name, privacy.mask_name, True),
             Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
             Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short, True),
             Field(

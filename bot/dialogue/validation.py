@@ -185,6 +185,23 @@ def _ascii_digits(text: str) -> str:
 # --------------------------------------------------------------------------- identity
 
 
+#: Replies that say yes and nothing else: never a name, a hospital, a topic or a description.
+_BARE_YES = frozenset({
+    "yes", "yeah", "yep", "yup", "yes please", "sure", "okay", "ok", "correct", "right", "fine", "go ahead",
+    "please do", "of course", "absolutely", "definitely", "sounds good", "that's right", "thats right",
+})
+
+
+#: Words that are in sentences, never in names: a name field takes the message whatever
+#: the NLU reads in it, so "please delete my personal data" typed at "What is your full
+#: name?" is told from a name here. Words that are also names ("Will", "Can", "Do") are not.
+_NOT_IN_NAMES = frozenset({
+    "my", "your", "me", "you", "i", "i'm", "im", "please", "the", "want", "need", "like", "data", "what",
+    "how", "why", "when", "where", "which", "thanks", "thank", "hello", "hi", "delete", "request", "question",
+    "help", "not", "don't", "dont", "about", "this", "that", "it", "is", "are",
+})
+
+
 def validate_full_name(text: object) -> str:
     """A person's full name: 2-100 characters of letters, spaces, hyphens and apostrophes.
 
@@ -193,7 +210,7 @@ def validate_full_name(text: object) -> str:
     """
     example = "for example “Marie-Claire O'Neill”"
     name = _single_line(_text(text, "full name", 400))
-    if not name:
+    if not name or name.lower().strip(" .!") in _BARE_YES:
         raise ValidationError(f"Please type your full name, {example}.")
     if len(name) < 2 or len(name) > 100:
         raise ValidationError(f"Your name should be between 2 and 100 characters, {example}.")
@@ -204,6 +221,8 @@ def validate_full_name(text: object) -> str:
             raise ValidationError(f"Please use only letters, spaces, hyphens and apostrophes in your name, {example}.")
     if sum(1 for ch in name if unicodedata.category(ch)[0] == "L") < 2 or not name[0].isalpha():
         raise ValidationError(f"Please type your full name starting with a letter, {example}.")
+    if set(name.lower().replace("’", "'").split()) & _NOT_IN_NAMES:
+        raise ValidationError(f"That doesn't look like a name. Please type your full name, {example}.")
     return name
 
 
@@ -526,13 +545,6 @@ def validate_preferred_time(text: object) -> str:
 
 
 # --------------------------------------------------------------------------- free text
-
-
-#: Replies that say yes and nothing else: never a hospital, a topic or a description.
-_BARE_YES = frozenset({
-    "yes", "yeah", "yep", "yup", "yes please", "sure", "okay", "ok", "correct", "right", "fine", "go ahead",
-    "please do", "of course", "absolutely", "definitely", "sounds good", "that's right", "thats right",
-})
 
 
 def validate_free_text(text: object, min_len: int = 3, max_len: int = MAX_MESSAGE_CHARS) -> str:
