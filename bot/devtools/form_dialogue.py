@@ -5,10 +5,10 @@ The three kinds of answer a form takes decide which intents may fill a slot:
 * a structured value (member ID, email, phone, date) is taken only from an ``inform``-like
   message: a question (an informational intent or low NLU confidence) is answered from the
   documents and the form asks again;
-* free text (topic, details, treatment, provider) is taken whatever the NLU makes of it,
-  because a topic such as "a question about my claim" is an answer, not a question, and a
-  hospital's name may read like anything to it ("AZ Klina" as a yes); a bare "yes" is
-  refused by the field's validator;
+* free text (names, topic, details, treatment, provider) is taken whatever the NLU makes
+  of it, because a topic such as "a question about my claim" is an answer, not a question,
+  and a name may read like anything to it ("Alice Martin" as a question, "AZ Klina" as a
+  yes); a bare "yes" is refused by the field's validator;
 * every slot refuses ``cancel``, ``deny`` and ``human_handoff``: those end the form (except
   the optional estimated cost, where "no" means no estimate).
 
