@@ -192,6 +192,11 @@ _BARE_YES = frozenset({
 })
 
 
+def _says_only_yes(text: str) -> bool:
+    """Whether ``text`` is a plain yes ("Yes please!", "ok.") and nothing else."""
+    return text.lower().strip(" .!") in _BARE_YES
+
+
 #: Words that are in sentences, never in names: a name field takes the message whatever
 #: the NLU reads in it, so "please delete my personal data" typed at "What is your full
 #: name?" is told from a name here. Words that are also names ("Will", "Can", "Do") are not.
@@ -210,7 +215,7 @@ def validate_full_name(text: object) -> str:
     """
     example = "for example “Marie-Claire O'Neill”"
     name = _single_line(_text(text, "full name", 400))
-    if not name or name.lower().strip(" .!") in _BARE_YES:
+    if not name or _says_only_yes(name):
         raise ValidationError(f"Please type your full name, {example}.")
     if len(name) < 2 or len(name) > 100:
         raise ValidationError(f"Your name should be between 2 and 100 characters, {example}.")
@@ -566,7 +571,7 @@ def validate_free_text(text: object, min_len: int = 3, max_len: int = MAX_MESSAG
         raise ValidationError("Please type a short description; the message was empty.")
     if len(cleaned) < min_len:
         raise ValidationError(f"Please tell us a little more (at least {min_len} characters).")
-    if cleaned.lower().strip(" .!") in _BARE_YES:
+    if _says_only_yes(cleaned):
         raise ValidationError("Please answer the question in a few words.")
     if len(cleaned) > max_len:
         raise ValidationError(f"That message is too long. Please keep it under {max_len} characters.")

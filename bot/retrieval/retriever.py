@@ -333,10 +333,10 @@ class Retriever:
         Cigna document, "cigna international" only those of Cigna International Health
         Services."""
         spans = {doc: [m.span() for m in p.finditer(query)] for doc, p in self._document_names.items()}
-        longest = [span for found in spans.values() for span in found]
+        every = [span for found in spans.values() for span in found]
 
         def inside_longer(span: tuple[int, int]) -> bool:
-            return any(s <= span[0] and span[1] <= e and (e - s) > (span[1] - span[0]) for s, e in longest)
+            return any(s <= span[0] and span[1] <= e and (e - s) > (span[1] - span[0]) for s, e in every)
 
         return [doc for doc, found in spans.items() if any(not inside_longer(span) for span in found)]
 
