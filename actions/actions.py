@@ -24,6 +24,7 @@ from rasa_sdk.types import DomainDict
 from bot.dialogue import replies
 from bot.dialogue.answering import (
     answer_turn,
+    asks_for_a_person,
     asks_for_information,
     asks_for_request,
     asks_instead_of_answering,
@@ -313,7 +314,12 @@ class ActionFormIntro(Action):
             spec = form_about(get_services().retriever, tracker.get_slot("topic_passage")) or spec
         language = member_language(tracker)
         # A question, not a request: answer it, offer the request, and do not start the
-        # form. Asking for a person ("what about talking to someone?") always gets one.
+        # form. Asking for a person ("what about talking to someone?") always gets one; a
+        # question taken for a hand-off that asks for nobody is answered (its answer, or
+        # the "couldn't find" that offers a person).
+        if spec.name == "handoff_form" and asks_for_information(text) and not asks_for_a_person(text):
+            events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+            return [*events, FollowupAction("action_listen")]
         if spec.name != "handoff_form" and asks_for_information(text):
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             offer = replies.form_offer(str(intent))

@@ -579,6 +579,9 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("does a guarantee of payment cover my daughter?", True),
         ("im going into hospital next month, can you pay the hospital directly?", True),
         ("ok and if my hospital isnt on the list?", True),
+        ("once ive sent in a guarantee of payment request how long before i get it?", True),
+        ("i want a guarantee of payment, when will it be ready?", True),
+        ("i want a guarantee of payment how long will it take?", False),
         ("could somebody give me a ring tomorrow?", False),
         ("ok, and how do i send the request?", True),
         ("ok so please call me back", False),
@@ -595,6 +598,23 @@ def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, inform
     from bot.dialogue.answering import asks_for_information
 
     assert asks_for_information(text) is information
+
+
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("is there someone i can talk to?", True),
+        ("can a human help me?", True),
+        ("what about talking to an advisor?", True),
+        ("can i chat with a staff member?", True),
+        ("and do staff wear id badges in their offices?", False),
+        ("does international sos record my calls?", False),
+    ],
+)
+def test_a_question_taken_for_a_hand_off_is_told_from_asking_for_a_person(text: str, person: bool) -> None:
+    from bot.dialogue.answering import asks_for_a_person
+
+    assert asks_for_a_person(text) is person
 
 
 def test_a_two_part_message_with_whats_is_split() -> None:

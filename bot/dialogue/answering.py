@@ -42,6 +42,12 @@ _CARRYING_ON = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but|then|well|alright|right)
 #: ("[ok and] if ...?", "what about ...?").
 _CONTINUES = re.compile(r"^(?:if|what if|what about|how about)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
+#: A question for a time or an amount after a clause that sets the scene, with no comma
+#: between them ("once ive sent in a guarantee of payment request how long before i get
+#: it?"): it asks how long, not for the request.
+_ASKS_HOW_LONG = re.compile(
+    r"\b(?:how (?:long|soon|quickly|fast|much|many)|when (?:will|would|do|does|can|should|shall))\b[^?]*\?$", re.I
+)
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
     r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
@@ -64,6 +70,8 @@ def asks_for_information(text: str) -> bool:
     # can you pay the hospital directly?").
     question = re.split(r"[,.;:!]\s+", text)[-1]
     if _WH_OPENING.match(question) or _WH_OPENING.match(text):
+        return True
+    if _ASKS_HOW_LONG.search(text) and not _REQUEST_OPENING.match(text):
         return True
     if _CONTINUES.match(text) and question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
         return True  # "ok and if my hospital isn't on the list?"
@@ -95,6 +103,23 @@ def asks_for_request(text: str) -> bool:
     if not text or text.startswith("/"):
         return False
     return bool(_REQUEST_OPENING.match(text)) and not _WANTS_TO_KNOW.search(text)
+
+
+#: Words of a member asking for a person: who ("a human", "someone", "an agent") or how
+#: ("talk", "speak", "put me through").
+_WANTS_A_PERSON = re.compile(
+    r"\b(?:person|people|human|someone|somebody|anyone|anybody|agent|advis[oe]r|operator|representative|"
+    r"staff member|customer (?:service|support|care)|team|talk|speak|chat|bot|escalate|transfer|connect|"
+    r"put me through|hand me over)\b",
+    re.I,
+)
+
+
+def asks_for_a_person(text: str) -> bool:
+    """Whether a message the classifier took for a hand-off asks for a person at all:
+    "is there someone i can talk to?" does, "and do staff wear id badges in their
+    offices?" asks about the documents (and is answered, with a person one button away)."""
+    return bool(_WANTS_A_PERSON.search(normalise_query(text)))
 
 
 def is_question(text: str) -> bool:
