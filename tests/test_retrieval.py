@@ -163,6 +163,18 @@ def test_a_named_organisation_does_not_drown_what_is_asked(retriever) -> None:
     assert isos.doc_id == "international-sos-privacy-and-cookies"
 
 
+def test_an_introduction_that_only_announces_the_answer_gives_way_to_the_passage_after_it(retriever) -> None:
+    """The member FAQ opens its contact section with "You can always reach out to us.
+    Here's some advice on how to contact us.": asked how to reach us, the member gets the
+    channels of the passage after it; asked whether someone is there at night, the
+    introduction itself answers ("During the day, or in the middle of the night")."""
+    channels = retriever.answer("hey whats the best way to reach u guys?")
+    assert channels.best.passage.id == "cigna-health-benefits-member-faq#general-information-2"
+    assert "by email, by post, or by phone" in channels.highlight
+    night = retriever.answer("can i reach somebody in the middle of the night")
+    assert night.best.passage.id == "cigna-health-benefits-member-faq#general-information-1"
+
+
 def test_the_neighbour_whose_sentence_answers_is_cited(retriever) -> None:
     """Passages cut from one section rank alike: the steps of a guarantee of payment run
     over three, each repeating the section's introduction. Asked what we need for one,

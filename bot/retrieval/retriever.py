@@ -481,8 +481,17 @@ class Retriever:
         )
         if band == "answer" and vector is not None and best_of_section:
             hits = self._best_of_section(hits, query, vector)
-        text = best_sentences(hits[0].passage, query) if band == "answer" else ""
         highlight = self.highlight(hits[0].passage, query, vector) if band == "answer" else ""
+        if highlight and best_of_section and _ANNOUNCES.search(highlight):
+            # The section's introduction matched, and what it quotes only announces the
+            # answer ("Here's some advice on how to contact us."): the passage after it
+            # gives it.
+            first, *after = self.neighbours(hits[0].passage.id, 1)
+            if first.id == hits[0].passage.id and after:
+                hits = [Hit(after[0], hits[0].score, hits[0].dense, hits[0].keyword),
+                        *(h for h in hits if h.passage.id != after[0].id)]
+                highlight = self.highlight(hits[0].passage, query, vector)
+        text = best_sentences(hits[0].passage, query) if band == "answer" else ""
         return Answer(question=question, band=band, confidence=confidence, text=text, hits=hits[:k],
                       highlight=highlight)
 
@@ -595,6 +604,9 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
 
 #: A sentence that points at what follows it ("contact us at the following address")
 #: is not complete without the next one, nor the next one without it.
+#: A sentence that only announces the answer the passage after it gives ("Here's some
+#: advice on how to contact us.", "Here's how it works.").
+_ANNOUNCES = re.compile(r"\bhere(?:'|’)?s (?:how|some|what)\b|\bhere is (?:how|some|what)\b", re.IGNORECASE)
 _POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b", re.IGNORECASE)
 
 
