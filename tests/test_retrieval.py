@@ -159,6 +159,22 @@ def test_an_introduction_that_only_announces_the_answer_gives_way_to_the_passage
     assert night.best.passage.id == "cigna-health-benefits-member-faq#general-information-1"
 
 
+def test_a_named_organisation_does_not_drown_what_is_asked(retriever) -> None:
+    """In the embedding, "Cigna International Health Services" outweighs what is asked:
+    every passage of its notice scores alike. The question is also ranked without the
+    name, so the notice's passage on transfers abroad comes first, as it does when the
+    member leaves the name out; the name still decides whose notice answers."""
+    asked = "could {} send my data to people in another country?"
+    abroad = "cigna-ihs-data-protection-notice#how-we-disclose-personal-data-5"
+    assert retriever.without_names(asked.format("Cigna International Health Services")) == (
+        "could send my data to people in another country?"
+    )
+    assert retriever.search(asked.format("Cigna International Health Services"), k=1)[0].passage.id == abroad
+    assert retriever.search(asked.format("cihs"), k=1)[0].passage.id == abroad
+    isos = retriever.search(asked.format("International SOS"), k=1)[0].passage
+    assert isos.doc_id == "international-sos-privacy-and-cookies"
+
+
 def test_the_neighbour_whose_sentence_answers_is_cited(retriever) -> None:
     """Passages cut from one section rank alike: the steps of a guarantee of payment run
     over three, each repeating the section's introduction. Asked what we need for one,
