@@ -507,6 +507,21 @@ def test_follow_up_reaches_the_passage_beside_the_topic(retriever, intent_answer
     assert "urgent admission, please call us" in reply.answer.highlight
 
 
+def test_a_follow_up_whose_words_no_candidate_has_is_answered_on_its_own(retriever, intent_answers) -> None:
+    """ "and will you tell me if the policy changes" opens like a follow-up, but after the
+    website policy's cookies the combined question's passages (cookies) have none of its
+    words: it is answered alone, from that policy's consent section, which has them."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+
+    topic = Topic("what are the cookies on the cigna website for", "cigna-website-privacy-policy#cookies-2")
+    [reply] = answer_turn(retriever, "and will you tell me if the policy changes", None, 0.0, None,
+                          intent_answers, topic)
+    assert not reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-website-privacy-policy#your-consent-1"
+    assert "If we change our Privacy Policy" in reply.answer.highlight
+
+
 def test_neighbours_are_the_passages_of_the_same_section_nearby(retriever) -> None:
     ids = [p.id for p in retriever.neighbours("cigna-health-benefits-member-faq#claiming-expenses-5")]
     assert "cigna-health-benefits-member-faq#claiming-expenses-4" in ids

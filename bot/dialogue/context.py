@@ -190,7 +190,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     words ("urgent", "email"), then the most confident.
     If none is answered and the message names a topic of its own ("and by email?") that
     it answers alone, it stands alone; otherwise the combined question is clarified or
-    abstained on like any other.
+    abstained on like any other. A message whose own topic words none of the answered
+    passages has ("and will you tell me if the policy changes" after cookies) also
+    stands alone when its own answer has them: it opens like a follow-up but moves on.
     """
     if topic is None or not continues_topic(retriever, text, topic):
         return in_topic_document(retriever, text, topic, retriever.answer(text)), False
@@ -217,6 +219,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
         # Carries the combined question, so that a further follow-up keeps the topic.
         return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
+    own = set(own_topic_terms(text))
+    if own and answered and not any(own & set(terms(a.best.passage.text)) for a in answered):
+        alone = in_topic_document(retriever, text, topic, retriever.answer(text))
+        if (alone.answered and alone.best and own & set(terms(alone.best.passage.text))
+                and alone.best.passage.id not in outside and states_what_is_asked(asked, alone.best.passage)):
+            return alone, False
     # "is that guaranteed?" asks about what the last answer said; "and if it's urgent?"
     # or "what about by email?" asks for the case next to it.
     stays = points_back(text)
