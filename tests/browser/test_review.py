@@ -39,6 +39,8 @@ REVIEWER, AGENT = "rita.reviewer", "alice.agent"
 #: Questions the shipped assistant abstains on, each with the passage that answers it; the
 #: loop takes the first one still abstained on.
 ABSTAINED = [
+    ("how can i see the personal data cigna international health services has on me",
+     "cigna-ihs-data-protection-notice#your-individual-rights-1"),
     ("from what date is the CIHS data protection notice valid",
      "cigna-ihs-data-protection-notice#notice-availability-and-duration-1"),
     ("who approves releasing a recording of my call to isos",
