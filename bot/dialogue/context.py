@@ -241,7 +241,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
         if not best.answered:
             best = dataclasses.replace(best, band="answer", text=best_sentences(best.hits[0].passage, asked))
         return refocus(retriever, best, asked), True
-    if own_topic_terms(text):
+    if own:
         alone = retriever.answer(text)
         if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
             return alone, False

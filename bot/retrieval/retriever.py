@@ -322,12 +322,17 @@ class Retriever:
         # questions.yml alike now that the query adapter is in (without it, hit@1 fell
         # 0.903 -> 0.893) and lets the confidence tell more members from out-of-scope
         # questions (pooled room on the worse target +0.003 -> +0.008).
-        vector, tokens = self.index.encoder.encode_with_tokens(query)
-        dense = self.index.dense_scores(vector, self.adapter.apply(vector) if self.adapter else None)
+        dense, keyword, vector, tokens = self._ranking_scores(query)
         oos = float((self.out_of_scope @ vector[0]).max()) if len(self.out_of_scope) else -1.0
-        all_terms, weights = self._keyword_terms(query)
-        keyword = self.bm25.scores(all_terms, weights)
         return dense, keyword, Evidence(self.bm25.coverage(query, self.synonyms), oos, tokens, vector)
+
+    def _ranking_scores(self, spelled: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Dense cosine and raw BM25 for every passage, and the question's embedding and
+        token embeddings, for a question with its abbreviations written out."""
+        vector, tokens = self.index.encoder.encode_with_tokens(spelled)
+        dense = self.index.dense_scores(vector, self.adapter.apply(vector) if self.adapter else None)
+        all_terms, weights = self._keyword_terms(spelled)
+        return dense, self.bm25.scores(all_terms, weights), vector, tokens
 
     def unnamed_passages(self, query: str) -> np.ndarray | None:
         """Mask of the passages whose organisation the question leaves out when it names
@@ -359,15 +364,14 @@ class Retriever:
         named = {self._document_names[doc].pattern for doc, p in self._document_names.items() if p.search(naming)}
         if not named:
             return text
-        for pattern in {p.pattern: p for p in self._document_names.values()}.values():
-            if pattern.pattern not in named:
-                text = pattern.sub(" ", text)
-        return " ".join(text.split())
+        return self.without_names(text, keep=named)
 
-    def without_names(self, query: str) -> str:
-        """``query`` without any organisation's name (documents.yml `names`)."""
-        for pattern in self._document_names.values():
-            query = pattern.sub(" ", query)
+    def without_names(self, query: str, keep: Collection[str] = ()) -> str:
+        """``query`` without any organisation's name (documents.yml `names`), but for
+        those whose pattern is in ``keep``."""
+        for pattern in {p.pattern: p for p in self._document_names.values()}.values():
+            if pattern.pattern not in keep:
+                query = pattern.sub(" ", query)
         return " ".join(query.split())
 
     def hybrid_ranking(self, query: str, dense: np.ndarray, keyword: np.ndarray) -> np.ndarray:
@@ -396,7 +400,7 @@ class Retriever:
             unnamed = self.without_names(query)
             if unnamed and unnamed != query:
                 # What is asked, without the names that outweigh it (NAME_BLEND).
-                dense_asked, keyword_asked, _ = self._scores(unnamed)
+                dense_asked, keyword_asked, *_ = self._ranking_scores(self.synonyms.spell_out(unnamed))
                 ranking = (1 - NAME_BLEND) * ranking + NAME_BLEND * self.hybrid_ranking(
                     query, dense_asked, keyword_asked
                 )
