@@ -573,6 +573,18 @@ def test_a_follow_up_naming_nothing_stays_on_the_passage_that_states_what_it_ask
     assert "stop cigna's marketing emails" in admin.answer.question  # the topic carries on
 
 
+def test_how_long_after_a_deletion_question_quotes_the_documents_deadline(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "is it possible to have cigna delete my personal info?", None, 0.0,
+                                   None, intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("#your-access-rights-1")
+    [reply] = answer_turn(retriever, "how long does that take?", None, 0.0, None, intent_answers, topic)
+    # The notice's deadline for such requests is the law's: no number of days.
+    assert "We will respond to your request consistent with applicable law." in reply.answer.highlight
+
+
 def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

@@ -55,7 +55,8 @@ ANSWER_TYPES = (
         "duration",
         re.compile(r"\bhow long\b|\bhow (?:quickly|quick|soon|fast)\b", re.I),
         re.compile(_NUMBER + r"|\b(?:days?|weeks?|months?|years?|hours?|as long as|until|period|promptly|"
-                   r"immediately|practicable|reasonable time|no longer than|retain|retained|retention)\b", re.I),
+                   r"immediately|practicable|reasonable time|no longer than|retain|retained|retention|"
+                   r"respond to your request)\b", re.I),
     ),
     AnswerType(
         "date",
