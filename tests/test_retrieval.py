@@ -191,6 +191,25 @@ def test_the_neighbour_whose_sentence_answers_is_cited(retriever) -> None:
     assert {a.best.passage.id for a in retriever.candidates(question, 3)} == set(ranked)
 
 
+@pytest.mark.parametrize(
+    ("question", "wanted"),
+    [
+        ("how do i complain to international sos about how they used my data",
+         "international-sos-privacy-and-cookies#how-do-i-resolve-disputes-with-international-1"),
+        ("how would i get my data deleted at international sos?",
+         "international-sos-privacy-and-cookies#how-can-users-correct-inaccuracies-in-their-2"),
+    ],
+)
+def test_asked_how_the_tied_passage_with_the_address_is_cited(retriever, question: str, wanted: str) -> None:
+    """Asked how to do something, of passages of one section that rank alike, the one
+    giving the address to write to is cited, not the one describing the procedure."""
+    ranked = [h.passage.id for h in retriever.search(question, k=3)]
+    assert ranked[0] != wanted and wanted in ranked
+    answer = retriever.answer(question)
+    assert answer.answered and answer.best.passage.id == wanted
+    assert "privacy@internationalsos.com" in answer.highlight
+
+
 def test_chat_shorthand_is_written_out(retriever) -> None:
     """"u", "ur" and "gop" are written out before embedding; "U.S." is not "you"."""
     spelt = retriever.synonyms.spell_out("what info do u need for a GOP in the U.S.? thx")

@@ -128,6 +128,8 @@ _INSTRUCTS = re.compile(
     r"\bplease (?:contact|call|email|write|send|submit)\b",
     re.IGNORECASE,
 )
+#: Where a passage gives the member a way to act: an e-mail address, a link, a button.
+_GIVES_A_WAY = re.compile(r"\S@\S|https?://|\bclick\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
@@ -533,10 +535,21 @@ class Retriever:
         when it ranks within :data:`PASSAGE_TIE` of it and its best sentence answers the
         question better by :data:`SIBLING_MARGIN`. Passages cut from one section share
         its introduction and its words, so the ranking hardly tells them apart, while
-        one sentence ("We need to know the diagnosis, the planned treatment...") does."""
+        one sentence ("We need to know the diagnosis, the planned treatment...") does.
+        A question asking how to do something ("how do I complain to International
+        SOS?") moves first the tied neighbour that gives a way to do it (an e-mail
+        address, a link, a button: :data:`_GIVES_A_WAY`) when the best passage gives
+        none: the member asked how, and the passage describing the procedure without
+        the address leaves them where they started."""
         best = hits[0]
+        tied = [h for h in hits[1:3] if h.score >= best.score - PASSAGE_TIE
+                and (h.passage.doc_id, h.passage.section) == (best.passage.doc_id, best.passage.section)]
+        if _ASKS_HOW.search(query) and not _GIVES_A_WAY.search(best.passage.text):
+            giving = [h for h in tied if _GIVES_A_WAY.search(h.passage.text)]
+            if giving:
+                return [giving[0], *(h for h in hits if h is not giving[0])]
         near = {p.id for p in self.neighbours(best.passage.id)}
-        rivals = [h for h in hits[1:3] if h.passage.id in near and h.score >= best.score - PASSAGE_TIE]
+        rivals = [h for h in tied if h.passage.id in near]
         if not rivals:
             return hits
         own = self.sentence_match(best.passage, query, vector)
