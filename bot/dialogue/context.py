@@ -30,7 +30,7 @@ from bot.retrieval.retriever import best_sentences
 #: The previous question is kept to its last this many words when follow-ups chain.
 TOPIC_WORDS = 40
 #: Messages longer than this many words are never taken as follow-ups.
-FOLLOW_UP_WORDS = 9
+FOLLOW_UP_WORDS = 10
 #: How many topic words of its own a message that points back ("do they collect
 #: personal stuff?") may name and still be a follow-up; one that opens like a
 #: continuation ("and by email?") may name two.
@@ -47,6 +47,12 @@ _OPENER = re.compile(
 #: Pronouns that point back at what the previous answer was about.
 _PRONOUN = r"\b(?:it|its|it's|that|this|they|them|those|these|there|one)\b"
 _REFERS_BACK = re.compile(_PRONOUN, re.IGNORECASE)
+#: "it" that points at nothing: "is it possible to have Cigna delete my data?" asks afresh.
+_EXPLETIVE = re.compile(
+    r"\b(?:(?:is|was|would|will) it(?: be)?|it is|it's|its) (?:possible|ok|okay|true|safe|legal|allowed|"
+    r"necessary|normal|right|wise|better|easier|mandatory|compulsory)\b",
+    re.IGNORECASE,
+)
 #: Words that lean on the previous topic: its pronouns, or asking for an alternative to
 #: what the previous answer said ("can I send a letter instead?", "by phone too?").
 _POINTER = re.compile(_PRONOUN + r"|\b(?:instead|too|as well|either)\b", re.IGNORECASE)
@@ -132,7 +138,7 @@ def is_follow_up(
     own = [t for t in own_topic_terms(text) if t not in generic]
     if opener.match(text):
         return len(own) <= 2
-    if pointer.search(text):
+    if pointer.search(_EXPLETIVE.sub(" ", text)):
         return len(own) <= POINTER_TOPIC_WORDS
     return not own
 
