@@ -588,6 +588,28 @@ def test_how_long_after_a_deletion_question_quotes_the_documents_deadline(retrie
     assert "We will respond to your request consistent with applicable law." in reply.answer.highlight
 
 
+@pytest.mark.parametrize(
+    "first", ["can i choose any hospital i want?", "am i free to pick which hospital or doctor i go to"]
+)
+def test_a_follow_up_on_a_case_that_does_not_hold_is_answered_from_the_topics_section(
+    retriever, intent_answers, first: str
+) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, first, None, 0.0, None, intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("#what-to-do-in-case-of-hospitalisation-2")
+    [reply] = answer_turn(retriever, "and if they dont have an agreement with u?", None, 0.0, None, intent_answers,
+                          topic)
+    # The hospital choice's own "does not have an agreement", not the claims steps' one.
+    assert reply.follow_up and reply.answer.best.passage.id.endswith("#what-to-do-in-case-of-hospitalisation-4")
+    assert "discount on a case-by-case basis" in reply.answer.highlight
+    [again] = answer_turn(retriever, "is that always possible?", None, 0.0, None, intent_answers,
+                          next_topic([reply], topic))
+    assert again.answer.best.passage.id == reply.answer.best.passage.id
+    assert "this is not always possible" in again.answer.highlight
+
+
 def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 from bot.retrieval.answer_types import asked_types
 from bot.retrieval.keywords import terms
-from bot.retrieval.retriever import best_sentences
+from bot.retrieval.retriever import NEGATION, best_sentences
 
 #: The previous question is kept to its last this many words when follow-ups chain.
 TOPIC_WORDS = 40
@@ -193,7 +193,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     names), that state what the follow-up asks for (a time for "when
     will I hear back", an address for "what's the email address":
     bot/retrieval/answer_types.py) we cite the one with most of the follow-up's own
-    words ("urgent", "email"), then the most confident.
+    words ("urgent", "email"; a negation counts as one when both have one), then, for a
+    follow-up on the case next to the topic, one from the topic's section, then the
+    most confident.
     If none is answered and the message names a topic of its own ("and by email?") that
     it answers alone, it stands alone; otherwise the combined question is clarified or
     abstained on like any other. A message whose own topic words none of the answered
@@ -211,12 +213,24 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # words than the topic's passage is on the conversation's topic and about what the
     # follow-up adds ("urgent"): it needs no band of its own (the member already has that
     # section's answer, and the combined question weighs the previous words most).
+    # A follow-up on a case that does not hold ("and if it doesn't have an agreement?")
+    # is about the passage that speaks of one ("If your provider does not have an
+    # agreement with us"): its negation counts as one more of the follow-up's words.
+    negated = bool(NEGATION.search(text))
+
+    def adds(passage_text: str) -> int:
+        return len(wanted & set(terms(passage_text))) + (negated and bool(NEGATION.search(passage_text)))
+
     topic_passage = retriever.passage(topic.passage_id)
-    topic_words = len(wanted & set(terms(topic_passage.text))) if topic_passage else 0
-    near = {
-        p.id for p in retriever.neighbours(topic.passage_id)
-        if len(wanted & set(terms(p.text))) > topic_words
-    }
+    topic_words = adds(topic_passage.text) if topic_passage else 0
+    near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(p.text) > topic_words}
+    # "is that always possible?" asks about what the last answer said: the topic's own
+    # passage needs no band of its own either when it has the follow-up's words, all of
+    # its topic words among them ("what time is the F1 race?" names its own topic).
+    stays = points_back(text)
+    if (stays and topic_passage and wanted & set(terms(topic_passage.text))
+            and set(own_topic_terms(text)) <= set(terms(topic_passage.text))):
+        near.add(topic.passage_id)
     answered = [
         a for a in retriever.candidates(question, OPTIONS, also=near)
         if (a.answered or (a.best and a.best.passage.id in near))
@@ -232,13 +246,16 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
                 and alone.best.passage.id not in outside and states_what_is_asked(asked, alone.best.passage)):
             return alone, False
     # "is that guaranteed?" asks about what the last answer said; "and if it's urgent?"
-    # or "what about by email?" asks for the case next to it.
-    stays = points_back(text)
+    # or "what about by email?" asks for the case next to it, which the topic's section
+    # gives before another section does (the hospital choice's "does not have an
+    # agreement with us", not the claims steps' "has no direct payment agreement").
+    section = (topic_passage.doc_id, topic_passage.section) if topic_passage else None
     if answered:
         best = max(
             answered,
             key=lambda a: (
-                len(wanted & set(terms(a.hits[0].passage.text))),
+                adds(a.hits[0].passage.text),
+                not stays and (a.hits[0].passage.doc_id, a.hits[0].passage.section) == section,
                 a.answered,
                 stays and a.hits[0].passage.id == topic.passage_id,
                 a.confidence,

@@ -130,7 +130,7 @@ _INSTRUCTS = re.compile(
 )
 #: Where a passage gives the member a way to act: an e-mail address, a link, a button.
 _GIVES_A_WAY = re.compile(r"\S@\S|https?://|\bclick\b", re.I)
-_NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
+NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
 
@@ -645,8 +645,8 @@ def sentence_scores(sentences: list[str], cosines: np.ndarray, query: str) -> np
     form = np.zeros(len(sentences), dtype=np.float64)
     if _ASKS_HOW.search(query):
         form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
-    if _NEGATION.search(query):
-        form += [bool(_NEGATION.search(s)) for s in sentences]
+    if NEGATION.search(query):
+        form += [bool(NEGATION.search(s)) for s in sentences]
     return (
         np.asarray(cosines, dtype=np.float64)[: len(sentences)]
         + HIGHLIGHT_OVERLAP_WEIGHT * overlap
