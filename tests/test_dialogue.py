@@ -394,6 +394,8 @@ def test_no_message_states_a_legal_deadline() -> None:
         ("do i still pay anything?", True),
         ("what do i have to do when i get there?", True),
         ("can i also take it to a data protection authority?", True),
+        ("and if the one i want has no agreement with cigna?", True),
+        ("and what do i do with it on the day im admitted", True),
         ("how do I submit a claim?", False),
         ("is it possible to have cigna delete my personal info?", False),
         ("is it ok to email you my medical reports?", False),

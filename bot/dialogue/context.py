@@ -29,8 +29,11 @@ from bot.retrieval.retriever import NEGATION, best_sentences
 
 #: The previous question is kept to its last this many words when follow-ups chain.
 TOPIC_WORDS = 40
-#: Messages longer than this many words are never taken as follow-ups.
+#: Messages longer than this many words are not taken as follow-ups, unless they open
+#: like a continuation ("and if the one I want has no agreement with Cigna?"): those may
+#: run to OPENER_WORDS.
 FOLLOW_UP_WORDS = 10
+OPENER_WORDS = 12
 #: How many topic words of its own a message that points back ("do they collect
 #: personal stuff?") may name and still be a follow-up; one that opens like a
 #: continuation ("and by email?") may name two.
@@ -133,11 +136,13 @@ def is_follow_up(
     as bot/language/conversation.py does."""
     text = normalise_query(text)
     words = text.split()
-    if not words or len(words) > FOLLOW_UP_WORDS or text.startswith("/"):
+    if not words or len(words) > max(FOLLOW_UP_WORDS, OPENER_WORDS) or text.startswith("/"):
         return False
     own = [t for t in own_topic_terms(text) if t not in generic]
     if opener.match(text):
-        return len(own) <= 2
+        return len(own) <= 2 and len(words) <= OPENER_WORDS
+    if len(words) > FOLLOW_UP_WORDS:
+        return False
     if pointer.search(_EXPLETIVE.sub(" ", text)):
         return len(own) <= POINTER_TOPIC_WORDS
     return not own
