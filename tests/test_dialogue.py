@@ -612,6 +612,21 @@ def test_a_follow_up_on_a_case_that_does_not_hold_is_answered_from_the_topics_se
     assert "this is not always possible" in again.answer.highlight
 
 
+@pytest.mark.parametrize("follow_up", ["and will all of it be gone?", "would all of it be gone afterwards?"])
+def test_a_follow_up_in_members_words_reaches_the_passage_in_the_documents_words(
+    retriever, intent_answers, follow_up: str
+) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "is it possible to have cigna delete my personal info?", None, 0.0,
+                                   None, intent_answers), None)
+    [reply] = answer_turn(retriever, follow_up, None, 0.0, None, intent_answers, topic)
+    # "gone" is the documents' "residual information ... which will not be removed" (synonyms.yml).
+    assert reply.follow_up and reply.answer.best.passage.id.endswith("#your-access-rights-2")
+    assert "residual information" in reply.answer.highlight
+
+
 def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

@@ -69,7 +69,7 @@ _GENERIC = frozenset(
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
         "possible possibly never ever free allowed otherwise correct true now anything something everything "
-        "nothing anyone someone anybody somebody thing things stuff different thx cheers"
+        "nothing anyone someone anybody somebody thing things stuff different thx cheers afterwards later"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
@@ -223,8 +223,17 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # agreement with us"): its negation counts as one more of the follow-up's words.
     negated = bool(NEGATION.search(text))
 
-    def adds(passage_text: str) -> int:
-        return len(wanted & set(terms(passage_text))) + (negated and bool(NEGATION.search(passage_text)))
+    # The document words members' words stand for (synonyms.yml: "gone" for "removed",
+    # "residual") count for half, in a passage that has a word for each of the
+    # follow-up's topic words ("in US dollars instead of euros?" is not about "settle").
+    means = {t: set(terms(w + " " + " ".join(retriever.synonyms.expand(w)))) for w in text.split() for t in terms(w)}
+    own_terms = set(own_topic_terms(text))
+
+    def adds(passage_text: str) -> float:
+        said = set(terms(passage_text))
+        covered = all(means.get(t, {t}) & said for t in own_terms)
+        expanded = covered and any((means[t] - {t}) & said for t in means if t not in said)
+        return len(wanted & said) + 0.5 * expanded + (negated and bool(NEGATION.search(passage_text)))
 
     topic_passage = retriever.passage(topic.passage_id)
     topic_words = adds(topic_passage.text) if topic_passage else 0
