@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
@@ -214,27 +215,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)
+    own = set(own_topic_terms(text))
+    adds = _word_overlap(retriever, text)
     # A passage beside the topic's, in its section, that has more of the follow-up's own
     # words than the topic's passage is on the conversation's topic and about what the
     # follow-up adds ("urgent"): it needs no band of its own (the member already has that
     # section's answer, and the combined question weighs the previous words most).
-    # A follow-up on a case that does not hold ("and if it doesn't have an agreement?")
-    # is about the passage that speaks of one ("If your provider does not have an
-    # agreement with us"): its negation counts as one more of the follow-up's words.
-    negated = bool(NEGATION.search(text))
-
-    # The document words members' words stand for (synonyms.yml: "gone" for "removed",
-    # "residual") count for half, in a passage that has a word for each of the
-    # follow-up's topic words ("in US dollars instead of euros?" is not about "settle").
-    means = {t: set(terms(w + " " + " ".join(retriever.synonyms.expand(w)))) for w in text.split() for t in terms(w)}
-    own_terms = set(own_topic_terms(text))
-
-    def adds(passage_text: str) -> float:
-        said = set(terms(passage_text))
-        covered = all(means.get(t, {t}) & said for t in own_terms)
-        expanded = covered and any((means[t] - {t}) & said for t in means if t not in said)
-        return len(wanted & said) + 0.5 * expanded + (negated and bool(NEGATION.search(passage_text)))
-
     topic_passage = retriever.passage(topic.passage_id)
     topic_words = adds(topic_passage.text) if topic_passage else 0
     near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(p.text) > topic_words}
@@ -242,8 +228,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
     stays = points_back(text)
-    if (stays and topic_passage and wanted & set(terms(topic_passage.text))
-            and set(own_topic_terms(text)) <= set(terms(topic_passage.text))):
+    if stays and topic_passage and wanted & set(terms(topic_passage.text)) and own <= set(terms(topic_passage.text)):
         near.add(topic.passage_id)
     answered = [
         a for a in retriever.candidates(question, OPTIONS, also=near)
@@ -253,7 +238,6 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
         # Carries the combined question, so that a further follow-up keeps the topic.
         return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
-    own = set(own_topic_terms(text))
     if own and answered and not any(own & set(terms(a.best.passage.text)) for a in answered):
         alone = in_topic_document(retriever, text, topic, retriever.answer(text))
         if (alone.answered and alone.best and own & set(terms(alone.best.passage.text))
@@ -283,6 +267,28 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
         if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
             return alone, False
     return retriever.answer(question), True
+
+
+def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
+    """How much of follow-up ``text`` a passage's text has, for choosing the passage it
+    is about: one for each of its terms the passage has; one for a negation on both
+    sides ("and if it doesn't have an agreement?" is about "If your provider does not
+    have an agreement with us"); a half when the passage has document words that the
+    follow-up's words stand for (synonyms.yml: "gone" for "removed", "residual"), but
+    only if it has a word for each of the follow-up's topic words ("in US dollars
+    instead of euros?" is not about "settle")."""
+    wanted = set(terms(text))
+    negated = bool(NEGATION.search(text))
+    means = {t: set(terms(f"{w} {' '.join(retriever.synonyms.expand(w))}")) for w in text.split() for t in terms(w)}
+    own = set(own_topic_terms(text))
+
+    def overlap(passage_text: str) -> float:
+        said = set(terms(passage_text))
+        covered = all(means.get(t, {t}) & said for t in own)
+        expanded = covered and any((means[t] - {t}) & said for t in means if t not in said)
+        return len(wanted & said) + 0.5 * expanded + (negated and bool(NEGATION.search(passage_text)))
+
+    return overlap
 
 
 #: How much lower (in the hybrid ranking score) the best passage of the conversation's
