@@ -137,13 +137,12 @@ def is_follow_up(
     as bot/language/conversation.py does."""
     text = normalise_query(text)
     words = text.split()
-    if not words or len(words) > max(FOLLOW_UP_WORDS, OPENER_WORDS) or text.startswith("/"):
+    opens = bool(opener.match(text))
+    if not words or len(words) > (OPENER_WORDS if opens else FOLLOW_UP_WORDS) or text.startswith("/"):
         return False
     own = [t for t in own_topic_terms(text) if t not in generic]
-    if opener.match(text):
-        return len(own) <= 2 and len(words) <= OPENER_WORDS
-    if len(words) > FOLLOW_UP_WORDS:
-        return False
+    if opens:
+        return len(own) <= 2
     if pointer.search(_EXPLETIVE.sub(" ", text)):
         return len(own) <= POINTER_TOPIC_WORDS
     return not own
@@ -228,7 +227,8 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
     stays = points_back(text)
-    if stays and topic_passage and wanted & set(terms(topic_passage.text)) and own <= set(terms(topic_passage.text)):
+    topic_terms = set(terms(topic_passage.text)) if topic_passage else set()
+    if stays and wanted & topic_terms and own <= topic_terms:
         near.add(topic.passage_id)
     answered = [
         a for a in retriever.candidates(question, OPTIONS, also=near)
