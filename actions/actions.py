@@ -174,6 +174,7 @@ class ActionAnswerQuestion(Action):
             next(tracker.get_latest_entity_values("passage_id"), None),
             INTENT_ANSWERS,
             topic,
+            during_request=bool(tracker.active_loop_name),
         )
 
     def _record(self, tracker: Tracker, reply: Reply) -> int | None:
@@ -277,8 +278,8 @@ class ActionChatReply(Action):
             dispatcher.utter_message(response=CHAT_RESPONSES["deny"])
             return [SlotSet(OFFER_SLOT, None)]
         # A follow-up naming something ("can the hospital fill something in instead"),
-        # not "thanks" or "ok", which name nothing.
-        asks = is_question(text) or (is_follow_up(text) and bool(own_topic_terms(text)))
+        # not "thanks" or "ok", which name nothing, nor "ugh, forget about it" (cancel).
+        asks = is_question(text) or (intent != "cancel" and is_follow_up(text) and bool(own_topic_terms(text)))
         if tracker.get_slot("topic_question") and asks and len(text) <= MAX_MESSAGE_CHARS:
             answering = ActionAnswerQuestion()
             turn = answering.replies(tracker)
@@ -534,6 +535,7 @@ class _ValidateForm:
             requested_slot=tracker.get_slot("requested_slot"),
             events=tracker.events,
             failures=tracker.get_slot(FAILURES_SLOT),
+            values={f.slot: tracker.get_slot(f.slot) for f in FORMS[self.spec_name].fields},
         )
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots

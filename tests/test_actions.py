@@ -343,3 +343,6 @@ async def test_a_follow_up_read_as_out_of_scope_is_answered_on_the_topic_but_ok_
     assert any(e.get("name") == "topic_passage" for e in events)
     messages, _ = await _run(ActionChatReply(), _tracker("ok great", "affirm", slots=topic))
     assert messages[0]["response"] == "utter_anything_else"
+    # a cancel with no form running is no follow-up, though it names a word ("forget")
+    messages, _ = await _run(ActionChatReply(), _tracker("ugh forget about it", "cancel", slots=topic))
+    assert [m.get("response") for m in messages] == ["utter_nothing_to_cancel"]

@@ -112,6 +112,41 @@ def test_an_invalid_answer_to_the_question_asked_is_refused_and_counted() -> Non
     assert len(result.messages) == 1 and result.messages[0]["text"]
 
 
+@pytest.mark.parametrize(
+    ("form", "asked", "said", "noted"),
+    [
+        ("gop_form", "member_id", "for my husband", {"patient": "dependant", "patient_relationship": "spouse"}),
+        ("gop_form", "member_id", "it's for me", {"patient": "member"}),
+        ("gop_form", "member_id", "just for myself", {"patient": "member"}),
+        ("callback_form", "full_name", "you can call me on +32 470 12 34 56", {"phone_number": "+32470123456"}),
+        ("data_rights_form", "full_name", "my email is jane@example.com", {"email": "jane@example.com"}),
+    ],
+)
+def test_an_answer_to_a_later_question_is_noted_not_refused(
+    form: str, asked: str, said: str, noted: dict[str, str]
+) -> None:
+    """"for my husband" when asked for the member ID says who the patient is: kept, shown
+    masked, no failure counted, and the member ID is asked again."""
+    result = check_slot(FORMS[form], asked, said, requested_slot=asked, events=[], failures=1.0, values={})
+    assert result.slots == {asked: None, **noted}
+    assert len(result.messages) == 1 and result.messages[0]["text"].startswith("Thanks, I've noted")
+    assert "jane@example.com" not in result.messages[0]["text"] and "470 12 34 56" not in result.messages[0]["text"]
+
+
+@pytest.mark.parametrize("said", ["I'm not sure", "my member id is on the card", "Tom Berg"])
+def test_an_unclear_answer_fills_no_other_question(said: str) -> None:
+    """A bare "I'm" or "member" says nothing about the patient: the answer is refused as before."""
+    result = check_slot(FORMS["gop_form"], "member_id", said, requested_slot="member_id", events=[], failures=None,
+                        values={})
+    assert result.slots == {"member_id": None, FAILURES_SLOT: 1.0}
+
+
+def test_an_answer_already_given_is_not_replaced_by_one_said_early() -> None:
+    result = check_slot(FORMS["gop_form"], "member_id", "for my husband", requested_slot="member_id", events=[],
+                        failures=None, values={"patient": "member"})
+    assert result.slots == {"member_id": None, FAILURES_SLOT: 1.0}
+
+
 def test_a_value_for_a_slot_outside_the_form_passes_through() -> None:
     result = check_slot(FORMS["callback_form"], "email", "not an email", requested_slot=None, events=[], failures=None)
     assert result.slots == {"email": "not an email"} and result.messages == []
@@ -447,6 +482,23 @@ def test_follow_up_is_answered_about_the_previous_topic(retriever, intent_answer
     assert not fresh.follow_up and fresh.answer.best.passage.doc_id == "cigna-online-and-mobile-privacy-notice"
 
 
+def test_a_question_during_a_request_is_read_with_the_request(retriever, intent_answers) -> None:
+    """Alone, "how long does the hospital have to wait for it?" has no answer; asked while
+    the guarantee-of-payment form runs, it is about that request (48 hours). Outside a
+    form the same topic does not stand in for it."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+    from bot.dialogue.forms import FORMS
+
+    topic = Topic(FORMS["gop_form"].topic)
+    text = "hang on, how long does the hospital have to wait for it?"
+    [outside] = answer_turn(retriever, text, None, 0.0, None, intent_answers, topic)
+    assert not outside.answer.answered
+    [during] = answer_turn(retriever, text, None, 0.0, None, intent_answers, topic, during_request=True)
+    assert during.answer.answered and "48 hours" in during.answer.highlight
+    assert during.answer.best.passage.id.startswith("cigna-health-benefits-member-faq#claiming-expenses")
+
+
 def test_urgent_follow_up_after_login_cites_urgent_access(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic
@@ -648,6 +700,9 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("does a guarantee of payment cover my daughter?", True),
         ("im going into hospital next month, can you pay the hospital directly?", True),
         ("ok and if my hospital isnt on the list?", True),
+        ("and for a planned operation?", True),
+        ("and for my daughter?", True),
+        ("for my daughter", False),
         ("once ive sent in a guarantee of payment request how long before i get it?", True),
         ("i want a guarantee of payment, when will it be ready?", True),
         ("i want a guarantee of payment how long will it take?", False),

@@ -13,7 +13,16 @@ import re
 from collections.abc import Mapping
 
 from bot.dialogue import replies
-from bot.dialogue.context import Reply, Topic, answer_in_context, continues_topic, in_topic_document, split_questions
+from bot.dialogue.context import (
+    Reply,
+    Topic,
+    answer_in_context,
+    combined_question,
+    continues_topic,
+    in_topic_document,
+    refocus,
+    split_questions,
+)
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -39,8 +48,8 @@ _CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
 #: do I send the request?" asks how).
 _CARRYING_ON = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but|then|well|alright|right)\b[,\s]*)+(?=\w)", re.I)
 #: A question carrying on from the last answer, once :data:`_CARRYING_ON` is cut off
-#: ("[ok and] if ...?", "what about ...?").
-_CONTINUES = re.compile(r"^(?:if|what if|what about|how about)\b", re.I)
+#: ("[ok and] if ...?", "what about ...?", "[and] for a planned operation?").
+_CONTINUES = re.compile(r"^(?:if|what if|what about|how about|for)\b", re.I)
 _WH_OPENING = re.compile(r"^(?:how|hows|what|whats|when|where|why|which|who)\b", re.I)
 #: A question for a time or an amount after a clause that sets the scene, with no comma
 #: between them ("once ive sent in a guarantee of payment request how long before i get
@@ -149,12 +158,14 @@ def answer_turn(
     chosen_passage: str | None,
     intent_answers: Mapping[str, IntentAnswer],
     topic: Topic | None = None,
+    during_request: bool = False,
 ) -> list[Reply]:
     """The answers to one message in its conversation: one per question it asks
     (bot/dialogue/context.py splits "... and also ...?"); a follow-up ("and by email?")
     is answered about the conversation's ``topic`` (the intent, read from the message
     alone, does not stand in for it); any other single question goes through
-    :func:`answer_message`."""
+    :func:`answer_message`, and, ``during_request`` (a request form is running), is
+    read with the topic when it has no answer alone."""
     typed = bool(text.strip()) and not text.startswith("/") and not chosen_passage
     if typed:
         parts = split_questions(normalise_query(text))
@@ -168,6 +179,14 @@ def answer_turn(
     answer = answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers)
     if typed:
         answer = in_topic_document(retriever, text.strip(), topic, answer)
+        if not answer.answered and during_request and topic and topic.question:
+            # A question asked while a request form runs that has no answer alone ("how
+            # long does the hospital have to wait for it?" while asking for a guarantee
+            # of payment) is about the request (the topic the form set) or what was
+            # asked in it since.
+            about = retriever.answer(combined_question(topic, text.strip()))
+            if about.answered:
+                return [Reply(text, refocus(retriever, about, text.strip()), True)]
     return [Reply(text, answer)]
 
 

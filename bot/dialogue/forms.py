@@ -293,6 +293,39 @@ def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
     return {}
 
 
+#: "for me", "it's me", "I'm the patient": the member is the patient, said in so many
+#: words (a bare "me" or "I'm" in a failed answer may mean anything).
+_FOR_SELF = re.compile(
+    r"\b(?:for (?:me|myself)|(?:it's|it is|its) (?:me|mine)|i(?:'m| am) the patient|the patient is me|"
+    r"(?:just|only) (?:me|myself))\b",
+    re.I,
+)
+
+
+def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]) -> dict[str, str]:
+    """Answers to questions of ``spec`` not yet answered that ``text`` gives in a form
+    no other answer has, though it was said to another question (``asked``): who the
+    patient is ("for my husband" when asked for the member ID), an email address, a
+    phone number with its country code. A member who says these early is not refused."""
+    text = text.replace("’", "'")
+    found: dict[str, str] = {}
+    if "patient" in spec.slots and asked != "patient" and not values.get("patient"):
+        if relationship := relationship_in(text):
+            found = {"patient": "dependant", "patient_relationship": relationship}
+        elif _FOR_SELF.search(text):
+            found = {"patient": "member"}
+    for slot, pattern, check in (
+        ("email", _EMAIL_IN_TEXT, validation.validate_email),
+        ("phone_number", _PHONE_IN_TEXT, validation.validate_phone),
+    ):
+        if slot in spec.slots and slot != asked and not values.get(slot) and (match := pattern.search(text)):
+            try:
+                found[slot] = check(match.group(0).rstrip("."))
+            except validation.ValidationError:
+                pass
+    return found
+
+
 #: How many of the passages a form's subject retrieves count as about that subject.
 SUBJECT_PASSAGES = 3
 

@@ -247,6 +247,12 @@ def confirmation_reask() -> dict:
     return {"text": "Please answer yes to submit, or no to stop without submitting."}
 
 
+def noted(lines: list[str]) -> dict:
+    """An answer given before its question (bot/dialogue/forms.py volunteered): kept,
+    shown masked, and the question asked is asked again."""
+    return {"text": "Thanks, I've noted that:\n" + "\n".join(lines)}
+
+
 def offer_a_person() -> dict:
     """After repeated invalid answers to a form's question: a person, or leave the form."""
     return {

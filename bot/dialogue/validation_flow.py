@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue import replies
-from bot.dialogue.forms import MAX_FAILURES, FormSpec, relationship_in
+from bot.dialogue.forms import MAX_FAILURES, FormSpec, relationship_in, volunteered
 from bot.dialogue.validation import ValidationError
 
 #: The slot counting failed answers in a row (a float, as Rasa stores it).
@@ -56,14 +56,18 @@ def check_slot(
     requested_slot: str | None,
     events: Iterable[Mapping[str, Any]],
     failures: Any,
+    values: Mapping[str, Any] | None = None,
 ) -> SlotCheck:
     """Validate the candidate ``value`` for ``slot`` of the form ``spec``.
 
     ``requested_slot`` is the question the form asked, ``events`` the conversation so far
-    and ``failures`` the current value of the failure counter slot. A valid value is
-    stored normalised and resets the counter. An invalid one mentioned in passing (digits
-    in a topic look like a phone number) keeps the answer already given; otherwise it is
-    refused with the validator's message, the counter goes up, and at
+    and ``failures`` the current value of the failure counter slot; ``values`` are the
+    form's slots so far. A valid value is stored normalised and resets the counter. An
+    invalid one mentioned in passing (digits in a topic look like a phone number) keeps
+    the answer already given; one that answers another question of the form ("for my
+    husband" when asked for the member ID: forms.volunteered) fills that one and the
+    question is asked again, with no failure counted; otherwise it is refused with the
+    validator's message, the counter goes up, and at
     :data:`~bot.dialogue.forms.MAX_FAILURES` the member is offered a person.
     """
     checked = spec.field(slot)
@@ -76,6 +80,8 @@ def check_slot(
             previous = previous_value(events, slot)
             if previous is not None:
                 return SlotCheck({slot: previous})
+        if given := volunteered(spec, slot, str(value), dict(values or {})):
+            return SlotCheck({slot: None, **given}, [replies.noted(spec.summary_lines(given))])
         count = int(failures or 0) + 1
         messages = [{"text": exc.message}]
         if count >= MAX_FAILURES:
