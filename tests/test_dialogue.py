@@ -147,6 +147,17 @@ def test_an_answer_already_given_is_not_replaced_by_one_said_early() -> None:
     assert result.slots == {"member_id": None, FAILURES_SLOT: 1.0}
 
 
+def test_the_whole_answer_counts_when_the_nlu_extracted_a_part_of_it() -> None:
+    """The NLU tags "next" of "next friday" as a date: the whole answer is the date."""
+    from datetime import date, timedelta
+
+    events = [{"event": "user", "text": "next friday"}]
+    result = check_slot(FORMS["gop_form"], "admission_date", "next", requested_slot="admission_date", events=events,
+                        failures=None)
+    when = date.fromisoformat(result.slots["admission_date"])
+    assert when.weekday() == 4 and date.today() < when <= date.today() + timedelta(days=7)
+
+
 def test_a_value_for_a_slot_outside_the_form_passes_through() -> None:
     result = check_slot(FORMS["callback_form"], "email", "not an email", requested_slot=None, events=[], failures=None)
     assert result.slots == {"email": "not an email"} and result.messages == []
@@ -155,6 +166,28 @@ def test_a_value_for_a_slot_outside_the_form_passes_through() -> None:
 @pytest.mark.parametrize("value", ["yes", "no"])
 def test_confirmation_accepts_yes_and_no(value: str) -> None:
     assert check_confirmed(value).slots == {"confirmed": value} and check_confirmed(value).messages == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("yes submit", "yes"), ("ok submit", "yes"), ("submit it", "yes"), ("don't submit", "no"),
+     ("no, do not send it", "no")],
+)
+def test_a_typed_confirmation_the_nlu_took_for_a_request_is_read(typed: str, value: str) -> None:
+    """"yes submit" reads as a new data-rights request to the NLU; at the confirmation it
+    is the answer (domain.yml maps the request intents' text to the slot there)."""
+    assert check_confirmed(typed, "confirmed").slots == {"confirmed": value}
+
+
+def test_the_hand_off_offers_no_person_after_failed_answers() -> None:
+    """Asking for a person is what the hand-off form does: after two failed contact
+    details only leaving is offered; other forms offer a person too."""
+    result = check_slot(FORMS["handoff_form"], "contact", "jane at example", requested_slot="contact", events=[],
+                        failures=1.0, values={})
+    assert [b["title"] for b in result.messages[-1]["buttons"]] == ["Cancel this request"]
+    result = check_slot(FORMS["callback_form"], "phone_number", "0471", requested_slot="phone_number", events=[],
+                        failures=1.0, values={})
+    assert "Talk to a person" in [b["title"] for b in result.messages[-1]["buttons"]]
 
 
 def test_confirmation_asks_again_for_anything_else() -> None:

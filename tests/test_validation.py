@@ -184,6 +184,12 @@ def test_member_id_rejected(typed: str) -> None:
         ("TODAY", TODAY),
         ("tomorrow", TODAY + timedelta(days=1)),
         ("yesterday", TODAY - timedelta(days=1)),
+        ("next friday", date(2025, 6, 20)),  # TODAY is a Sunday
+        ("on Monday", date(2025, 6, 16)),
+        ("sunday", date(2025, 6, 22)),
+        ("in 3 days", date(2025, 6, 18)),
+        ("in two weeks", date(2025, 6, 29)),
+        ("the day after tomorrow", date(2025, 6, 17)),
         ("1/3/44", date(2044, 3, 1)),
         ("1/3/46", date(1946, 3, 1)),
     ],

@@ -109,10 +109,15 @@ def slot_block() -> str:
             lines += _intent_list("not_intent", not_intents(slot, free_text))
             lines += ["      conditions:", *_conditions(slot)]
     lines += ["  confirmed:", "    type: text", "    influence_conversation: false", "    mappings:"]
+    confirming = [c for spec in FORMS.values() if spec.confirm for c in (
+        f"      - active_loop: {spec.name}", "        requested_slot: confirmed")]
     for intent, value in (("affirm", "yes"), ("deny", "no")):
         lines += ["    - type: from_intent", f"      intent: {intent}", f"      value: '{value}'", "      conditions:"]
-        lines += [c for spec in FORMS.values() if spec.confirm for c in (
-            f"      - active_loop: {spec.name}", "        requested_slot: confirmed")]
+        lines += confirming
+    # "yes submit", "ok submit" and "don't submit" read as a new request to the NLU (its
+    # requests are "submitted"): at the confirmation they are the answer, and the
+    # validator reads the yes or no in them (validation_flow.check_confirmed).
+    lines += ["    - type: from_text", *_intent_list("intent", REQUEST_INTENTS), "      conditions:", *confirming]
     return "\n".join(lines) + "\n"
 
 
@@ -178,7 +183,8 @@ def rules(form: str) -> str:
     out += _rule(f"deny ends {form}", form, ["intent: deny", *_end("utter_form_cancelled")])
     out += _rule(f"goodbye ends {form}", form, ["intent: goodbye", *_end("utter_goodbye")])
     if form == "handoff_form":
-        out += _rule(f"human_handoff during {form} goes on with it", form, ["intent: human_handoff", *_resume(form)])
+        out += _rule(f"human_handoff during {form} goes on with it", form,
+                     ["intent: human_handoff", "action: utter_handoff_in_progress", *_resume(form)])
     else:
         out += _rule(f"human_handoff during {form} starts a hand-off", form, [
             "intent: human_handoff", "action: action_deactivate_loop", "active_loop: null",

@@ -253,8 +253,15 @@ def noted(lines: list[str]) -> dict:
     return {"text": "Thanks, I've noted that:\n" + "\n".join(lines)}
 
 
-def offer_a_person() -> dict:
-    """After repeated invalid answers to a form's question: a person, or leave the form."""
+def offer_a_person(handoff: bool = False) -> dict:
+    """After repeated invalid answers to a form's question: a person, or leave the form.
+    In the request to talk to a person (``handoff``), a person is what is being asked
+    for: only leaving is offered."""
+    if handoff:
+        return {
+            "text": "This doesn't seem to be working. You can stop this request and contact us directly instead.",
+            "buttons": [CANCEL_REQUEST_BUTTON],
+        }
     return {
         "text": "This doesn't seem to be working. Would you like to talk to a person instead, "
         "or stop this request?",

@@ -339,12 +339,19 @@ def _year(raw: str, today: date, prefer_past: bool) -> int:
     return candidate if candidate <= limit else candidate - 100
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY = re.compile(r"(?:(?:this|next|coming|on|the) )*(" + "|".join(_WEEKDAYS) + ")")
+_COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_IN_PERIOD = re.compile(r"in (\d{1,3}|" + "|".join(_COUNT_WORDS) + r") (day|week)s?(?: time)?")
+
+
 def parse_date(text: object, today: date | None = None, *, prefer_past: bool = False) -> date:
     """Read a date the way members write it; day first, as is usual in Europe.
 
     Accepts ``2025-03-01``, ``01/03/2025``, ``1/3/25``, ``01.03.2025``, ``1 March 2025``,
     ``1st of March 2025``, ``March 1, 2025`` (also French, German, Dutch and Spanish
-    month names) and ``today``/``tomorrow``/``yesterday``. ``today`` is a parameter so
+    month names), ``today``/``tomorrow``/``yesterday``, a weekday ("next Friday": the
+    coming one) and "in 3 days" / "in two weeks". ``today`` is a parameter so
     results are reproducible in tests and follow the caller's time zone. Two-digit years
     go to the past when ``prefer_past`` (birth dates), otherwise to the nearest century
     that is at most 20 years ahead.
@@ -354,9 +361,15 @@ def parse_date(text: object, today: date | None = None, *, prefer_past: bool = F
     raw = _single_line(_text(text, "date", 200)).lower()
     value = _ORDINAL.sub("", raw.replace(",", " ")).replace(" of ", " ").rstrip(".")
     value = " ".join(value.replace(". ", " ").split())
-    relative = {"today": 0, "tomorrow": 1, "yesterday": -1}
+    relative = {"today": 0, "tomorrow": 1, "yesterday": -1, "the day after tomorrow": 2, "day after tomorrow": 2}
     if value in relative:
         return today + timedelta(days=relative[value])
+    if m := _WEEKDAY.fullmatch(value):
+        # "next Friday", "on Friday", "Friday": the coming one (the confirmation shows the date)
+        return today + timedelta(days=(_WEEKDAYS.index(m[1]) - today.weekday() - 1) % 7 + 1)
+    if m := _IN_PERIOD.fullmatch(value):
+        count = int(m[1]) if m[1].isdigit() else _COUNT_WORDS[m[1]]
+        return today + timedelta(days=count * (7 if m[2] == "week" else 1))
     parts: tuple[int, int, int] | None = None
     if m := _ISO_DATE.fullmatch(value):
         parts = (int(m[1]), int(m[2]), int(m[3]))

@@ -10,7 +10,8 @@ slots to set and the messages to send, so the action server only passes them on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,10 @@ def check_slot(
     checked = spec.field(slot)
     if checked is None or value is None:
         return SlotCheck({slot: value})
+    said = next((e.get("text") for e in reversed(list(events)) if e.get("event") == "user"), None)
+    answered = said if requested_slot == slot else None
     try:
-        slots = {slot: checked.validate(value), FAILURES_SLOT: None}
+        slots = {slot: _validate(checked.validate, value, answered), FAILURES_SLOT: None}
     except ValidationError as exc:
         if requested_slot and requested_slot != slot:
             previous = previous_value(events, slot)
@@ -85,20 +88,41 @@ def check_slot(
         count = int(failures or 0) + 1
         messages = [{"text": exc.message}]
         if count >= MAX_FAILURES:
-            messages.append(replies.offer_a_person())
+            messages.append(replies.offer_a_person(handoff=spec.kind == "handoff"))
         return SlotCheck({slot: None, FAILURES_SLOT: float(count)}, messages)
     if slot == "patient" and slots[slot] == "dependant":
         # "my daughter" says who the patient is and how they are related: ask only the name
-        said = next((e.get("text") for e in reversed(list(events)) if e.get("event") == "user"), None)
         if relationship := relationship_in(value) or relationship_in(said):
             slots["patient_relationship"] = relationship
     return SlotCheck(slots)
+
+
+def _validate(validate: Callable[[Any], Any], value: Any, said: str | None) -> Any:
+    """``value`` validated; when it fails, the whole message ``said`` in answer to the
+    question: the NLU may extract a part of it as the entity ("next" of "next Friday")."""
+    try:
+        return validate(value)
+    except ValidationError as first:
+        if not said or said == value:
+            raise
+        try:
+            return validate(said)
+        except ValidationError:
+            raise first from None
+
+
+#: A typed answer to "Shall I submit it?" that the NLU took for something else ("yes
+#: submit", "ok submit", "don't submit" read as a new request): a no is looked for first.
+_NO = re.compile(r"\b(?:no|nope|not|don'?t|do not|stop|cancel)\b", re.I)
+_YES = re.compile(r"\b(?:yes|yep|yeah|ok(?:ay)?|sure|submit|send|confirm(?:ed)?|correct|go ahead)\b", re.I)
 
 
 def check_confirmed(value: Any, requested_slot: str | None = "confirmed") -> SlotCheck:
     """The answer to the confirmation question: "yes" or "no", anything else is asked
     again. An empty value before the question was asked is the form's start clearing an
     earlier request's answer: nothing to say."""
+    if isinstance(value, str) and value not in ("yes", "no"):
+        value = _NO.search(value) and "no" or _YES.search(value) and "yes" or value
     if value in ("yes", "no"):
         return SlotCheck({"confirmed": value})
     if value is None and requested_slot != "confirmed":
