@@ -46,7 +46,7 @@ from bot.dialogue.forms import (
     required_slots,
 )
 from bot.dialogue.intents import load_intent_answers
-from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
 from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise, start_language
@@ -349,16 +349,19 @@ class ActionFormIntro(Action):
 
 
 class ActionRecordFeedback(Action):
-    """Store thumbs up/down for the last answer."""
+    """Store thumbs up/down for the last answer. A typed question the classifier took
+    for feedback is answered instead."""
 
     def name(self) -> str:
         return "action_record_feedback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        helpful = feedback_is_helpful(
-            next(tracker.get_latest_entity_values("feedback_value"), None),
-            (tracker.latest_message or {}).get("text") or "",
-        )
+        text = (tracker.latest_message or {}).get("text") or ""
+        value = next(tracker.get_latest_entity_values("feedback_value"), None)
+        if value is None and not text.startswith("/") and is_question(text):
+            # "how quickly do you normally answer?" taken for feedback is a question
+            return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+        helpful = feedback_is_helpful(value, text)
         answer_id = tracker.get_slot("last_answer_id")
         try:
             get_services().store.record_feedback(
@@ -530,6 +533,14 @@ class _ValidateForm:
             # "how long does it take?" when asked for the hospital: answered, then the
             # form asks its question again (the slot stays empty).
             return {**ActionAnswerQuestion().answer(dispatcher, tracker), slot: None}
+        if form_field is not None and latest_intent(tracker) == "deny" and slot == tracker.get_slot("requested_slot"):
+            # Only a question that takes a no for its answer sees a deny here (the optional
+            # cost: "no" is no estimate). A no it cannot take ("no thanks", "non merci")
+            # ends the form, unsubmitted (next_requested_slot).
+            try:
+                form_field.validate(value)
+            except ValidationError:
+                return {slot: None, "requested_slot": None}
         result = check_slot(
             FORMS[self.spec_name], slot, value,
             requested_slot=tracker.get_slot("requested_slot"),
@@ -539,6 +550,14 @@ class _ValidateForm:
         )
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
+
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any] | None:
+        """No next question once a no has ended the form (:meth:`_check`): the form is
+        done unconfirmed, and its submit action stores nothing and says so."""
+        if latest_intent(tracker) == "deny" and tracker.get_slot("requested_slot") is None:
+            return SlotSet("requested_slot", None)
+        return await super().next_requested_slot(dispatcher, tracker, domain)
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> list[str]:

@@ -99,6 +99,17 @@ async def test_feedback_is_stored_for_the_last_answer(services) -> None:
     assert any(b["payload"] == "/human_handoff" for b in messages[0]["buttons"])
 
 
+async def test_a_question_taken_for_feedback_is_answered(services) -> None:
+    """"how quickly do you normally answer?" read as feedback is answered and cited, not
+    thanked for; typed feedback ("that didn't help") is still feedback."""
+    from actions.actions import ActionRecordFeedback
+
+    messages, _ = await _run(ActionRecordFeedback(), _tracker("how quickly do you normally answer?", "feedback"))
+    assert "within two days" in messages[0]["text"] and "Source:" in messages[0]["text"]
+    messages, _ = await _run(ActionRecordFeedback(), _tracker("that didn't help", "feedback"))
+    assert "within two days" not in messages[0]["text"]
+
+
 async def test_submit_data_rights_masks_and_stores(services) -> None:
     from actions.actions import ActionAskConfirmed, ActionSubmitDataRights
 

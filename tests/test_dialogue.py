@@ -766,6 +766,9 @@ def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, inform
         ("can i chat with a staff member?", True),
         ("and do staff wear id badges in their offices?", False),
         ("does international sos record my calls?", False),
+        ("what if a staff member loses their phone", False),
+        ("who can i speak to about my claim?", True),
+        ("how do i reach someone urgently?", True),
     ],
 )
 def test_a_question_taken_for_a_hand_off_is_told_from_asking_for_a_person(text: str, person: bool) -> None:

@@ -124,11 +124,25 @@ _WANTS_A_PERSON = re.compile(
 )
 
 
+#: Asking to be put in touch, in a question that opens with a question word ("who can I
+#: talk to?", "how do I reach someone?").
+_REACHING = re.compile(
+    r"\b(?:(?:talk|speak|chat|contact|reach|escalat|connect)\w*|put me through|"
+    r"hand me over)\b",
+    re.I,
+)
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether a message the classifier took for a hand-off asks for a person at all:
     "is there someone i can talk to?" does, "and do staff wear id badges in their
-    offices?" asks about the documents (and is answered, with a person one button away)."""
-    return bool(_WANTS_A_PERSON.search(normalise_query(text)))
+    offices?" asks about the documents (and is answered, with a person one button away),
+    and so does a question opening with a question word that asks for no contact ("what
+    if a staff member loses their phone?")."""
+    text = _CARRYING_ON.sub("", normalise_query(text))
+    if not _WANTS_A_PERSON.search(text):
+        return False
+    return not (_WH_OPENING.match(text) or _CONTINUES.match(text)) or bool(_REACHING.search(text))
 
 
 def is_question(text: str) -> bool:
