@@ -46,7 +46,7 @@ from bot.dialogue.forms import (
     required_slots,
 )
 from bot.dialogue.intents import load_intent_answers
-from bot.dialogue.validation import MAX_MESSAGE_CHARS, ValidationError, too_long_reply
+from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot
 from bot.knowledge.index import IndexMismatchError
 from bot.language import DEFAULT_LANGUAGE, conversation_language, language_choice, localise, start_language
@@ -533,28 +533,21 @@ class _ValidateForm:
             # "how long does it take?" when asked for the hospital: answered, then the
             # form asks its question again (the slot stays empty).
             return {**ActionAnswerQuestion().answer(dispatcher, tracker), slot: None}
-        if form_field is not None and latest_intent(tracker) == "deny" and slot == tracker.get_slot("requested_slot"):
-            # Only a question that takes a no for its answer sees a deny here (the optional
-            # cost: "no" is no estimate). A no it cannot take ("no thanks", "non merci")
-            # ends the form, unsubmitted (next_requested_slot).
-            try:
-                form_field.validate(value)
-            except ValidationError:
-                return {slot: None, "requested_slot": None}
         result = check_slot(
             FORMS[self.spec_name], slot, value,
             requested_slot=tracker.get_slot("requested_slot"),
             events=tracker.events,
             failures=tracker.get_slot(FAILURES_SLOT),
             values={f.slot: tracker.get_slot(f.slot) for f in FORMS[self.spec_name].fields},
+            intent=latest_intent(tracker),
         )
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots
 
     async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any] | None:
-        """No next question once a no has ended the form (:meth:`_check`): the form is
-        done unconfirmed, and its submit action stores nothing and says so."""
+        """No next question once a no has ended the form (validation_flow.check_slot):
+        the form is done unconfirmed, and its submit action stores nothing and says so."""
         if latest_intent(tracker) == "deny" and tracker.get_slot("requested_slot") is None:
             return SlotSet("requested_slot", None)
         return await super().next_requested_slot(dispatcher, tracker, domain)

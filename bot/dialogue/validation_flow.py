@@ -58,12 +58,16 @@ def check_slot(
     events: Iterable[Mapping[str, Any]],
     failures: Any,
     values: Mapping[str, Any] | None = None,
+    intent: str | None = None,
 ) -> SlotCheck:
     """Validate the candidate ``value`` for ``slot`` of the form ``spec``.
 
     ``requested_slot`` is the question the form asked, ``events`` the conversation so far
     and ``failures`` the current value of the failure counter slot; ``values`` are the
-    form's slots so far. A valid value is stored normalised and resets the counter. An
+    form's slots so far, ``intent`` the NLU's intent for the message. A valid value is
+    stored normalised and resets the counter. A no the question cannot take ("no thanks"
+    at the optional cost, where "no" means no estimate: only such a question sees a deny)
+    ends the form unsubmitted: the requested slot is cleared. An
     invalid one mentioned in passing (digits in a topic look like a phone number) keeps
     the answer already given; one that answers another question of the form ("for my
     husband" when asked for the member ID: forms.volunteered) fills that one and the
@@ -79,6 +83,8 @@ def check_slot(
     try:
         slots = {slot: _validate(checked.validate, value, answered), FAILURES_SLOT: None}
     except ValidationError as exc:
+        if intent == "deny" and requested_slot == slot:
+            return SlotCheck({slot: None, "requested_slot": None})
         if requested_slot and requested_slot != slot:
             previous = previous_value(events, slot)
             if previous is not None:
