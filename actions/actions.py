@@ -39,6 +39,7 @@ from bot.dialogue.forms import (
     FORMS,
     FormSpec,
     contact_of,
+    field_to_change,
     form_about,
     form_for_intent,
     mask_contact,
@@ -562,8 +563,30 @@ class _ValidateForm:
         asked = tracker.get_slot("requested_slot")
         return [s for s in domain_slots if s in needed or s == asked]
 
+    def _field_to_change(self, tracker: Tracker) -> str | None:
+        """The answer the member asks to change at the confirmation ("wait, change the
+        phone number", "no, the email is wrong"), or None."""
+        if tracker.get_slot("requested_slot") != "confirmed":
+            return None
+        return field_to_change(FORMS[self.spec_name], (tracker.latest_message or {}).get("text") or "")
+
+    async def extract_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> dict[str, Any]:
+        """A change asked for at the confirmation clears that answer (and a "no" said with
+        it): the form asks that question again, then the confirmation with the new
+        summary. A new value the message itself gives ("change the phone to +32 ...",
+        found by the NLU) is kept, validated like any answer."""
+        slot = self._field_to_change(tracker)
+        if slot is None:
+            return {}
+        if tracker.slots_to_validate().get(slot) is not None:
+            return {"confirmed": None}
+        return {slot: None, "confirmed": None}
+
     def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
+        if value is None and self._field_to_change(tracker):
+            return {"confirmed": None}  # the changed answer is asked again first (extract_confirmed)
         result = check_confirmed(value, tracker.get_slot("requested_slot"))
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots

@@ -15,7 +15,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import replies
 from bot.dialogue.answering import INTENT_CONFIDENCE, answer_message, feedback_is_helpful, request_offer
-from bot.dialogue.forms import FORM_BY_INTENT, FORMS, contact_of, form_for_intent, required_slots
+from bot.dialogue.forms import (
+    FORM_BY_INTENT,
+    FORMS,
+    contact_of,
+    field_to_change,
+    form_for_intent,
+    required_slots,
+)
 from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation_flow import FAILURES_SLOT, check_confirmed, check_slot, previous_value
 from bot.settings import ROOT
@@ -201,6 +208,38 @@ def test_confirmation_cleared_at_a_form_start_says_nothing() -> None:
     result = check_confirmed(None, "member_id")
     assert result.slots == {"confirmed": None} and result.messages == []
     assert check_confirmed(None, None).messages == []
+
+
+@pytest.mark.parametrize(
+    ("form", "said", "slot"),
+    [
+        ("callback_form", "wait, change the phone number", "phone_number"),
+        ("callback_form", "the number is wrong", "phone_number"),
+        ("callback_form", "can you correct the time", "preferred_time"),
+        ("data_rights_form", "no, the email is wrong", "email"),
+        ("data_rights_form", "change my member number please", "member_id"),
+        ("gop_form", "the admission date is wrong", "admission_date"),
+        ("gop_form", "the patient's name has a typo", "patient_name"),
+        ("gop_form", "can you fix the hospital", "provider"),
+        ("handoff_form", "change my email", "contact"),
+    ],
+)
+def test_a_change_asked_for_at_the_confirmation_names_its_field(form: str, said: str, slot: str) -> None:
+    assert field_to_change(FORMS[form], said) == slot
+
+
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [
+        ("data_rights_form", "yes, the name is correct"),  # confirms
+        ("callback_form", "yes that is correct"),
+        ("data_rights_form", "i want to change something"),  # names no field
+        ("gop_form", "change the name and the date"),  # names two
+        ("callback_form", "what is the phone number of the hospital?"),  # asks no change
+    ],
+)
+def test_no_change_is_read_where_none_or_no_single_field_is_asked_for(form: str, said: str) -> None:
+    assert field_to_change(FORMS[form], said) is None
 
 
 # Which form an intent opens

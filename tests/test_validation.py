@@ -51,13 +51,21 @@ def rejects(fn: Callable[[str], object], text: str) -> str:
         ("李小龙", "李小龙"),
         ("J. R. Tolkien", "J. R. Tolkien"),
         ("Jo", "Jo"),
+        ("June Sunday", "June Sunday"),  # months and weekdays are names too
     ],
 )
 def test_full_name_accepted(typed: str, name: str) -> None:
     assert validate_full_name(typed) == name
 
 
-@pytest.mark.parametrize("typed", ["", "   ", "A", "J0hn Smith", "<b>John</b>", "John; DROP TABLE", "--", "x" * 101])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "", "   ", "A", "J0hn Smith", "<b>John</b>", "John; DROP TABLE", "--", "x" * 101,
+        # an answer to another question of the form
+        "tomorrow morning", "access", "a copy of my data", "by email",
+    ],
+)
 def test_full_name_rejected(typed: str) -> None:
     assert "name" in rejects(validate_full_name, typed).lower()
 

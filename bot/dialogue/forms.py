@@ -326,6 +326,55 @@ def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]
     return found
 
 
+#: What members call each field when they ask to change it, besides its label: "the
+#: number" is the phone in a callback request and the member ID nowhere (a longer name,
+#: "member number", wins over a shorter one inside it).
+FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "request_type": ("request type", "type of request", "kind of request"),
+    "full_name": ("name", "full name", "my name"),
+    "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
+    "member_id": ("member id", "member number", "membership number", "member id number", "id", "id number"),
+    "date_of_birth": ("date of birth", "birth date", "birthday", "dob", "date"),
+    "details": ("details", "description"),
+    "patient": ("patient",),
+    "patient_name": ("patient's name", "patient name", "name"),
+    "patient_relationship": ("relationship",),
+    "provider": ("hospital", "clinic", "provider"),
+    "admission_date": ("admission date", "date of admission", "admission", "date"),
+    "treatment": ("treatment", "diagnosis"),
+    "estimated_cost": ("cost", "estimate", "estimated cost", "amount", "price"),
+    "phone_number": ("phone", "phone number", "number", "telephone", "telephone number", "mobile"),
+    "preferred_time": ("time", "preferred time"),
+    "topic": ("topic", "subject"),
+    "contact": ("contact", "contact details", "email", "e-mail", "phone", "phone number", "number"),
+}
+#: Words asking to change an answer already given ("wait, change the phone number",
+#: "no, the email is wrong"); "correct" only as a verb: "yes, the name is correct" confirms.
+_CHANGE = re.compile(
+    r"\b(?:change|fix|edit|update|amend|modify|correct (?:it|that|this|the|my)|wrong|incorrect|mistake|typo|"
+    r"not right|isn't right|is not right)\b",
+    re.IGNORECASE,
+)
+
+
+def field_to_change(spec: FormSpec, text: str) -> str | None:
+    """The slot of ``spec`` that ``text``, said at the confirmation, asks to change: it
+    asks for a change and names exactly one field (:data:`FIELD_NAMES` or its label).
+    None when it asks for no change or names no field, or several."""
+    said = text.replace("’", "'").lower()
+    if not _CHANGE.search(said):
+        return None
+    spans: list[tuple[int, int, str]] = []
+    for form_field in spec.fields:
+        for name in {form_field.label.lower(), *FIELD_NAMES.get(form_field.slot, ())}:
+            spans += [(m.start(), m.end(), form_field.slot) for m in re.finditer(rf"\b{re.escape(name)}\b", said)]
+    named = {
+        slot for start, end, slot in spans
+        if not any(s <= start and end <= e and (e - s) > (end - start) for s, e, _ in spans)
+    }
+    return named.pop() if len(named) == 1 else None
+
+
 #: How many of the passages a form's subject retrieves count as about that subject.
 SUBJECT_PASSAGES = 3
 

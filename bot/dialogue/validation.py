@@ -204,6 +204,10 @@ _NOT_IN_NAMES = frozenset({
     "my", "your", "me", "you", "i", "i'm", "im", "please", "the", "want", "need", "like", "data", "what",
     "how", "why", "when", "where", "which", "thanks", "thank", "hello", "hi", "delete", "request", "question",
     "help", "not", "don't", "dont", "about", "this", "that", "it", "is", "are",
+    # an answer to another question of the form: a time to call, the kind of request
+    "today", "tonight", "tomorrow", "yesterday", "morning", "afternoon", "evening", "weekend", "asap",
+    "access", "copy", "deletion", "erasure", "correction", "restriction", "objection", "consent", "claim",
+    "email", "e-mail", "phone",
 })
 
 

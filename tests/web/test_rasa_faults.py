@@ -1,20 +1,18 @@
 """What the web app does when Rasa is slow, busy, silent or only partly up: a bounded
 wait (504), an admission gate with a queue (503 when full), the apology with our
 contact channels; and one round trip of awkward but valid messages through the real
-Rasa server and action server (ports 5605/5655, marked ``stack``).
+Rasa server and action server (the live stories' stack, marked ``stack``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.dialogue.validation import MAX_MESSAGE_CHARS
+from bot.evaluation.stories import StoryRunner
 from bot.settings import Settings
 from bot.web.jsonio import clean_text
 from bot.web.rasa import RasaClient, transcript
-from tests.helpers import started_stack
 from tests.web.helpers import NO_LIMITS, VALID_MESSAGES, chat_staggered, error_json, new_conversation
 
 # --------------------------------------------------------------------------- slow and busy
@@ -157,13 +155,10 @@ def test_transcript_skips_non_message_events():
 
 
 @pytest.fixture(scope="module")
-def live_rasa(tmp_path_factory, settings, retriever) -> Iterator[str]:
-    """The real Rasa server (5605) calling the real action server (5655) on the session's
-    index; its URL."""
-    tmp = tmp_path_factory.mktemp("hardening-stack")
-    env = {"BOT_DATABASE_URL": f"sqlite:///{tmp}/requests.db", "BOT_INDEX_DIR": str(settings.index_dir)}
-    with started_stack(tmp, env, rasa_port=5605, action_port=5655) as stack:
-        yield stack.rasa_url
+def live_rasa(live_runner: StoryRunner) -> str:
+    """The real Rasa server calling the real action server on the session's index (the
+    stack the live stories use: nothing here needs one of its own); its URL."""
+    return live_runner.rasa_url
 
 
 @pytest.mark.stack
