@@ -24,6 +24,7 @@ from rasa_sdk.types import DomainDict
 from bot.dialogue import replies
 from bot.dialogue.answering import (
     answer_turn,
+    asks_about_the_assistant,
     asks_for_a_person,
     asks_for_information,
     asks_for_request,
@@ -278,6 +279,9 @@ class ActionChatReply(Action):
                 return [*(SlotSet(k, v) for k, v in entities.items()), FollowupAction("action_form_intro")]
             dispatcher.utter_message(response=CHAT_RESPONSES["deny"])
             return [SlotSet(OFFER_SLOT, None)]
+        if intent == "bot_challenge" and is_question(text) and not asks_about_the_assistant(text):
+            # "what are your opening hours?": a question to answer, not about the assistant.
+            return [SlotSet(slot, value) for slot, value in ActionAnswerQuestion().answer(dispatcher, tracker).items()]
         # A follow-up naming something ("can the hospital fill something in instead"),
         # not "thanks" or "ok", which name nothing, nor "ugh, forget about it" (cancel).
         asks = is_question(text) or (intent != "cancel" and is_follow_up(text) and bool(own_topic_terms(text)))

@@ -357,3 +357,16 @@ async def test_a_follow_up_read_as_out_of_scope_is_answered_on_the_topic_but_ok_
     # a cancel with no form running is no follow-up, though it names a word ("forget")
     messages, _ = await _run(ActionChatReply(), _tracker("ugh forget about it", "cancel", slots=topic))
     assert [m.get("response") for m in messages] == ["utter_nothing_to_cancel"]
+
+
+async def test_a_question_taken_for_one_about_the_assistant_is_answered(services) -> None:
+    """"what are your opening hours?" reads as "what are you?" to the classifier: it is
+    answered from the documents (here the honest "couldn't find" with our contacts),
+    while "are you a real person?" gets the assistant's own answer."""
+    from actions.actions import ActionChatReply
+
+    messages, _ = await _run(ActionChatReply(), _tracker("what are your opening hours?", "bot_challenge"))
+    assert not any(m.get("response") == "utter_iamabot" for m in messages)
+    assert "couldn't find" in messages[0]["text"], messages
+    messages, _ = await _run(ActionChatReply(), _tracker("are you a real person?", "bot_challenge"))
+    assert [m.get("response") for m in messages] == ["utter_iamabot"]

@@ -554,6 +554,21 @@ def test_follow_up_is_answered_about_the_previous_topic(retriever, intent_answer
     assert not fresh.follow_up and fresh.answer.best.passage.doc_id == "cigna-online-and-mobile-privacy-notice"
 
 
+def test_a_follow_up_on_the_next_case_finds_it_elsewhere_on_the_topics_page(retriever, intent_answers) -> None:
+    """"what if it's urgent?" after a password question is the FAQ's urgent-access
+    passage, in another section of the same page, not the login passage again."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    first = answer_turn(retriever, "i forgot my password", "login_password", 0.9, None, intent_answers)
+    topic = next_topic(first, None)
+    assert topic is not None and topic.passage_id == "cigna-health-benefits-member-faq#having-trouble-logging-in-1"
+    [reply] = answer_turn(retriever, "what if it's urgent?", "login_urgent_access", 0.9, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+    assert "urgent access" in reply.answer.highlight
+
+
 def test_a_question_during_a_request_is_read_with_the_request(retriever, intent_answers) -> None:
     """Alone, "how long does the hospital have to wait for it?" has no answer; asked while
     the guarantee-of-payment form runs, it is about that request (48 hours). Outside a
@@ -814,6 +829,23 @@ def test_a_question_taken_for_a_hand_off_is_told_from_asking_for_a_person(text: 
     from bot.dialogue.answering import asks_for_a_person
 
     assert asks_for_a_person(text) is person
+
+
+@pytest.mark.parametrize(
+    ("text", "about"),
+    [
+        ("are you a bot?", True),
+        ("am i talking to a real person", True),
+        ("what are you?", True),
+        ("is this automated?", True),
+        ("what are your opening hours?", False),
+        ("what are your fees for a second opinion?", False),
+    ],
+)
+def test_a_question_taken_for_one_about_the_assistant_is_told_apart(text: str, about: bool) -> None:
+    from bot.dialogue.answering import asks_about_the_assistant
+
+    assert asks_about_the_assistant(text) is about
 
 
 def test_a_two_part_message_with_whats_is_split() -> None:

@@ -145,8 +145,9 @@ CHAT_REPLIES = {
     "feedback": "action_record_feedback",
     "greet": "utter_greet",
     "thanks": "utter_you_are_welcome",
-    "bot_challenge": "utter_iamabot",
-    "out_of_scope": "utter_out_of_scope",
+    # action_chat_reply answers a question the classifier took for one of these.
+    "bot_challenge": "action_chat_reply",
+    "out_of_scope": "action_chat_reply",
 }
 
 

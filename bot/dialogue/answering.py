@@ -145,6 +145,22 @@ def asks_for_a_person(text: str) -> bool:
     return not (_WH_OPENING.match(text) or _CONTINUES.match(text)) or bool(_REACHING.search(text))
 
 
+#: Words of a question about the assistant itself ("are you a bot?", "am I talking to a
+#: real person?", "what are you?").
+_ABOUT_THE_ASSISTANT = re.compile(
+    r"\b(?:bot|robot|chatbot|human|real|person|people|machine|ai|automated|automatic|computer|program|"
+    r"talking to|speaking to|chatting with|who are you|what are you)\b",
+    re.I,
+)
+
+
+def asks_about_the_assistant(text: str) -> bool:
+    """Whether a message the classifier took for a question about the assistant asks
+    about it: "are you a bot?" does; "what are your opening hours?" asks about us, and is
+    answered from the documents (or with the honest "couldn't find" and our contacts)."""
+    return bool(_ABOUT_THE_ASSISTANT.search(normalise_query(text)))
+
+
 def is_question(text: str) -> bool:
     """Whether ``text`` asks something: it ends with a question mark or opens like a
     question ("how long does it take"). A hospital's name or a treatment does not."""
