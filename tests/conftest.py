@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,10 +54,19 @@ def settings(index_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def retriever(settings: Settings) -> Iterator[Retriever]:
     """The real retriever over an index of the real documents, built once per pytest run;
-    ``BOT_INDEX_DIR`` points at it until the session ends."""
+    ``BOT_INDEX_DIR`` points at it until the session ends. The checkout's index (``make
+    test`` builds it first) is copied in to start from: the builds below check what an
+    index was built from (documents, alternate questions, model, settings) and rebuild
+    whatever does not match, so the session's index is current either way, and the copy
+    saves embedding everything twice."""
     from bot.knowledge.index import build_index
     from bot.retrieval import Retriever
 
+    shipped = Settings.from_env().index_dir
+    if shipped.is_dir() and shipped.resolve() != settings.index_dir.resolve():
+        for path in shipped.iterdir():
+            if path.is_file():
+                shutil.copy2(path, settings.index_dir / path.name)
     build_index(settings, progress=False)
     if settings.multilingual:
         from bot.knowledge.index import load_index
