@@ -60,7 +60,7 @@ _ASKS_HOW_LONG = re.compile(
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
     r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
-    r"want|need|would like|'d like|request|arrange|organi[sz]e)\b",
+    r"want|need|would like|'d like|request|arrange|organi[sz]e|get me|sort (?:me )?out|set (?:me )?up|book)\b",
     re.I,
 )
 
