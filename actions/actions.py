@@ -46,6 +46,7 @@ from bot.dialogue.forms import (
     mask_contact,
     opening_slots,
     required_slots,
+    volunteered,
 )
 from bot.dialogue.intents import load_intent_answers
 from bot.dialogue.validation import MAX_MESSAGE_CHARS, too_long_reply
@@ -279,6 +280,13 @@ class ActionChatReply(Action):
                 return [*(SlotSet(k, v) for k, v in entities.items()), FollowupAction("action_form_intro")]
             dispatcher.utter_message(response=CHAT_RESPONSES["deny"])
             return [SlotSet(OFFER_SLOT, None)]
+        spec = FORMS.get(tracker.active_loop_name or "")
+        if spec and (given := volunteered(spec, str(tracker.get_slot("requested_slot") or ""), text,
+                                          {s: tracker.get_slot(s) for s in spec.slots})):
+            # "her name is Anna Berg" when asked for the member ID reads as chat to the
+            # classifier: noted as the answer it is, and the form asks its question again.
+            _say(dispatcher, *localise([replies.noted(spec.summary_lines(given))], member_language(tracker)))
+            return [SlotSet(slot, value) for slot, value in given.items()]
         if intent == "bot_challenge" and is_question(text) and not asks_about_the_assistant(text):
             # "what are your opening hours?": a question to answer, not about the assistant.
             return [SlotSet(slot, value) for slot, value in ActionAnswerQuestion().answer(dispatcher, tracker).items()]

@@ -370,3 +370,15 @@ async def test_a_question_taken_for_one_about_the_assistant_is_answered(services
     assert "couldn't find" in messages[0]["text"], messages
     messages, _ = await _run(ActionChatReply(), _tracker("are you a real person?", "bot_challenge"))
     assert [m.get("response") for m in messages] == ["utter_iamabot"]
+
+
+async def test_a_name_said_early_in_words_the_classifier_takes_for_chat_is_noted(services) -> None:
+    """"her name is Anna Berg" at the member ID question reads as out of scope: it is
+    noted (masked) as the patient's name, and nothing else is said."""
+    from actions.actions import ActionChatReply
+
+    tracker = _tracker("her name is Anna Berg", "out_of_scope", slots={"requested_slot": "member_id"},
+                       active_loop="gop_form")
+    messages, events = await _run(ActionChatReply(), tracker)
+    assert {e["name"]: e["value"] for e in events} == {"patient_name": "Anna Berg", "patient": "dependant"}
+    assert len(messages) == 1 and "noted" in messages[0]["text"] and "Anna Berg" not in messages[0]["text"]

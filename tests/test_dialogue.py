@@ -127,6 +127,8 @@ def test_an_invalid_answer_to_the_question_asked_is_refused_and_counted() -> Non
         ("gop_form", "member_id", "just for myself", {"patient": "member"}),
         ("callback_form", "full_name", "you can call me on +32 470 12 34 56", {"phone_number": "+32470123456"}),
         ("data_rights_form", "full_name", "my email is jane@example.com", {"email": "jane@example.com"}),
+        ("gop_form", "member_id", "her name is Anna Berg", {"patient_name": "Anna Berg", "patient": "dependant"}),
+        ("data_rights_form", "email", "my name is Jane Doe.", {"full_name": "Jane Doe"}),
     ],
 )
 def test_an_answer_to_a_later_question_is_noted_not_refused(
@@ -140,7 +142,7 @@ def test_an_answer_to_a_later_question_is_noted_not_refused(
     assert "jane@example.com" not in result.messages[0]["text"] and "470 12 34 56" not in result.messages[0]["text"]
 
 
-@pytest.mark.parametrize("said", ["I'm not sure", "my member id is on the card", "Tom Berg"])
+@pytest.mark.parametrize("said", ["I'm not sure", "my member id is on the card", "Tom Berg", "her name is 42"])
 def test_an_unclear_answer_fills_no_other_question(said: str) -> None:
     """A bare "I'm" or "member" says nothing about the patient: the answer is refused as before."""
     result = check_slot(FORMS["gop_form"], "member_id", said, requested_slot="member_id", events=[], failures=None,
@@ -799,6 +801,8 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("can someone call me back please?", False),
         ("can you arrange a guarantee of payment for my operation?", False),
         ("can you get me a guarantee of payment for my daughter's operation?", False),
+        ("and opting out on my phone apps?", True),
+        ("and can you call me back?", False),
         ("could you sort out a guarantee of payment for my knee surgery?", False),
         ("I'd like a callback, can you do that?", False),
         ("i need a guarantee of payment for next month", False),
@@ -912,6 +916,9 @@ def test_a_follow_up_pointing_back_stays_on_the_passage_it_points_at(retriever, 
         ("please tell me how to correct my data", False),
         ("how do i delete my data?", False),
         ("can i ask you to delete my data?", False),
+        ("actually can you just call me back please", True),
+        ("could you please delete my old address", True),
+        ("can you just explain how a deletion works?", False),
         ("/data_deletion", False),
     ],
 )

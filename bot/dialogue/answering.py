@@ -72,7 +72,8 @@ def asks_for_information(text: str) -> bool:
     nothing to be done ("is that free if I call from
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
     the request only offered: a form starts when the member asks for it."""
-    text = _CARRYING_ON.sub("", normalise_query(text).lower())
+    said = normalise_query(text).lower()
+    text = _CARRYING_ON.sub("", said)
     if not text or text.startswith("/"):
         return False
     # The question may follow a clause of context ("I'm going into hospital next month,
@@ -82,8 +83,8 @@ def asks_for_information(text: str) -> bool:
         return True
     if _ASKS_HOW_LONG.search(text) and not _REQUEST_OPENING.match(text):
         return True
-    if _CONTINUES.match(text) and question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
-        return True  # "ok and if my hospital isn't on the list?"
+    if (_CONTINUES.match(text) or text != said) and question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
+        return True  # "ok and if my hospital isn't on the list?", "and opting out on my phone apps?"
     if not (_QUESTION_OPENING.match(text) or (_CAN_YOU.match(question) and question.endswith("?"))):
         return False
     return not _ASKS_FOR_ACTION.search(text)
@@ -93,7 +94,9 @@ def asks_for_information(text: str) -> bool:
 #: my personal data", "please delete my data", "I want to see what you hold about me".
 _REQUEST_OPENING = re.compile(
     r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well)[,!.\s]+)*"
-    r"(?:i(?:'d| would) like|i want|i wish|i need|please|pls|kindly|(?:can|could|would) you please)\b",
+    r"(?:actually[,\s]+)?"
+    r"(?:i(?:'d| would) like|i want|i wish|i need|please|pls|kindly|(?:can|could|would) you (?:just )?please|"
+    r"(?:can|could|would) you just)\b",
     re.I,
 )
 #: Words of a member who wants to know, not to have it done ("I'd like to know how...").

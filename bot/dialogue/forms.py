@@ -300,13 +300,22 @@ _FOR_SELF = re.compile(
     r"(?:just|only) (?:me|myself))\b",
     re.I,
 )
+#: A name said in so many words: "my name is Jane Doe" (the member), "her name is Anna
+#: Berg", "the patient is called Leo Baker" (the patient). Up to four words, up to the end
+#: of the clause.
+_NAMED = re.compile(
+    r"\b(?:(?P<own>my name is|i am called|i'm called)|(?:her|his|their|the patient's|the patients) name is|"
+    r"(?:she|he|the patient) is called)\s+(?P<name>[^\W\d_][\w'’-]*(?:\s+[^\W\d_][\w'’-]*){0,3})\s*(?:[,.;!?]|$)",
+    re.I,
+)
 
 
 def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]) -> dict[str, str]:
     """Answers to questions of ``spec`` not yet answered that ``text`` gives in a form
     no other answer has, though it was said to another question (``asked``): who the
-    patient is ("for my husband" when asked for the member ID), an email address, a
-    phone number with its country code. A member who says these early is not refused."""
+    patient is ("for my husband" when asked for the member ID), a name said in so many
+    words ("her name is Anna Berg"), an email address, a phone number with its country
+    code. A member who says these early is not refused."""
     text = text.replace("’", "'")
     found: dict[str, str] = {}
     if "patient" in spec.slots and asked != "patient" and not values.get("patient"):
@@ -314,6 +323,16 @@ def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]
             found = {"patient": "dependant", "patient_relationship": relationship}
         elif _FOR_SELF.search(text):
             found = {"patient": "member"}
+    if named := _NAMED.search(text):
+        slot = "full_name" if named.group("own") else "patient_name"
+        if slot in spec.slots and slot != asked and not values.get(slot):
+            try:
+                found[slot] = validation.validate_full_name(named.group("name"))
+            except validation.ValidationError:
+                pass
+            else:
+                if slot == "patient_name" and not values.get("patient"):
+                    found["patient"] = "dependant"  # "her name is ..." names someone else
     for slot, pattern, check in (
         ("email", _EMAIL_IN_TEXT, validation.validate_email),
         ("phone_number", _PHONE_IN_TEXT, validation.validate_phone),
