@@ -223,25 +223,26 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     topic_passage = retriever.passage(topic.passage_id)
     topic_words = adds(topic_passage.text) if topic_passage else 0
     near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(p.text) > topic_words}
-    # So is one of the combined question's best passages from the topic's document that
-    # has more of them, for a follow-up on the case next to the topic: "what if it's
-    # urgent?" after a password question is the FAQ's urgent-access passage, in another
-    # section of the same page. One that points back ("will they always change it?")
-    # asks about what the last answer said, not about another passage with its words.
-    stays = points_back(text)
-    if topic_passage and not stays:
-        near |= {
-            h.passage.id for h in retriever.search(question, OPTIONS)
-            if h.passage.doc_id == topic_passage.doc_id and adds(h.passage.text) > topic_words
-        }
     # "is that always possible?" asks about what the last answer said: the topic's own
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
+    stays = points_back(text)
     topic_terms = set(terms(topic_passage.text)) if topic_passage else set()
     if stays and wanted & topic_terms and own <= topic_terms:
         near.add(topic.passage_id)
+    candidates = retriever.candidates(question, OPTIONS, also=near)
+    # So is one of the combined question's best passages from the topic's document that
+    # has more of the follow-up's words, for a follow-up on the case next to the topic:
+    # "what if it's urgent?" after a password question is the FAQ's urgent-access passage,
+    # in another section of the same page. One that points back ("will they always change
+    # it?") asks about what the last answer said, not about another passage with its words.
+    if topic_passage and not stays:
+        near |= {
+            a.best.passage.id for a in candidates
+            if a.best and a.best.passage.doc_id == topic_passage.doc_id and adds(a.best.passage.text) > topic_words
+        }
     answered = [
-        a for a in retriever.candidates(question, OPTIONS, also=near)
+        a for a in candidates
         if (a.answered or (a.best and a.best.passage.id in near))
         and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
     ]
