@@ -540,11 +540,14 @@ class _ValidateForm:
         form_field = FORMS[self.spec_name].field(slot)
         text = (tracker.latest_message or {}).get("text") or ""
         if (
-            form_field is not None and form_field.free_text and not form_field.question_is_an_answer
+            form_field is not None and not form_field.question_is_an_answer
             and slot == tracker.get_slot("requested_slot") and asks_instead_of_answering(text)
+            and (form_field.free_text or not (form_field.accepts(value) or form_field.accepts(text)))
         ):
-            # "how long does it take?" when asked for the hospital: answered, then the
-            # form asks its question again (the slot stays empty).
+            # "how long does it take?" when asked for the hospital, or "what do you need
+            # to know about the treatment?" when asked who the patient is: answered, then
+            # the form asks its question again (the slot stays empty). A question that is
+            # a valid answer ("is it for my daughter?") answers the field.
             return {**ActionAnswerQuestion().answer(dispatcher, tracker), slot: None}
         result = check_slot(
             FORMS[self.spec_name], slot, value,

@@ -302,6 +302,21 @@ async def test_a_question_asked_for_the_hospital_is_answered_and_asked_again(ser
         "AZ Klina", CollectingDispatcher(), _tracker("AZ Klina", "inform", slots=slots, active_loop="gop_form"), {}
     )
     assert named["provider"] == "AZ Klina"
+    # a question where a choice is asked (who the patient is) is answered too; a
+    # question that is itself a valid answer answers the field
+    patient_slots = {**slots, "requested_slot": "patient"}
+    text = "what if the hospital doesnt have a direct billing agreement with you?"
+    dispatcher = CollectingDispatcher()
+    result = ValidateGopForm().validate_patient(
+        text, dispatcher, _tracker(text, "gop_info", slots=patient_slots, active_loop="gop_form"), {}
+    )
+    assert result["patient"] is None
+    assert "case-by-case basis" in dispatcher.messages[0]["text"]
+    text = "is it ok if it's for my daughter?"
+    chose = ValidateGopForm().validate_patient(
+        text, CollectingDispatcher(), _tracker(text, "inform", slots=patient_slots, active_loop="gop_form"), {}
+    )
+    assert chose["patient"] == "dependant"
     # a question is what a call back is about
     asked = _tracker("why was my claim only partly paid?", "claim_partial_settlement",
                      slots={"requested_slot": "topic"}, active_loop="callback_form")

@@ -971,3 +971,63 @@ def test_a_question_is_recognised_in_other_scripts() -> None:
     assert is_question("我的雇主能看到我的医疗数据吗？") and is_question("كيف يمكنني الاتصال بكم؟")
     assert not is_question("UZ Leuven")
 
+
+
+def test_a_follow_up_asking_for_a_time_the_topic_lacks_takes_it_from_the_topics_section(
+    retriever, intent_answers
+) -> None:
+    """The correction passage gives no time; the same section's deadline passage does."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "international sos has my date of birth wrong, how do i get it fixed?",
+                                   None, 0.0, None, intent_answers), None)
+    assert topic is not None and topic.passage_id.startswith("international-sos-privacy-and-cookies#how-can-users")
+    [reply] = answer_turn(retriever, "how long have they got to sort it", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.answered
+    assert "no later than thirty (30) calendar days" in reply.answer.highlight
+
+
+def test_how_long_till_we_hear_back_after_a_planned_stay_is_the_guarantees_time(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    first = "my wife has an operation planned next month, how do we get cigna to pay the hospital directly?"
+    topic = next_topic(answer_turn(retriever, first, None, 0.0, None, intent_answers), None)
+    [reply] = answer_turn(retriever, "how long till we hear back?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and "within 48 hours" in reply.answer.highlight
+
+
+def test_a_follow_up_pointing_back_is_not_answered_from_another_organisation(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+
+    topic = Topic("international sos has my date of birth wrong, how do i get it fixed? how long have they got",
+                  "international-sos-privacy-and-cookies#how-can-users-correct-inaccuracies-in-their-5")
+    [reply] = answer_turn(retriever, "will they want ID from me?", None, 0.0, None, intent_answers, topic)
+    assert not reply.answer.best or reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("im locked out of my online account, what do i do? also how quick do you send a guarantee of payment?",
+         ["im locked out of my online account, what do i do?", "how quick do you send a guarantee of payment?"]),
+        ("how do I get a guarantee of payment? also, can I pay my premium in bitcoin?",
+         ["how do I get a guarantee of payment?", "can I pay my premium in bitcoin?"]),
+    ],
+)
+def test_a_question_mark_ends_a_part_whatever_it_opens_with(text: str, parts: list[str]) -> None:
+    from bot.dialogue.context import split_questions
+
+    assert split_questions(text) == parts
+
+
+def test_a_second_part_leaning_on_the_first_is_its_follow_up(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+
+    first, second = answer_turn(retriever, "Does Cigna send my personal info to other countries? and is it 100% safe?",
+                                None, 0.0, None, intent_answers)
+    assert first.answer.answered and not first.follow_up
+    assert second.follow_up and second.answer.answered
+    assert "guaranteed to be 100% secure" in second.answer.highlight

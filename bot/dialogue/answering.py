@@ -20,6 +20,7 @@ from bot.dialogue.context import (
     combined_question,
     continues_topic,
     in_topic_document,
+    next_topic,
     refocus,
     split_questions,
 )
@@ -203,7 +204,7 @@ def answer_turn(
     if typed:
         parts = split_questions(normalise_query(text))
         if len(parts) > 1:
-            return [Reply(part, retriever.answer(part)) for part in parts]
+            return answer_parts(retriever, parts)
         if len(parts[0].split()) >= 2:
             text = parts[0]  # without a greeting before it ("hi, how can I get in touch with you?")
         if continues_topic(retriever, text, topic):
@@ -221,6 +222,22 @@ def answer_turn(
             if about.answered:
                 return [Reply(text, refocus(retriever, about, text.strip()), True)]
     return [Reply(text, answer)]
+
+
+def answer_parts(retriever: Retriever, parts: list[str]) -> list[Reply]:
+    """The answers to the questions of one message, each with its own source. A part
+    that leans on the one before it ("Does Cigna send my data abroad? and is it 100%
+    safe?") is a follow-up to that part's answer; the others stand alone."""
+    replies: list[Reply] = []
+    topic = None
+    for part in parts:
+        if continues_topic(retriever, part, topic):
+            answer, follow_up = answer_in_context(retriever, part, topic)
+            replies.append(Reply(part, answer, follow_up))
+        else:
+            replies.append(Reply(part, retriever.answer(part)))
+        topic = next_topic(replies[-1:], None)
+    return replies
 
 
 def answer_message(

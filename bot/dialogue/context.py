@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.knowledge.chunker import Passage
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 from bot.retrieval.answer_types import asked_types
 from bot.retrieval.keywords import terms
@@ -64,7 +65,7 @@ _POINTER = re.compile(_PRONOUN + r"|\b(?:instead|too|as well|either)\b", re.IGNO
 #: what if urgent, for whom. Stems, as :func:`bot.retrieval.keywords.terms` gives them.
 _GENERIC = frozenset(
     terms(
-        "answer answers reply response respond hear back get got take takes taking long time soon quickly "
+        "answer answers reply response respond hear back get got take takes taking long time soon quickly till until "
         "fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
         "needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
@@ -75,7 +76,7 @@ _GENERIC = frozenset(
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
 _SPLIT = re.compile(
-    r"\?\s+(?:and\s+|also\s+|plus\s+)?"
+    r"(?<=\?)\s+(?:(?:and|also|plus)\b[,\s]*)?"
     r"|\s*;\s*"
     r"|,?\s+and\s+also,?\s+"
     r"|,?\s+also,\s*"
@@ -223,6 +224,11 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     topic_passage = retriever.passage(topic.passage_id)
     topic_words = adds(topic_passage.text) if topic_passage else 0
     near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(p.text) > topic_words}
+    # "how long have they got?" after a passage that gives no time asks for the time a
+    # passage of the same section gives ("no later than thirty (30) calendar days").
+    lacks = bool(topic_passage and asked_types(asked) and not states_what_is_asked(asked, topic_passage))
+    if lacks:
+        near |= {p.id for p in retriever.neighbours(topic.passage_id) if states_what_is_asked(asked, p)}
     # "is that always possible?" asks about what the last answer said: the topic's own
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
@@ -231,6 +237,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     if stays and wanted & topic_terms and own <= topic_terms:
         near.add(topic.passage_id)
     candidates = retriever.candidates(question, OPTIONS, also=near)
+    if lacks:  # and those of the section among the best, beyond the neighbours
+        near |= {
+            a.best.passage.id for a in candidates
+            if a.best and _section(a.best.passage) == _section(topic_passage)
+            and states_what_is_asked(asked, a.best.passage)
+        }
     # So is one of the combined question's best passages from the topic's document that
     # has more of the follow-up's words, for a follow-up on the case next to the topic:
     # "what if it's urgent?" after a password question is the FAQ's urgent-access passage,
@@ -258,13 +270,13 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # or "what about by email?" asks for the case next to it, which the topic's section
     # gives before another section does (the hospital choice's "does not have an
     # agreement with us", not the claims steps' "has no direct payment agreement").
-    section = (topic_passage.doc_id, topic_passage.section) if topic_passage else None
+    section = _section(topic_passage) if topic_passage else None
     if answered:
         best = max(
             answered,
             key=lambda a: (
                 adds(a.hits[0].passage.text),
-                not stays and (a.hits[0].passage.doc_id, a.hits[0].passage.section) == section,
+                not stays and _section(a.hits[0].passage) == section,
                 a.answered,
                 stays and a.hits[0].passage.id == topic.passage_id,
                 a.confidence,
@@ -275,9 +287,15 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
         return refocus(retriever, best, asked), True
     if own:
         alone = retriever.answer(text)
-        if alone.answered and alone.best and states_what_is_asked(asked, alone.best.passage):
+        if (alone.answered and alone.best and alone.best.passage.id not in outside
+                and states_what_is_asked(asked, alone.best.passage)):
             return alone, False
     return retriever.answer(question), True
+
+
+def _section(passage: Passage) -> tuple[str, tuple[str, ...]]:
+    """Where ``passage`` stands: its document and section."""
+    return passage.doc_id, passage.section
 
 
 def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:

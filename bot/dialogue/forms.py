@@ -141,6 +141,14 @@ class Field:
     #: call back); for any other field a question is one to answer before asking again.
     question_is_an_answer: bool = False
 
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a valid answer to this field."""
+        try:
+            self.validate(value)
+        except validation.ValidationError:
+            return False
+        return True
+
 
 @dataclass(frozen=True)
 class FormSpec:
