@@ -289,3 +289,24 @@ def test_a_question_about_a_case_that_does_not_hold_leads_with_that_case() -> No
     cosines = np.array([0.44, 0.40, 0.26])  # without the bonus: the first two
     highlight = highlight_sentences(sentences, cosines, "and if you never had my email address?")
     assert highlight.splitlines()[:2] == sentences[1:]  # leads with the case (a close runner-up may follow)
+
+
+@pytest.mark.parametrize(
+    ("question", "whole"),
+    [
+        ("what kind of personal information do you keep about me?", True),
+        ("which data does CIHS collect?", True),
+        ("do you keep my card number?", False),
+    ],
+)
+def test_a_question_asking_what_a_list_holds_gets_the_whole_list(question: str, whole: bool) -> None:
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = [
+        "The data collected by CIHS include:",
+        "• Name, address, email address and birth date;",
+        "• Credit or debit card number;",
+        "• CIHS ID;",
+    ]
+    cosines = np.array([0.3, 0.35, 0.6, 0.2])
+    assert (highlight_sentences(sentences, cosines, question).splitlines() == sentences) is whole

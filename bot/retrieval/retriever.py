@@ -122,6 +122,13 @@ _SAYS_WHAT_TO_DO = re.compile(
 )
 #: A sentence that tells the member what to do: an instruction ("Log in to ...", "Please
 #: call us") or where to send it ("contact us using the following e-mail address").
+#: A question that asks what a list holds ("what kind of data does CIHS keep?", "which
+#: information do you collect?"): a passage that is nothing but that list answers with all of it.
+_ASKS_WHICH = re.compile(
+    r"\bwhat (?:kinds?|types?|sorts?|categor(?:y|ies)) of\b|\bwhich (?:kinds?|types?|sorts?|data|information|info|"
+    r"details)\b|\bwhat (?:personal )?(?:data|information|info|details)\b",
+    re.IGNORECASE,
+)
 _INSTRUCTS = re.compile(
     r"^(?:•\s*)?(?:please )?(?:log in|go to|click|visit|call|send|contact|search|fill|select|open|email|write|"
     r"complete|sign|download|print|submit)\b|\bcontact us (?:using|at|by|via|through|on)\b|"
@@ -675,6 +682,8 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     pure_list = all(s.startswith("•") for s in sentences[1:])
     eligible = [i for i, s in enumerate(sentences) if not s.endswith(":") or pure_list] or list(range(len(sentences)))
     best = max(eligible, key=lambda i: score[i])
+    if pure_list and len(sentences) > 2 and sentences[0].endswith(":") and _ASKS_WHICH.search(query):
+        best = 0  # the list's introduction, and its items after it
     # A list's introduction joins only as the best sentence: beside a better one it is
     # the lead-in ("please follow these steps:") the member would read first.
     keep = {
