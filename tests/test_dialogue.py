@@ -1031,3 +1031,58 @@ def test_a_second_part_leaning_on_the_first_is_its_follow_up(retriever, intent_a
     assert first.answer.answered and not first.follow_up
     assert second.follow_up and second.answer.answered
     assert "guaranteed to be 100% secure" in second.answer.highlight
+
+
+@pytest.mark.parametrize(
+    ("form", "text", "slots"),
+    [
+        ("handoff_form", "that's too slow, i want to speak to someone. my email is lea.m@example.com",
+         {"contact": "lea.m@example.com"}),
+        ("handoff_form", "put me through to a human please", {}),
+        ("callback_form", "call me back on +44 7700 900123 please", {"phone_number": "+447700900123"}),
+        ("data_rights_form", "i want my data deleted, my email is a.b@example.com", {"email": "a.b@example.com"}),
+    ],
+)
+def test_how_to_reach_the_member_given_with_the_request_is_not_asked_again(
+    form: str, text: str, slots: dict[str, str]
+) -> None:
+    from bot.dialogue.forms import FORMS, opening_slots
+
+    assert opening_slots(FORMS[form], text) == slots
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("Good afternoon. Could you tell me how the Cigna website keeps my information secure, and whether my "
+         "policy covers IVF treatment? Many thanks.",
+         ["Could you tell me how the Cigna website keeps my information secure?",
+          "whether my policy covers IVF treatment?"]),
+        ("hi two things - i cant get into my personal webpages, and how long before i hear back on a guarantee of "
+         "payment request?",
+         ["i cant get into my personal webpages?", "how long before i hear back on a guarantee of payment request?"]),
+        ("ok whatever. btw where can I check how my claim is going", ["where can I check how my claim is going"]),
+    ],
+)
+def test_chat_around_the_questions_is_left_out(text: str, parts: list[str]) -> None:
+    from bot.dialogue.context import split_questions
+
+    assert split_questions(text) == parts
+
+
+def test_a_no_needs_a_word_that_says_no() -> None:
+    """Every "no" the classifier is trained on keeps its intent; a name or a doubt does not."""
+    from bot.rasa_plugins.intent_guard import corrected_intent
+
+    trained = [
+        line.strip()[2:].strip()
+        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
+        if item.get("intent") == "deny"
+        for line in item["examples"].splitlines() if line.strip()
+    ]
+    assert len(trained) > 30
+    assert [t for t in trained if corrected_intent(t, "deny")] == []
+    assert corrected_intent("Daniel Weber", "deny") == "inform"
+    assert corrected_intent("and you'll definitely change it?", "deny") == "ask_question"
+    assert corrected_intent("Daniel Weber", "inform") is None

@@ -80,20 +80,28 @@ _SPLIT = re.compile(
     r"|\s*;\s*"
     r"|,?\s+and\s+also,?\s+"
     r"|,?\s+also,\s*"
-    r"|,?\s+and\s+(?=(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|is|are|will|"
-    r"would|should|may)\b)",
+    r"|,?\s+and\s+(?=(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|whether|can|could|do|does|is|"
+    r"are|will|would|should|may)\b)",
     re.IGNORECASE,
 )
 #: A greeting or acknowledgement before the questions ("hi, what's ... and how ...?").
 _GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|good (?:morning|afternoon|evening)|ok(?:ay)?|thanks|thank you)\b[\s,!.:-]*)+",
+    r"^(?:(?:hi|hello|hey|good (?:morning|afternoon|evening)|ok(?:ay)?|thanks|thank you|whatever|btw|by the way|"
+    r"anyway|anyways|sorry|one more thing|another (?:thing|question)|(?:a )?quick (?:q|question)|"
+    r"(?:i have |i've got |got )?(?:two|2|a couple of|a few) (?:things|questions|qs))\b[\s,!.:-]*)+",
+    re.IGNORECASE,
+)
+#: Thanks after the questions ("... treatment? Many thanks.").
+_THANKS_AFTER = re.compile(
+    r"(?<=[?.!])\s*(?:many thanks|thanks(?: a lot| so much| in advance)?|thank you(?: (?:so|very) much)?|"
+    r"cheers|ty|thx)[\s.!]*$",
     re.IGNORECASE,
 )
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
 _WHEN = re.compile(r"\bwhen (?:will|would|do|does|can|shall|should)\b", re.IGNORECASE)
 _WHAT_IS = re.compile(r"\bwhats\b", re.IGNORECASE)
 _QUESTION_START = re.compile(
-    r"^(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|can|could|do|does|did|is|are|will|would|"
+    r"^(?:how|hows|what|whats|when|where|wheres|who|whos|why|which|whether|can|could|do|does|did|is|are|will|would|"
     r"should|may|i|my|cant|can't|cannot|dont|don't|need|please)\b",
     re.IGNORECASE,
 )
@@ -389,7 +397,7 @@ def split_questions(
     "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
     no cut: "and" splits only before a question word. English by default; another
     language passes its own ``split`` and ``question_start`` patterns."""
-    text = _GREETING.sub("", text.strip()) or text
+    text = _THANKS_AFTER.sub("", _GREETING.sub("", text.strip())) or text
     parts = [p.strip(" ,;") for p in split.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]

@@ -95,6 +95,7 @@ def _relationship(text: object) -> str:
 
 _EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:]+@[^\s<>()\[\],;:]+")
 _PHONE_IN_TEXT = re.compile(r"\+[\d\s().\-/]{7,}\d")
+_CONTACT_IN_TEXT = re.compile(f"{_EMAIL_IN_TEXT.pattern}|{_PHONE_IN_TEXT.pattern}")
 
 
 def _contact(text: object) -> str:
@@ -293,12 +294,11 @@ FORM_BY_INTENT = {
 
 
 def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
-    """Answers the message opening ``spec`` already gives in words no entity catches:
-    "I need a guarantee of payment for my daughter" says the patient is a dependant, the
-    member's daughter, so the form asks only the name."""
-    if "patient" in spec.slots and (relationship := relationship_in(text)):
-        return {"patient": "dependant", "patient_relationship": relationship}
-    return {}
+    """Answers the message opening ``spec`` already gives (:func:`volunteered`): "I need
+    a guarantee of payment for my daughter" says the patient is a dependant, the member's
+    daughter, so the form asks only the name; "I want to speak to someone, my email is
+    lea@example.com" says how to reach the member, so the hand-off asks only to confirm."""
+    return volunteered(spec, "", text, {})
 
 
 #: "for me", "it's me", "I'm the patient": the member is the patient, said in so many
@@ -323,7 +323,7 @@ def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]
     no other answer has, though it was said to another question (``asked``): who the
     patient is ("for my husband" when asked for the member ID), a name said in so many
     words ("her name is Anna Berg"), an email address, a phone number with its country
-    code. A member who says these early is not refused."""
+    code (either is a hand-off's contact). A member who says these early is not refused."""
     text = text.replace("’", "'")
     found: dict[str, str] = {}
     if "patient" in spec.slots and asked != "patient" and not values.get("patient"):
@@ -344,6 +344,7 @@ def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]
     for slot, pattern, check in (
         ("email", _EMAIL_IN_TEXT, validation.validate_email),
         ("phone_number", _PHONE_IN_TEXT, validation.validate_phone),
+        ("contact", _CONTACT_IN_TEXT, _contact),
     ):
         if slot in spec.slots and slot != asked and not values.get(slot) and (match := pattern.search(text)):
             try:
