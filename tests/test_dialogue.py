@@ -1086,3 +1086,16 @@ def test_a_no_needs_a_word_that_says_no() -> None:
     assert corrected_intent("Daniel Weber", "deny") == "inform"
     assert corrected_intent("and you'll definitely change it?", "deny") == "ask_question"
     assert corrected_intent("Daniel Weber", "inform") is None
+
+
+def test_a_follow_up_question_with_more_said_after_it_is_a_follow_up(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import is_follow_up, next_topic
+
+    assert is_follow_up("what about if its urgent? i need my plan documents today")
+    assert not is_follow_up("how do i submit a claim? i need my money back")
+    topic = next_topic(answer_turn(retriever, "cant log into my personal pages, it keeps saying error", None, 0.0,
+                                   None, intent_answers), None)
+    [reply] = answer_turn(retriever, "what about if its urgent? i need my plan documents today", None, 0.0, None,
+                          intent_answers, topic)
+    assert reply.follow_up and "+ 32 3 217 68 68" in reply.answer.highlight

@@ -145,6 +145,9 @@ def is_follow_up(
     patterns and the terms that name no topic in it (``generic``: its function words),
     as bot/language/conversation.py does."""
     text = normalise_query(text)
+    first, asks, rest = text.partition("?")
+    if asks and rest.strip() and is_follow_up(first + asks, opener, pointer, generic):
+        return True  # "what about if it's urgent? i need my documents today"
     words = text.split()
     opens = bool(opener.match(text))
     if not words or len(words) > (OPENER_WORDS if opens else FOLLOW_UP_WORDS) or text.startswith("/"):
