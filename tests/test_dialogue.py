@@ -1099,3 +1099,9 @@ def test_a_follow_up_question_with_more_said_after_it_is_a_follow_up(retriever, 
     [reply] = answer_turn(retriever, "what about if its urgent? i need my plan documents today", None, 0.0, None,
                           intent_answers, topic)
     assert reply.follow_up and "+ 32 3 217 68 68" in reply.answer.highlight
+
+
+def test_contractions_and_adverbs_name_no_topic() -> None:
+    from bot.dialogue.context import own_topic_terms
+
+    assert own_topic_terms("and you'll definitely change it?") == ["change"]

@@ -71,7 +71,8 @@ _GENERIC = frozenset(
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
         "possible possibly never ever free allowed otherwise correct true now anything something everything "
-        "nothing anyone someone anybody somebody thing things stuff different thx cheers afterwards later"
+        "nothing anyone someone anybody somebody thing things stuff different thx cheers afterwards later "
+        "definitely certainly actually you'll youll we'll they'll i'll it'll you're we're they're i'm i've"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
