@@ -1105,3 +1105,23 @@ def test_contractions_and_adverbs_name_no_topic() -> None:
     from bot.dialogue.context import own_topic_terms
 
     assert own_topic_terms("and you'll definitely change it?") == ["change"]
+
+
+def test_a_second_part_naming_no_topic_is_split_when_it_leans_on_the_first() -> None:
+    from bot.dialogue.context import split_questions
+
+    assert split_questions("how long does a guarantee of payment take and what do you need from me?") == [
+        "how long does a guarantee of payment take?", "what do you need from me?"]
+    # another language's parts stand alone: no follow-up test, no cut before a part without a topic
+    assert split_questions("how long does a guarantee of payment take and what do you need from me?",
+                           follows=None) == ["how long does a guarantee of payment take and what do you need from me?"]
+
+
+def test_two_parts_answered_from_one_passage_quote_it_once(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+
+    [reply] = answer_turn(retriever, "what's the email for privacy questions at cigna europe? and the postal address?",
+                          None, 0.0, None, intent_answers)
+    assert reply.answer.best.passage.id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"
+    assert "privacy.europe@cigna.com" in reply.answer.highlight
+    assert "Plantin en Moretuslei 299" in reply.answer.highlight

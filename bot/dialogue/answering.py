@@ -9,6 +9,7 @@ intent and its confidence), so the action server only reads them off the tracker
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
@@ -227,16 +228,28 @@ def answer_turn(
 def answer_parts(retriever: Retriever, parts: list[str]) -> list[Reply]:
     """The answers to the questions of one message, each with its own source. A part
     that leans on the one before it ("Does Cigna send my data abroad? and is it 100%
-    safe?") is a follow-up to that part's answer; the others stand alone."""
+    safe?") is a follow-up to that part's answer; the others stand alone. A part
+    answered from a passage an earlier part already cites adds its sentences to that
+    answer ("what's the privacy email? and the postal address?"): one passage is quoted
+    once."""
     replies: list[Reply] = []
     topic = None
     for part in parts:
         if continues_topic(retriever, part, topic):
             answer, follow_up = answer_in_context(retriever, part, topic)
-            replies.append(Reply(part, answer, follow_up))
+            reply = Reply(part, answer, follow_up)
         else:
-            replies.append(Reply(part, retriever.answer(part)))
-        topic = next_topic(replies[-1:], None)
+            reply = Reply(part, retriever.answer(part))
+        topic = next_topic([reply], None)
+        same = next((r for r in replies if reply.answer.answered and r.answer.answered
+                     and r.answer.best.passage.id == reply.answer.best.passage.id), None)
+        if same is None:
+            replies.append(reply)
+            continue
+        lines = same.answer.highlight.splitlines()
+        lines += [line for line in reply.answer.highlight.splitlines() if line not in lines]
+        replies[replies.index(same)] = dataclasses.replace(
+            same, answer=dataclasses.replace(same.answer, highlight="\n".join(lines)))
     return replies
 
 

@@ -393,21 +393,25 @@ def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[s
 
 
 def split_questions(
-    text: str, split: re.Pattern[str] = _SPLIT, question_start: re.Pattern[str] = _QUESTION_START
+    text: str, split: re.Pattern[str] = _SPLIT, question_start: re.Pattern[str] = _QUESTION_START,
+    follows: Callable[[str], bool] | None = is_follow_up,
 ) -> list[str]:
     """The questions in ``text``: more than one only when it joins questions ("..., and
     how long does ... take?", "...? And can I ...?", "...; ...") and every part is a
     question of its own (at least three words, opening like a question or ending with
-    "?", with a topic word). "terms and conditions" or "claims and reimbursements" are
-    no cut: "and" splits only before a question word. English by default; another
-    language passes its own ``split`` and ``question_start`` patterns."""
+    "?", with a topic word, or, after the first, a follow-up by ``follows``: "how long
+    does a guarantee of payment take and what do you need from me?"). "terms and
+    conditions" or "claims and reimbursements" are no cut: "and" splits only before a
+    question word. English by default; another language passes its own ``split`` and
+    ``question_start`` patterns, and its own ``follows`` or None."""
     text = _THANKS_AFTER.sub("", _GREETING.sub("", text.strip())) or text
     parts = [p.strip(" ,;") for p in split.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]
-    for part in parts:
+    for n, part in enumerate(parts):
         words = part.split()
-        if len(words) < 3 or not own_topic_terms(part):
+        leans = n > 0 and follows is not None and follows(part)
+        if len(words) < 3 or not (own_topic_terms(part) or leans):
             return [text]
         if not (question_start.match(part) or part.endswith("?")):
             return [text]

@@ -96,7 +96,7 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
     words = conversation_words(language)
     if words is None:  # a language we do not speak: one question, no context
         return [Reply(text, retriever.answer(text, language=language))]
-    parts = split_questions(text, words.split, words.question_start)
+    parts = split_questions(text, words.split, words.question_start, follows=None)
     if len(parts) > 1:
         return [Reply(part, retriever.answer(part, language=language)) for part in parts]
     if topic is None or not topic.question or not is_follow_up(folded(text), words.opener, words.pointer,
