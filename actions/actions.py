@@ -127,6 +127,12 @@ def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+def previous_user_text(tracker: Tracker) -> str | None:
+    """What the member said before the latest message, if anything."""
+    said = [e.get("text") for e in tracker.events if e.get("event") == "user"]
+    return said[-2] if len(said) > 1 else None
+
+
 def guessed_intent(tracker: Tracker) -> str | None:
     """The latest message's intent; when the classifier was unsure (``nlu_fallback``),
     its best guess."""
@@ -324,8 +330,14 @@ class ActionFormIntro(Action):
         if spec.topic and points_back(text):
             # "ok can you request it for me please" after the guarantee of payment's
             # steps: "it" is the request the conversation is about, whichever request
-            # the classifier guessed.
-            spec = form_about(get_services().retriever, tracker.get_slot("topic_passage")) or spec
+            # the classifier guessed; after a question we could not answer, the request
+            # that question was about ("I might need a guarantee of payment, how does
+            # that work?" then "ok please start one for me").
+            retriever = get_services().retriever
+            asked = previous_user_text(tracker)
+            hits = retriever.search(asked, 1) if asked else []
+            spec = (form_about(retriever, hits[0].passage.id) if hits else None) or form_about(
+                retriever, tracker.get_slot("topic_passage")) or spec
         language = member_language(tracker)
         # A question, not a request: answer it, offer the request, and do not start the
         # form. Asking for a person ("what about talking to someone?") always gets one; a

@@ -397,3 +397,17 @@ async def test_a_name_said_early_in_words_the_classifier_takes_for_chat_is_noted
     messages, events = await _run(ActionChatReply(), tracker)
     assert {e["name"]: e["value"] for e in events} == {"patient_name": "Anna Berg", "patient": "dependant"}
     assert len(messages) == 1 and "noted" in messages[0]["text"] and "Anna Berg" not in messages[0]["text"]
+
+
+async def test_start_one_after_an_unanswered_question_starts_the_request_it_was_about(services) -> None:
+    """"ok please start one for me" after a guarantee-of-payment question we could not
+    answer is that request, whichever request the classifier guessed."""
+    from actions.actions import ActionFormIntro
+
+    asked = "I might need a guarantee of payment next month, how does that work?"
+    events = [{"event": "user", "text": asked}, {"event": "user", "text": "ok please start one for me"}]
+    tracker = _tracker("ok please start one for me", "start_data_rights_request", events=events)
+    messages, result = await _run(ActionFormIntro(), tracker)
+    assert "guarantee-of-payment" in messages[0]["text"]
+    assert {"event": "followup", "name": "gop_form"} in [
+        {"event": e["event"], "name": e.get("name")} for e in result if e["event"] == "followup"]
