@@ -1125,3 +1125,14 @@ def test_two_parts_answered_from_one_passage_quote_it_once(retriever, intent_ans
     assert reply.answer.best.passage.id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"
     assert "privacy.europe@cigna.com" in reply.answer.highlight
     assert "Plantin en Moretuslei 299" in reply.answer.highlight
+
+
+def test_and_by_email_after_a_passage_giving_an_address_stays_on_it(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "how do i complain to international sos about my data", None, 0.0,
+                                   None, intent_answers), None)
+    assert topic is not None and "@" in retriever.passage(topic.passage_id).text
+    [reply] = answer_turn(retriever, "and by email?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id  # not the newsletter's emails

@@ -245,7 +245,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
     stays = points_back(text)
-    topic_terms = set(terms(topic_passage.text)) if topic_passage else set()
+    topic_terms = passage_terms(topic_passage.text) if topic_passage else set()
     if stays and wanted & topic_terms and own <= topic_terms:
         near.add(topic.passage_id)
     candidates = retriever.candidates(question, OPTIONS, also=near)
@@ -273,9 +273,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
         # Carries the combined question, so that a further follow-up keeps the topic.
         return refocus(retriever, dataclasses.replace(on_topic, question=question), asked), True
-    if own and answered and not any(own & set(terms(a.best.passage.text)) for a in answered):
+    if own and answered and not any(own & passage_terms(a.best.passage.text) for a in answered):
         alone = in_topic_document(retriever, text, topic, retriever.answer(text))
-        if (alone.answered and alone.best and own & set(terms(alone.best.passage.text))
+        if (alone.answered and alone.best and own & passage_terms(alone.best.passage.text)
                 and alone.best.passage.id not in outside and states_what_is_asked(asked, alone.best.passage)):
             return alone, False
     # "is that guaranteed?" asks about what the last answer said; "and if it's urgent?"
@@ -305,6 +305,18 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     return retriever.answer(question), True
 
 
+_EMAIL_ADDRESS = re.compile(r"\S@\S")
+_EMAIL_WORDS = frozenset(terms("email emails"))
+
+
+def passage_terms(text: str) -> set[str]:
+    """The terms of a passage's ``text``, with "email" when it gives an e-mail address
+    ("and by email?" after "contact International SOS at privacy@internationalsos.com"
+    is answered by that address)."""
+    found = set(terms(text))
+    return found | _EMAIL_WORDS if _EMAIL_ADDRESS.search(text) else found
+
+
 def _section(passage: Passage) -> tuple[str, tuple[str, ...]]:
     """Where ``passage`` stands: its document and section."""
     return passage.doc_id, passage.section
@@ -324,7 +336,7 @@ def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
     own = set(own_topic_terms(text))
 
     def overlap(passage_text: str) -> float:
-        said = set(terms(passage_text))
+        said = passage_terms(passage_text)
         covered = all(means.get(t, {t}) & said for t in own)
         expanded = covered and any((means[t] - {t}) & said for t in means if t not in said)
         return len(wanted & said) + 0.5 * expanded + (negated and bool(NEGATION.search(passage_text)))
