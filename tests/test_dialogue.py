@@ -1136,3 +1136,13 @@ def test_and_by_email_after_a_passage_giving_an_address_stays_on_it(retriever, i
     assert topic is not None and "@" in retriever.passage(topic.passage_id).text
     [reply] = answer_turn(retriever, "and by email?", None, 0.0, None, intent_answers, topic)
     assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id  # not the newsletter's emails
+
+
+def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "what personal information does cigna collect on its website", None,
+                                   0.0, None, intent_answers), None)
+    [reply] = answer_turn(retriever, "and for my daughter?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and "children" in reply.answer.highlight.lower()

@@ -305,6 +305,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     return retriever.answer(question), True
 
 
+#: A member's children, and the documents' word for them.
+_FAMILY = frozenset(terms("daughter daughters son sons kid kids child children baby babies teenager"))
+_CHILDREN = frozenset(terms("child children minor minors"))
 _EMAIL_ADDRESS = re.compile(r"\S@\S")
 _EMAIL_WORDS = frozenset(terms("email emails"))
 
@@ -331,6 +334,8 @@ def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
     only if it has a word for each of the follow-up's topic words ("in US dollars
     instead of euros?" is not about "settle")."""
     wanted = set(terms(text))
+    if wanted & _FAMILY:
+        wanted |= _CHILDREN  # "and for my daughter?" is about what the documents say of children
     negated = bool(NEGATION.search(text))
     means = {t: set(terms(f"{w} {' '.join(retriever.synonyms.expand(w))}")) for w in text.split() for t in terms(w)}
     own = set(own_topic_terms(text))
