@@ -140,7 +140,9 @@ def is_follow_up(
     continuation ("and by email?", "what if it's urgent?", "ok and ...") with at most
     two topic words of its own, points back or asks for an alternative ("how long does
     that take?", "can I send a letter instead?") with at most
-    :data:`POINTER_TOPIC_WORDS`, or names no topic at all ("when will I get the answer?").
+    :data:`POINTER_TOPIC_WORDS`, or names no topic at all ("when will I get the answer?");
+    so is a message whose first question is one, whatever follows it ("what about if
+    it's urgent? i need my documents today").
 
     English by default; another language passes its own ``opener`` and ``pointer``
     patterns and the terms that name no topic in it (``generic``: its function words),
@@ -148,7 +150,7 @@ def is_follow_up(
     text = normalise_query(text)
     first, asks, rest = text.partition("?")
     if asks and rest.strip() and is_follow_up(first + asks, opener, pointer, generic):
-        return True  # "what about if it's urgent? i need my documents today"
+        return True
     words = text.split()
     opens = bool(opener.match(text))
     if not words or len(words) > (OPENER_WORDS if opens else FOLLOW_UP_WORDS) or text.startswith("/"):

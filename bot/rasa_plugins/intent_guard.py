@@ -2,9 +2,9 @@
 says no in no language we serve is not a no.
 
 The classifier has seen few short messages that are neither a no nor a question, and
-it reads some of them as ``deny``: a name ("Daniel Weber") at the name question, which
-a no there ends the form, or a doubt ("and you'll definitely change it?") that gets "Is
-there anything else I can help you with?". A ``deny`` without a word of refusal is
+it reads some of them as ``deny``: a name ("Daniel Weber") at the name question, where
+a no ends the form, or a doubt ("and you'll definitely change it?"), which as a no would
+get "Is there anything else I can help you with?". A ``deny`` without a word of refusal is
 read as a question when it asks one and as an answer (``inform``) otherwise, at the
 classifier's confidence, so the fallback threshold still applies.
 
