@@ -1083,6 +1083,7 @@ def test_a_no_needs_a_word_that_says_no() -> None:
     ]
     assert len(trained) > 30
     assert [t for t in trained if corrected_intent(t, "deny")] == []
+    assert [t for t in ("maybe later", "that's all", "i'm good", "na", "nope") if corrected_intent(t, "deny")] == []
     assert corrected_intent("Daniel Weber", "deny") == "inform"
     assert corrected_intent("and you'll definitely change it?", "deny") == "ask_question"
     assert corrected_intent("Daniel Weber", "inform") is None

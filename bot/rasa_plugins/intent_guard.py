@@ -17,10 +17,12 @@ import re
 
 #: Words that say no in the languages the assistant serves (data/nlu: "nope", "not
 #: now", "wrong", "don't"; "nein", "lieber nicht", "non merci", "pas du tout", "nee",
-#: "liever niet", "mejor no", "não").
+#: "liever niet", "mejor no", "não"), and English ways of declining without one
+#: ("maybe later", "that's all", "I'm good").
 _SAYS_NO = re.compile(
-    r"\b(?:no|n|nope|nah|not|never|nothing|none|wrong|incorrect|negative|cancel|stop|dont|do not|"
-    r"non|pas|nein|nicht|kein\w*|nee|niet|geen|não|nao|nunca|nada)\b|n't\b",
+    r"\b(?:no|n|na|nay|nope|nah|not|never|nothing|none|neither|nor|wrong|incorrect|negative|cancel|stop|dont|"
+    r"do not|later|that'?s (?:it|all)|all good|i'?m (?:good|fine|ok|okay)|non|pas|nein|nicht|kein\w*|nee|niet|"
+    r"geen|não|nao|nunca|nada)\b|n't\b",
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
