@@ -1039,6 +1039,7 @@ def test_a_second_part_leaning_on_the_first_is_its_follow_up(retriever, intent_a
         ("handoff_form", "that's too slow, i want to speak to someone. my email is lea.m@example.com",
          {"contact": "lea.m@example.com"}),
         ("handoff_form", "put me through to a human please", {}),
+        ("gop_form", "ok can you request it for me please", {}),
         ("callback_form", "call me back on +44 7700 900123 please", {"phone_number": "+447700900123"}),
         ("data_rights_form", "i want my data deleted, my email is a.b@example.com", {"email": "a.b@example.com"}),
     ],

@@ -297,8 +297,13 @@ def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
     """Answers the message opening ``spec`` already gives (:func:`volunteered`): "I need
     a guarantee of payment for my daughter" says the patient is a dependant, the member's
     daughter, so the form asks only the name; "I want to speak to someone, my email is
-    lea@example.com" says how to reach the member, so the hand-off asks only to confirm."""
-    return volunteered(spec, "", text, {})
+    lea@example.com" says how to reach the member, so the hand-off asks only to confirm.
+    "for me" in a request ("can you request it for me?") says who asks, not who is
+    treated: the patient question is still asked."""
+    found = volunteered(spec, "", text, {})
+    if found.get("patient") == "member":
+        del found["patient"]
+    return found
 
 
 #: "for me", "it's me", "I'm the patient": the member is the patient, said in so many
