@@ -202,9 +202,10 @@ def combined_question(topic: Topic, text: str) -> str:
     return f"{previous} {text.strip()}".strip()
 
 
-def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> tuple[Answer, bool]:
-    """The answer to ``text`` given the conversation's topic, and whether it was read
-    as a follow-up.
+def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[Answer, bool]:
+    """The answer to ``text``, a message that continues the conversation's ``topic``
+    (:func:`continues_topic`, which the caller has checked), and whether it was read as
+    a follow-up.
 
     A follow-up is retrieved on the previous question with it. Each of the combined
     question's best :data:`OPTIONS` passages gets its own confidence and band
@@ -222,8 +223,6 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic | None) -> t
     passages has ("and will you tell me if the policy changes" after cookies) also
     stands alone when its own answer has them: it opens like a follow-up but moves on.
     """
-    if topic is None or not continues_topic(retriever, text, topic):
-        return in_topic_document(retriever, text, topic, retriever.answer(text)), False
     previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
     question = combined_question(previous, _WHAT_IS.sub("what is", text))
     asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
