@@ -1,12 +1,17 @@
 """Intents that need their words: a message the classifier reads as a "no" but that
-says no in no language we serve is not a no.
+says no in no language we serve is not a no, and a message that opens by leaving
+("forget it, I'll do it later", "never mind.") leaves, however the classifier reads the
+rest.
 
 The classifier has seen few short messages that are neither a no nor a question, and
 it reads some of them as ``deny``: a name ("Daniel Weber") at the name question, where
 a no ends the form, or a doubt ("and you'll definitely change it?"), which as a no would
 get "Is there anything else I can help you with?". A ``deny`` without a word of refusal is
 read as a question when it asks one and as an answer (``inform``) otherwise, at the
-classifier's confidence, so the fallback threshold still applies.
+classifier's confidence, so the fallback threshold still applies. A leaving phrase on its
+own or closed by punctuation (:func:`leaves`) is ``cancel`` for certain: "forget it, I'll
+do it later" reads to the classifier as half a leave and half an answer, below the
+fallback threshold, and a member who says it must be let out of a form.
 
 Standard library only: :mod:`bot.rasa_plugins.components` applies it inside Rasa.
 """
@@ -30,6 +35,30 @@ _QUESTION = re.compile(
     r"would|should|may|you'll|you will)\b",
     re.IGNORECASE,
 )
+
+
+#: A leaving phrase (the words the cancel examples in data/nlu/chitchat.yml open with)
+#: that ends the message or is closed by punctuation: "stop sharing my data" asks
+#: something else.
+_LEAVES = re.compile(
+    r"^(?:(?:oh|hmm+|ok(?:ay)?|actually|wait|no|sorry|please|um+)[,.!\s]+)*"
+    r"(?:cancel(?: (?:it|that|this|the request|my request))?|stop(?: (?:it|this|that|here|the request))?|"
+    r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|"
+    r"i (?:only|just) wanted (?:some )?info(?:rmation)?)"
+    r"(?:[,\s]+(?:please|thanks|thank you))?\s*(?:$|[,.;!]|\s+[-–—]\s*)(?![^?]*\?\s*$)",
+    re.IGNORECASE,
+)
+
+
+#: Intents that already leave a form (data/rules: each ends every form).
+LEAVING_INTENTS = frozenset({"cancel", "deny", "goodbye"})
+
+
+def leaves(text: str) -> bool:
+    """Whether ``text`` opens by leaving what is going on ("forget it, I'll do it
+    later", "no thanks, stop", "hmm wait, I only wanted information"), and asks nothing
+    after it ("never mind, what's the phone number?" is left to the classifier)."""
+    return bool(_LEAVES.match(text.replace("’", "'").strip()))
 
 
 def corrected_intent(text: str, intent: str | None) -> str | None:
