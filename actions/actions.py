@@ -46,6 +46,7 @@ from bot.dialogue.forms import (
     mask_contact,
     opening_slots,
     required_slots,
+    takes_the_offer,
     volunteered,
 )
 from bot.dialogue.intents import load_intent_answers
@@ -147,8 +148,10 @@ def request_intent(tracker: Tracker) -> str | None:
     """The request intent whose form the latest message would open: its (guessed)
     intent when that is a request's, or the request a question's intent offers."""
     intent = guessed_intent(tracker)
-    if intent == "affirm" and (offered := tracker.get_slot(OFFER_SLOT)):
-        return replies.payload_intent(str(offered))[0]  # a yes to the offer after the last answer
+    text = (tracker.latest_message or {}).get("text") or ""
+    if (intent == "affirm" or takes_the_offer(text)) and (offered := tracker.get_slot(OFFER_SLOT)):
+        # a yes to the offer after the last answer, or "start the request for me"
+        return replies.payload_intent(str(offered))[0]
     if intent in FORM_BY_INTENT:
         return intent
     known = INTENT_ANSWERS.get(intent or "")
@@ -365,7 +368,8 @@ class ActionFormIntro(Action):
             SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language),
             SlotSet(OFFER_SLOT, None),
         ]
-        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, text).items()]
+        earlier = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][:-1]
+        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, text, earlier).items()]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
         if spec.name != FORM_BY_INTENT.get(intent or ""):  # not the form the rules open next

@@ -21,6 +21,7 @@ from bot.dialogue.forms import (
     contact_of,
     field_to_change,
     form_for_intent,
+    opening_slots,
     required_slots,
 )
 from bot.dialogue.intents import load_intent_answers
@@ -434,7 +435,7 @@ def test_callback_summary_masks_the_phone_number() -> None:
         FORMS["callback_form"],
         {"full_name": "Jane Doe", "phone_number": "+32470123456", "preferred_time": "mornings", "topic": "claim"},
     )
-    assert "+32 *** ** 56" in message["text"] and "470123456" not in message["text"]
+    assert "+32 *** 3456" in message["text"] and "470123456" not in message["text"]
     assert "Jane Doe" not in message["text"]
 
 
@@ -532,6 +533,9 @@ def test_follow_up_is_told_from_a_fresh_question(text: str, follow_up: bool) -> 
         ("claims and reimbursements", ["claims and reimbursements"]),
         ("cant log in and also how long does a gop take", ["cant log in?", "how long does a gop take?"]),
         ("why was my claim only partly paid??", ["why was my claim only partly paid??"]),
+        ("Hi, my email is k.n@example.jp. How long does a guarantee of payment take?",
+         ["How long does a guarantee of payment take?"]),
+        ("you can reach me on +32 470 12 34 56, how long until you call?", ["how long until you call?"]),
     ],
 )
 def test_two_questions_are_split_only_when_each_is_a_question(text: str, parts: list[str]) -> None:
@@ -809,6 +813,10 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("is it possible to call me back tomorrow?", False),
         ("callback", False),
         ("/request_callback", False),
+        ("I'm calling from Singapore though, is it free?", True),
+        ("please call me, is that possible?", False),
+        ("my clinic sorts out the paperwork - can the hospital request the guarantee of payment instead of me?", True),
+        ("could the team call me back?", False),
     ],
 )
 def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, information: bool) -> None:
@@ -1088,6 +1096,45 @@ def test_a_no_needs_a_word_that_says_no() -> None:
     assert corrected_intent("Daniel Weber", "deny") == "inform"
     assert corrected_intent("and you'll definitely change it?", "deny") == "ask_question"
     assert corrected_intent("Daniel Weber", "inform") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "leaving"),
+    [
+        ("forget it, I'll do it later", True),
+        ("hmm wait, I only wanted information", True),
+        ("no thanks, stop", True),
+        ("never mind", True),
+        ("Stop.", True),
+        ("cancel please", True),
+        ("stop sharing my data with marketers", False),
+        ("never mind, what's the phone number?", False),
+        ("i only wanted information about deletion", False),
+        ("Daniel Weber", False),
+    ],
+)
+def test_a_message_opening_by_leaving_leaves(text: str, leaving: bool) -> None:
+    """Leaving phrases end the form whatever the classifier makes of the rest."""
+    from bot.rasa_plugins.intent_guard import leaves
+
+    assert leaves(text) is leaving
+
+
+def test_a_request_naming_no_kind_takes_the_offer() -> None:
+    from bot.dialogue.forms import takes_the_offer
+
+    assert takes_the_offer("yes please, start the request for me")
+    assert takes_the_offer("ok go ahead")
+    assert not takes_the_offer("yes")  # a plain yes is the classifier's affirm
+    assert not takes_the_offer("start a data rights request")
+
+
+def test_contact_details_given_earlier_are_not_asked_again() -> None:
+    earlier = ["Hi, my email is k.n@example.jp. How long does a guarantee of payment take?", "thanks"]
+    assert opening_slots(FORMS["handoff_form"], "can I speak to an agent", earlier) == {"contact": "k.n@example.jp"}
+    assert opening_slots(FORMS["callback_form"], "call me back", ["my number is +32 470 12 34 56"]) == {
+        "phone_number": "+32470123456"}
+    assert opening_slots(FORMS["callback_form"], "call me back", ["my member id is CG4481920"]) == {}
 
 
 def test_a_follow_up_question_with_more_said_after_it_is_a_follow_up(retriever, intent_answers) -> None:

@@ -58,6 +58,13 @@ def test_mask_phone(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked
 
 
+def test_a_phone_number_read_back_keeps_four_digits() -> None:
+    """Read back to the member who gave it, enough digits to check it, never the whole number."""
+    assert mask_phone("+34 612 345 678", keep=4) == "+34 *** 5678"
+    assert mask_phone("03 217 68 68", keep=4) == "*** 6868"
+    assert mask_phone("+32 12", keep=4) == "***"
+
+
 def test_mask_member_id_date_and_name() -> None:
     assert mask_member_id("AB123456") == "***456"
     assert mask_member_id("ab 123 456") == "***456"

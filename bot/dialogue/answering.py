@@ -46,6 +46,12 @@ _QUESTION_OPENING = re.compile(
     r"^(?:how|hows|what|whats|when|where|why|which|who|is|isn't|are|does|do|did|will|was|were)\b", re.I
 )
 _CAN_YOU = re.compile(r"^(?:can|could|would|will) (?:you|i|we|cigna)\b", re.I)
+#: Whether someone else may do it ("can the hospital request the guarantee of payment
+#: instead of me?"): a question about the request, not the member asking for it.
+_CAN_SOMEONE_ELSE = re.compile(
+    r"^(?:can|could|may|would|will|should) (?:the|my|his|her|our|their|they|he|she|someone else|"
+    r"somebody else)\b(?!.*\b(?:(?:call|ring|phone|contact|email|text) me|call(?:ed)? back)\b)", re.I
+)
 #: Words that carry a message on from the last answer before its question ("ok, and how
 #: do I send the request?" asks how).
 _CARRYING_ON = re.compile(r"^(?:(?:ok(?:ay)?|so|and|but|then|well|alright|right)\b[,\s]*)+(?=\w)", re.I)
@@ -80,13 +86,18 @@ def asks_for_information(text: str) -> bool:
         return False
     # The question may follow a clause of context ("I'm going into hospital next month,
     # can you pay the hospital directly?").
-    question = re.split(r"[,.;:!]\s+", text)[-1]
+    question = re.split(r"[,.;:!]\s+|\s+[-–—]+\s+", text)[-1]
     if _WH_OPENING.match(question) or _WH_OPENING.match(text):
+        return True
+    if _CAN_SOMEONE_ELSE.match(question) and question.endswith("?"):
         return True
     if _ASKS_HOW_LONG.search(text) and not _REQUEST_OPENING.match(text):
         return True
     if (_CONTINUES.match(text) or text != said) and question.endswith("?") and not _ASKS_FOR_ACTION.search(text):
         return True  # "ok and if my hospital isn't on the list?", "and opting out on my phone apps?"
+    if _QUESTION_OPENING.match(question) and question.endswith("?"):
+        # "I'm calling from Singapore though, is it free?": the question decides.
+        return not _ASKS_FOR_ACTION.search(text)
     if not (_QUESTION_OPENING.match(text) or (_CAN_YOU.match(question) and question.endswith("?"))):
         return False
     return not _ASKS_FOR_ACTION.search(text)

@@ -65,9 +65,9 @@ _POINTER = re.compile(_PRONOUN + r"|\b(?:instead|too|as well|either)\b", re.IGNO
 #: what if urgent, for whom. Stems, as :func:`bot.retrieval.keywords.terms` gives them.
 _GENERIC = frozenset(
     terms(
-        "answer answers reply response respond hear back get got take takes taking long time soon quickly till until "
-        "fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
-        "needed work works happen happens next else more why mean ok okay thanks please tell know find "
+        "answer answers reply response respond hear back get gets got take takes taking long time soon quickly till "
+        "until fast day days week weeks hour hours urgent urgently emergency cost costs much price pay paid need "
+        "getting needed work works happen happens next else more why mean ok okay thanks please tell know find "
         "send sent way ways address number form child children kid kids daughter son wife husband partner "
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
         "possible possibly never ever free allowed otherwise correct true now anything something everything "
@@ -96,6 +96,15 @@ _GREETING = re.compile(
 _THANKS_AFTER = re.compile(
     r"(?<=[?.!])\s*(?:many thanks|thanks(?: a lot| so much| in advance)?|thank you(?: (?:so|very) much)?|"
     r"cheers|ty|thx)[\s.!]*$",
+    re.IGNORECASE,
+)
+#: Contact details given in passing ("my email is k.n@example.jp.", "you can reach me on
+#: +32 470 12 34 56,"): the form that needs them reads them (bot/dialogue/forms.py); a
+#: question asked with them is retrieved without them, which no passage is about.
+_CONTACT_GIVEN = re.compile(
+    r"\b(?:(?:my|our) (?:e-?mail(?: address)?|phone(?: number)?|mobile(?: number)?|number|contact(?: details)?) "
+    r"(?:is|:)|(?:you can )?(?:reach|email|e-mail|call|ring|phone|text|contact) (?:me|us) (?:at|on))\s*"
+    r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d ()./-]{5,}\d)[\s,;.!]*",
     re.IGNORECASE,
 )
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).
@@ -163,6 +172,22 @@ def is_follow_up(
     return not own
 
 
+#: "and what do I need to bring?": a question of its own after the opener, asking more
+#: about the topic, not naming the case next to it ("and my photos?", "and if it's urgent?").
+_FURTHER = re.compile(
+    r"^(?:(?:ok(?:ay)?|right|thanks|great|so|and|but|also|then)[,\s]+)+"
+    r"(?!(?:what|how) about\b|what if\b)"
+    r"(?:what|whats|how|when|where|who|which|why|do|does|did|can|could|is|are|will|would|should|may)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_further(text: str) -> bool:
+    """Whether ``text`` opens like a follow-up and then asks a question of its own about
+    the topic ("and what do I need to bring on the day?")."""
+    return bool(_FURTHER.match(normalise_query(text)))
+
+
 def points_back(text: str) -> bool:
     """Whether ``text`` asks about what the last answer said ("is that guaranteed?",
     "what do they use it for?"), by a pronoun, rather than opening on a case next to it
@@ -215,8 +240,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     will I hear back", an address for "what's the email address":
     bot/retrieval/answer_types.py) we cite the one with most of the follow-up's own
     words ("urgent", "email"; a negation counts as one when both have one), then, for a
-    follow-up on the case next to the topic, one from the topic's section, then the
-    most confident.
+    follow-up on the case next to the topic, one from the topic's section, then, for one
+    that points back or asks more about the topic (:func:`asks_further`: "and what do I
+    need to bring on the day?"), the topic's own passage, then the most confident.
     If none is answered and the message names a topic of its own ("and by email?") that
     it answers alone, it stands alone; otherwise the combined question is clarified or
     abstained on like any other. A message whose own topic words none of the answered
@@ -246,6 +272,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
     stays = points_back(text)
+    further = asks_further(text)
     topic_terms = passage_terms(topic_passage.text) if topic_passage else set()
     if stays and wanted & topic_terms and own <= topic_terms:
         near.add(topic.passage_id)
@@ -291,7 +318,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
                 adds(a.hits[0].passage.text),
                 not stays and _section(a.hits[0].passage) == section,
                 a.answered,
-                stays and a.hits[0].passage.id == topic.passage_id,
+                (stays or further) and a.hits[0].passage.id == topic.passage_id,
                 a.confidence,
             ),
         )
@@ -422,7 +449,7 @@ def split_questions(
     conditions" or "claims and reimbursements" are no cut: "and" splits only before a
     question word. English by default; another language passes its own ``split`` and
     ``question_start`` patterns, and its own ``follows`` or None."""
-    text = _THANKS_AFTER.sub("", _GREETING.sub("", text.strip())) or text
+    text = _THANKS_AFTER.sub("", _GREETING.sub("", _CONTACT_GIVEN.sub("", text).strip())) or text
     parts = [p.strip(" ,;") for p in split.split(text.strip()) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]

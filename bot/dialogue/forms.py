@@ -8,13 +8,14 @@ the tracker as the normalised strings the validators return.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.dialogue import validation
 from bot.privacy import masking as privacy
+from bot.retrieval.keywords import terms
 
 if TYPE_CHECKING:
     from bot.retrieval import Retriever
@@ -113,9 +114,18 @@ def _contact(text: object) -> str:
         ) from None
 
 
+#: Digits of a phone number read back to the member who gave it: enough to check it.
+READ_BACK_DIGITS = 4
+
+
+def read_back_phone(value: str) -> str:
+    """A phone number masked the way it is read back to the member: ``+32 *** 5678``."""
+    return privacy.mask_phone(value, keep=READ_BACK_DIGITS)
+
+
 def mask_contact(value: str) -> str:
     """An email address or phone number, masked the way it is shown back to the member."""
-    return privacy.mask_email(value) if "@" in value else privacy.mask_phone(value)
+    return privacy.mask_email(value) if "@" in value else read_back_phone(value)
 
 
 def _iso(fn: Callable[[object], date]) -> Callable[[object], str]:
@@ -239,7 +249,7 @@ FORMS: dict[str, FormSpec] = {
         title="callback request",
         fields=(
             Field("full_name", "Name", validation.validate_full_name, privacy.mask_name, True),
-            Field("phone_number", "Phone", validation.validate_phone, privacy.mask_phone),
+            Field("phone_number", "Phone", validation.validate_phone, read_back_phone),
             Field("preferred_time", "Preferred time", validation.validate_preferred_time, _short, True),
             Field(
                 "topic", "Topic", validation.validate_free_text, lambda v: privacy.mask_text(_short(v)), True,
@@ -293,16 +303,25 @@ FORM_BY_INTENT = {
 }
 
 
-def opening_slots(spec: FormSpec, text: str) -> dict[str, str]:
+#: The questions whose answer a member may have given earlier in the conversation.
+CONTACT_SLOTS = ("email", "phone_number", "contact")
+
+
+def opening_slots(spec: FormSpec, text: str, earlier: Sequence[str] = ()) -> dict[str, str]:
     """Answers the message opening ``spec`` already gives (:func:`volunteered`): "I need
     a guarantee of payment for my daughter" says the patient is a dependant, the member's
     daughter, so the form asks only the name; "I want to speak to someone, my email is
     lea@example.com" says how to reach the member, so the hand-off asks only to confirm.
     "for me" in a request ("can you request it for me?") says who asks, not who is
-    treated: the patient question is still asked."""
+    treated: the patient question is still asked. An email address or phone number the
+    member gave ``earlier`` in the conversation (the latest last) is not asked for again;
+    the confirmation reads it back before anything is sent."""
     found = volunteered(spec, "", text, {})
     if found.get("patient") == "member":
         del found["patient"]
+    for said in reversed(earlier):
+        given = volunteered(spec, "", said, found)
+        found.update({slot: value for slot, value in given.items() if slot in CONTACT_SLOTS})
     return found
 
 
@@ -410,6 +429,21 @@ def field_to_change(spec: FormSpec, text: str) -> str | None:
 
 #: How many of the passages a form's subject retrieves count as about that subject.
 SUBJECT_PASSAGES = 3
+
+
+#: Words that take an offered request without naming one ("yes please, start the
+#: request for me", "ok go ahead and file it").
+_TAKING_WORDS = frozenset(terms(
+    "yes yeah yep sure ok okay please start begin open make file send submit go ahead request form application "
+    "apply now thanks thank great right away straight"
+))
+
+
+def takes_the_offer(text: str) -> bool:
+    """Whether ``text`` asks for a request without saying which: after an offer, it
+    takes the offered one, whatever request the classifier guessed."""
+    said = terms(text)
+    return bool(said) and all(t in _TAKING_WORDS for t in said)
 
 
 def form_about(retriever: Retriever, passage_id: str | None) -> FormSpec | None:

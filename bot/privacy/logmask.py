@@ -116,14 +116,17 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{first_domain}***{tld}"
 
 
-def mask_phone(phone: str) -> str:
-    """``+32 3 217 68 68`` -> ``+32 *** ** 68``: keep the country code and the last two digits."""
+def mask_phone(phone: str, keep: int = 2) -> str:
+    """``+32 3 217 68 68`` -> ``+32 *** ** 68``: keep the country code and the last two
+    digits. Read back to the member who gave it, four (``keep``) let them check it:
+    ``+32 *** 6868``."""
     digits = _digits(phone)
-    if phone.strip().startswith("+") and len(digits) > 4:
+    last = f"** {digits[-2:]}" if keep == 2 else digits[-keep:]
+    if phone.strip().startswith("+") and len(digits) > keep + 2:
         code = _country_code(digits)
-        return f"+{code} *** ** {digits[-2:]}"
-    if len(digits) >= 6:
-        return f"*** ** {digits[-2:]}"
+        return f"+{code} *** {last}"
+    if len(digits) >= keep + 4:
+        return f"*** {last}"
     return "***"
 
 
