@@ -170,6 +170,9 @@ async def test_handoff_records_conversation_and_contact(services) -> None:
     assert "4111 1111 1111 1111" not in str(record.data)  # the messages are stored masked
     assert "+44 *** 0123" in messages[0]["text"] and "+447700900123" not in messages[0]["text"]
     assert "within two days" in messages[0]["text"] and "Source:" in messages[0]["text"]
+    # the quoted reply time is cited in the payload, as an answer's passage is
+    cited = [c["id"] for c in messages[0]["custom"]["citations"]]
+    assert cited == ["cigna-health-benefits-member-faq#general-information-2"]
 
 
 async def test_handoff_uses_an_email_given_earlier(services) -> None:

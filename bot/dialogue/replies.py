@@ -93,6 +93,12 @@ def quote(*facts: Fact) -> str:
     return " ".join(f.text for f in facts) + "\n" + "\n".join(sources)
 
 
+def citations(*facts: Fact) -> list[dict]:
+    """The citation objects of quoted facts, one per passage, for a message's custom
+    payload: a message that quotes the documents cites them as an answer does."""
+    return list({f.passage.id: f.citation() for f in facts}.values())
+
+
 def answer_messages(answer: Answer, facts: FactBook, answer_id: int | None) -> list[dict]:
     """The messages for one retrieval result, in its band.
 
@@ -181,7 +187,7 @@ def handoff_message(reference: str, contact: str, facts: FactBook) -> dict:
     return {
         "text": f"I've passed our conversation to our member services team (reference **{reference}**). "
         f"A person will read it and contact you at {contact}.\n" + quote(facts["response_time"]),
-        "json_message": {"type": "handoff", "reference": reference},
+        "json_message": {"type": "handoff", "reference": reference, "citations": citations(facts["response_time"])},
     }
 
 
@@ -192,7 +198,9 @@ def not_saved_message(what: str, facts: FactBook) -> dict:
         "Nothing was submitted. Please try again in a few minutes, or contact us directly.\n"
         + quote(facts["contact_channels"], facts["phone_location"]),
         "buttons": [HANDOFF_BUTTON],
-        "json_message": {"type": "not_saved"},
+        "json_message": {
+            "type": "not_saved", "citations": citations(facts["contact_channels"], facts["phone_location"]),
+        },
     }
 
 
@@ -304,13 +312,17 @@ def submitted_message(spec: FormSpec, reference: str, due: str, facts: FactBook)
     documents give no deadline for data-protection requests or call backs.
     """
     text = f"Your {spec.title} has been submitted. Your reference is **{reference}**"
+    quoted: tuple[Fact, ...] = ()
     if spec.kind == "data_rights":
+        quoted = (facts["data_rights_response"],)
         text += (
             f". We may contact you to verify your identity first. We aim to reply by **{due}** "
-            "(our own service target).\n" + quote(facts["data_rights_response"])
+            "(our own service target).\n" + quote(*quoted)
         )
     elif spec.kind == "guarantee_of_payment":
-        text += ".\n" + quote(facts["gop_turnaround"])
+        quoted = (facts["gop_turnaround"],)
+        text += ".\n" + quote(*quoted)
     else:
         text += f". We aim to call you back by **{due}** (our own service target)."
-    return {"text": text, "json_message": {"type": "submitted", "reference": reference, "kind": spec.kind}}
+    payload = {"type": "submitted", "reference": reference, "kind": spec.kind, "citations": citations(*quoted)}
+    return {"text": text, "json_message": payload}

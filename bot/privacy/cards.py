@@ -6,7 +6,8 @@ the channels Rasa receives messages on (bot/rasa_plugins/channels.py) and the we
 replace, before anything else sees the message:
 
 * a card number: 13 to 19 digits, optionally grouped by spaces or dashes, that pass the
-  Luhn check (so a 16-digit policy or reference number that fails it is kept);
+  Luhn check (so a 16-digit policy or reference number that fails it is kept), not
+  after a "+" (a phone number's country code);
 * in a message that holds one, an expiry date (``12/27``, ``12-2027``) and a 3 or 4
   digit number named as a security code, or standing right after the card or expiry;
 * a number named as a security code (``CVV 123``) in any message.
@@ -29,9 +30,10 @@ CARD_NOTICE = (
 )
 
 #: Card numbers as people type them: one run of digits, four-digit groups, or the 4-6-5
-#: grouping of American Express and Diners cards.
+#: grouping of American Express and Diners cards. Not after a "+": "+8613812345678" is a
+#: phone number with its country code, though one in ten such numbers passes the Luhn check.
 _CARD = re.compile(
-    r"(?<![\d\-])(?:\d{13,19}|\d{4}([ \-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ \-])\d{6}\2\d{4,5})(?![\d])"
+    r"(?<![\d\-+])(?:\d{13,19}|\d{4}([ \-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ \-])\d{6}\2\d{4,5})(?![\d])"
 )
 _CODE_WORDS = r"(?:cvv2?|cvc2?|cid|csc|security\s+code|card\s+code|code\s+on\s+the\s+back)"
 _NAMED_CODE = re.compile(rf"(?i)\b({_CODE_WORDS})(\s*(?:is|[:=#-])?\s*)(\d{{3,4}})\b")
