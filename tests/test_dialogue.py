@@ -642,6 +642,22 @@ def test_a_new_question_is_answered_from_the_conversations_document(retriever, i
     assert named.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
 
 
+def test_a_new_question_is_answered_from_the_conversations_organisation(retriever, intent_answers) -> None:
+    """"how would I send a correction request?" alone gets International SOS's procedure;
+    after Cigna International's rights, Cigna International's privacy contact answers it."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+
+    question = "how would i send a correction request?"
+    [alone] = answer_turn(retriever, question, None, 0.0, None, intent_answers)
+    assert alone.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+    topic = Topic("what rights do I have over my data with Cigna International Health Services?",
+                  "cigna-ihs-data-protection-notice#your-individual-rights-1")
+    [reply] = answer_turn(retriever, question, None, 0.0, None, intent_answers, topic)
+    assert reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"
+
+
 def test_follow_up_reaches_the_passage_beside_the_topic(retriever, intent_answers) -> None:
     """The steps of a guarantee of payment run over three passages of one section. After
     the one saying how long it takes, "what if it's urgent?" is answered from the one
@@ -1107,6 +1123,8 @@ def test_a_no_needs_a_word_that_says_no() -> None:
         ("never mind", True),
         ("Stop.", True),
         ("cancel please", True),
+        ("maybe later", True),
+        ("not now, thanks", True),
         ("stop sharing my data with marketers", False),
         ("never mind, what's the phone number?", False),
         ("i only wanted information about deletion", False),

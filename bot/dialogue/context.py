@@ -380,23 +380,37 @@ def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
 #: How much lower (in the hybrid ranking score) the best passage of the conversation's
 #: document may rank than another document's best and still answer a new question.
 DOCUMENT_MARGIN = 0.1
+#: The same for the best passage of the conversation's organisation (any of its
+#: documents) against another organisation's: "how would I send a correction request?"
+#: after Cigna International's rights is not answered with International SOS's procedure.
+ORGANISATION_MARGIN = 0.2
 
 
 def in_topic_document(retriever: Retriever, text: str, topic: Topic | None, answer: Answer) -> Answer:
     """``answer`` to a question of its own in a conversation, or one from the document
     the conversation is about when one of its passages answers it nearly as well
     (:data:`DOCUMENT_MARGIN`) as the best passage of another document ("how do you keep
-    the servers safe?" after a question on the website privacy policy), unless the
-    question names whose answer it wants."""
+    the servers safe?" after a question on the website privacy policy), else one from
+    the conversation's organisation when the best is another organisation's
+    (:data:`ORGANISATION_MARGIN`), unless the question names whose answer it wants."""
     own = retriever.passage(topic.passage_id) if topic else None
     if (own is None or not answer.best or answer.best.passage.doc_id == own.doc_id
             or retriever.unnamed_passages(text) is not None):
         return answer
+    candidates = retriever.candidates(text, OPTIONS)
     better = [
-        a for a in retriever.candidates(text, OPTIONS)
+        a for a in candidates
         if a.answered and a.best.passage.doc_id == own.doc_id and a.best.score >= answer.best.score - DOCUMENT_MARGIN
     ]
-    return better[0] if better else answer
+    if better:
+        return better[0]
+    outside = _other_organisations(retriever, topic, text)
+    if answer.best.passage.id in outside:
+        ours = [a for a in candidates if a.answered and a.best.passage.id not in outside
+                and a.best.score >= answer.best.score - ORGANISATION_MARGIN]
+        if ours:
+            return ours[0]
+    return answer
 
 
 def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: str) -> Answer | None:

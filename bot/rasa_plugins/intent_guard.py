@@ -44,7 +44,7 @@ _LEAVES = re.compile(
     r"^(?:(?:oh|hmm+|ok(?:ay)?|actually|wait|no|sorry|please|um+)[,.!\s]+)*"
     r"(?:cancel(?: (?:it|that|this|the request|my request))?|stop(?: (?:it|this|that|here|the request))?|"
     r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|"
-    r"i (?:only|just) wanted (?:some )?info(?:rmation)?)"
+    r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time)"
     r"(?:[,\s]+(?:please|thanks|thank you))?\s*(?:$|[,.;!]|\s+[-–—]\s*)(?![^?]*\?\s*$)",
     re.IGNORECASE,
 )
