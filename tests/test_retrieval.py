@@ -266,6 +266,22 @@ def test_the_highlight_keeps_the_sentence_after_the_one_in_the_questions_words()
     assert highlight.splitlines() == sentences[:2]
 
 
+def test_a_highlighted_sentence_that_opens_on_the_one_before_brings_it() -> None:
+    """"In this letter, you'll also find your activation code." says nothing without the
+    sentence naming the letter."""
+    from bot.knowledge.chunker import split_sentences
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = split_sentences(
+        "If we have received your email address, you will receive an email with an activation code. "
+        "Sometimes, we don't receive an email address for a new plan member. In these cases we send a welcome "
+        "letter that includes a new membership card. In this letter, you'll also find your activation code."
+    )
+    cosines = np.array([0.2, 0.1, 0.1, 0.9])
+    highlight = highlight_sentences(sentences, cosines, "where is my activation code?")
+    assert highlight.splitlines()[:2] == sentences[2:4]
+
+
 def test_the_highlight_prefers_the_sentence_stating_the_kind_of_fact_asked() -> None:
     from bot.retrieval.retriever import highlight_sentences
 

@@ -636,6 +636,9 @@ def best_sentences(passage: Passage, query: str, limit: int = 3) -> str:
 #: advice on how to contact us.", "Here's how it works.").
 _ANNOUNCES = re.compile(r"\bhere(?:'|’)?s (?:how|some|what)\b|\bhere is (?:how|some|what)\b", re.IGNORECASE)
 _POINTS_AHEAD = re.compile(r"\b(?:the following|as follows)\b", re.IGNORECASE)
+#: A sentence that opens on what the one before it said ("In this letter, you'll also
+#: find your activation code.", "This document mentions ...") is read with that one.
+_POINTS_BACK = re.compile(r"^(?:in (?:this|that|these|those|such) \w+|this|that|these|those|such)\b", re.IGNORECASE)
 
 
 def sentence_scores(sentences: list[str], cosines: np.ndarray, query: str) -> np.ndarray:
@@ -723,7 +726,16 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
                 j += 1
     if runner_up is not None and runner_up > best:
         keep.add(runner_up)
+    keep |= {i - 1 for i in keep if _leans_back(sentences, i)}
     lines = [sentences[i] for i in sorted(keep)]
     if runner_up is not None and runner_up < best and runner_up not in keep:
+        if _leans_back(sentences, runner_up) and runner_up - 1 not in keep:
+            lines.append(sentences[runner_up - 1])
         lines.append(sentences[runner_up])
     return "\n".join(lines)
+
+
+def _leans_back(sentences: list[str], i: int) -> bool:
+    """Whether sentence ``i`` opens on what the one before it said (:data:`_POINTS_BACK`),
+    that one being in the same list item or paragraph, not a list's introduction."""
+    return (i > 0 and bool(_POINTS_BACK.match(sentences[i])) and not sentences[i - 1].endswith(":"))
