@@ -1114,6 +1114,23 @@ def test_a_no_needs_a_word_that_says_no() -> None:
     assert corrected_intent("Daniel Weber", "inform") is None
 
 
+def test_a_goodbye_needs_a_word_that_says_goodbye() -> None:
+    """Every goodbye the classifier is trained on keeps its intent; a name does not."""
+    from bot.rasa_plugins.intent_guard import corrected_intent
+
+    trained = [
+        line.strip()[2:].strip()
+        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
+        if item.get("intent") == "goodbye"
+        for line in item["examples"].splitlines() if line.strip()
+    ]
+    assert len(trained) > 20
+    assert [t for t in trained if corrected_intent(t, "goodbye")] == []
+    assert corrected_intent("Joao Pereira", "goodbye") == "inform"
+    assert corrected_intent("au revoir", "goodbye") is None
+
+
 @pytest.mark.parametrize(
     ("text", "leaving"),
     [

@@ -1,12 +1,13 @@
-"""Intents that need their words: a message the classifier reads as a "no" but that
-says no in no language we serve is not a no, and a message that opens by leaving
-("forget it, I'll do it later", "never mind.") leaves, however the classifier reads the
-rest.
+"""Intents that need their words: a message the classifier reads as a "no" or a
+goodbye, but that says neither in any language we serve, is neither; and a message that
+opens by leaving ("forget it, I'll do it later", "never mind.") leaves, however the
+classifier reads the rest.
 
 The classifier has seen few short messages that are neither a no nor a question, and
-it reads some of them as ``deny``: a name ("Daniel Weber") at the name question, where
-a no ends the form, or a doubt ("and you'll definitely change it?"), which as a no would
-get "Is there anything else I can help you with?". A ``deny`` without a word of refusal is
+it reads some of them as ``deny`` or ``goodbye``: a name ("Daniel Weber", "Joao
+Pereira") at the name question, where either ends the form, or a doubt ("and you'll
+definitely change it?"), which as a no would get "Is there anything else I can help you
+with?". A ``deny`` without a word of refusal, or a ``goodbye`` without a farewell, is
 read as a question when it asks one and as an answer (``inform``) otherwise, at the
 classifier's confidence, so the fallback threshold still applies. A leaving phrase on its
 own or closed by punctuation (:func:`leaves`) is ``cancel`` for certain: "forget it, I'll
@@ -61,11 +62,27 @@ def leaves(text: str) -> bool:
     return bool(_LEAVES.match(text.replace("’", "'").strip()))
 
 
+#: Words that take leave, in the languages the assistant serves ("bye", "see you", "I'm
+#: done"; "au revoir", "tschüss", "adiós", "tot ziens", "arrivederci", "tchau").
+_SAYS_BYE = re.compile(
+    r"\b(?:bye|goodbye|good ?night|see (?:you|ya)|cya|ciao|farewell|later|talk (?:later|soon)|speak soon|"
+    r"talk to you|nice day|i'?m (?:done|leaving|off)|gotta go|end (?:the )?chat|until next time|that'?s (?:all|it|"
+    r"everything)|au revoir|adieu|salut|bonne (?:journée|soirée)|tsch[üu]ss|auf wiedersehen|adi[oó]s|hasta|"
+    r"tot ziens|doei|arrivederci|tchau|adeus)\b",
+    re.IGNORECASE,
+)
+#: The intents whose own words must be in the message: a "no" or a goodbye the
+#: message does not say is an answer ("Daniel Weber", "Joao Pereira" at the name
+#: question, where either would end the form) or a question.
+_NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE}
+
+
 def corrected_intent(text: str, intent: str | None) -> str | None:
     """The intent to use instead of ``intent`` for ``text``, or None to keep it."""
-    if intent != "deny":
+    words = _NEEDS_WORDS.get(intent or "")
+    if words is None:
         return None
     said = text.replace("’", "'").strip()
-    if not said or _SAYS_NO.search(said):
+    if not said or words.search(said):
         return None
     return "ask_question" if _QUESTION.search(said) else "inform"
