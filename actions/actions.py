@@ -45,6 +45,7 @@ from bot.dialogue.forms import (
     form_for_intent,
     mask_contact,
     opening_slots,
+    request_type_in,
     required_slots,
     takes_the_offer,
     volunteered,
@@ -209,7 +210,8 @@ class ActionAnswerQuestion(Action):
             # "I'd like to request deletion of my data": the request itself, as taking
             # the offer after the answer would be.
             known = INTENT_ANSWERS.get(guessed_intent(tracker) or "")
-            kind = [SlotSet("request_type", known.request_type)] if known and known.request_type else []
+            named = request_type_in(text) or (known.request_type if known else None)
+            kind = [SlotSet("request_type", named)] if named else []
             return [*kind, FollowupAction("action_form_intro")]
         if tracker.get_slot("requested_slot") == "request_type" and tracker.active_loop_name == "data_rights_form":
             known = INTENT_ANSWERS.get(guessed_intent(tracker) or "")

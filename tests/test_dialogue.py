@@ -1065,7 +1065,8 @@ def test_a_second_part_leaning_on_the_first_is_its_follow_up(retriever, intent_a
         ("handoff_form", "put me through to a human please", {}),
         ("gop_form", "ok can you request it for me please", {}),
         ("callback_form", "call me back on +44 7700 900123 please", {"phone_number": "+447700900123"}),
-        ("data_rights_form", "i want my data deleted, my email is a.b@example.com", {"email": "a.b@example.com"}),
+        ("data_rights_form", "i want my data deleted, my email is a.b@example.com",
+         {"email": "a.b@example.com", "request_type": "deletion"}),
     ],
 )
 def test_how_to_reach_the_member_given_with_the_request_is_not_asked_again(
@@ -1153,6 +1154,18 @@ def test_a_message_opening_by_leaving_leaves(text: str, leaving: bool) -> None:
     from bot.rasa_plugins.intent_guard import leaves
 
     assert leaves(text) is leaving
+
+
+def test_a_data_rights_request_naming_its_kind_opens_on_it() -> None:
+    """The classifier read "request deletion" as a correction (0.25); the words decide."""
+    from bot.dialogue.forms import request_type_in
+
+    assert request_type_in("i'd like to request deletion of my personal data") == "deletion"
+    assert request_type_in("I want to see everything you have on me") == "access"
+    assert request_type_in("I want to submit a data protection request") is None
+    assert request_type_in("delete or correct my data") is None  # two kinds: the form asks
+    assert opening_slots(FORMS["data_rights_form"], "please file a request to erase my data") == {
+        "request_type": "deletion"}
 
 
 def test_a_request_naming_no_kind_takes_the_offer() -> None:

@@ -42,6 +42,26 @@ def _request_type(text: object) -> str:
     return value
 
 
+#: The words that name each kind of data-rights request in a member's message.
+_KIND_WORDS = {
+    "deletion": re.compile(r"\b(?:delet\w*|eras\w*|remov\w*|forget me)\b", re.I),
+    "correction": re.compile(r"\b(?:correct(?:ed|ing|ion)?|rectif\w*|amend\w*|inaccurate|wrong)\b", re.I),
+    "access": re.compile(
+        r"\b(?:access|a copy|see (?:what|everything|all)|what (?:data|information) you (?:hold|have|keep))\b", re.I
+    ),
+    "restriction": re.compile(r"\brestrict\w*\b", re.I),
+    "objection": re.compile(r"\bobject(?:ion|ing)?\b|\bmarketing\b", re.I),
+    "withdraw_consent": re.compile(r"\bwithdraw\w*\b[^.?!]*\bconsent\b", re.I),
+}
+
+
+def request_type_in(text: str) -> str | None:
+    """The kind of data-rights request ``text`` names in so many words ("I'd like to
+    request deletion of my personal data"), when it names exactly one."""
+    named = [kind for kind, words in _KIND_WORDS.items() if words.search(text)]
+    return named[0] if len(named) == 1 else None
+
+
 _NO_ESTIMATE = re.compile(
     r"\b(skip|unknown|no idea|not sure|don'?t know|do not know|dunno|n/?a|none)\b|^\s*(no|nope|not yet)\W*$", re.I
 )
@@ -319,6 +339,8 @@ def opening_slots(spec: FormSpec, text: str, earlier: Sequence[str] = ()) -> dic
     found = volunteered(spec, "", text, {})
     if found.get("patient") == "member":
         del found["patient"]
+    if "request_type" in spec.slots and (kind := request_type_in(text)):
+        found["request_type"] = kind
     for said in reversed(earlier):
         given = volunteered(spec, "", said, found)
         found.update({slot: value for slot, value in given.items() if slot in CONTACT_SLOTS})

@@ -671,7 +671,8 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has (and
     :data:`HIGHLIGHT_TYPE_BONUS` when it states the kind of fact asked for), with any
     other within :data:`HIGHLIGHT_TIE` of it, the best other one within
-    :data:`HIGHLIGHT_RUNNER_UP`, and the sentence after the best, unless that one
+    :data:`HIGHLIGHT_RUNNER_UP`, and the sentence after the best (and after a runner-up
+    that follows it), unless that one
     starts a new list item, and the one before it when that one points at it ("at the
     following address"); a sentence that introduces a list (ends with ":") brings the
     items after it. A list item is quoted without the sentence introducing its list:
@@ -726,6 +727,10 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
                 j += 1
     if runner_up is not None and runner_up > best:
         keep.add(runner_up)
+        # ...and so does the sentence after it, as after the best ("Please include as
+        # many details as possible ... We need to know the diagnosis, ...").
+        if runner_up + 1 < len(sentences) and not sentences[runner_up + 1].startswith("•"):
+            keep.add(runner_up + 1)
     keep |= {i - 1 for i in keep if _leans_back(sentences, i)}
     lines = [sentences[i] for i in sorted(keep)]
     if runner_up is not None and runner_up < best and runner_up not in keep:
