@@ -1096,17 +1096,22 @@ def test_chat_around_the_questions_is_left_out(text: str, parts: list[str]) -> N
     assert split_questions(text) == parts
 
 
+def _trained_examples(intent: str) -> list[str]:
+    """The NLU training examples of ``intent``, in every language."""
+    return [
+        line.strip()[2:].strip()
+        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
+        if item.get("intent") == intent
+        for line in item["examples"].splitlines() if line.strip()
+    ]
+
+
 def test_a_no_needs_a_word_that_says_no() -> None:
     """Every "no" the classifier is trained on keeps its intent; a name or a doubt does not."""
     from bot.rasa_plugins.intent_guard import corrected_intent
 
-    trained = [
-        line.strip()[2:].strip()
-        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
-        if item.get("intent") == "deny"
-        for line in item["examples"].splitlines() if line.strip()
-    ]
+    trained = _trained_examples("deny")
     assert len(trained) > 30
     assert [t for t in trained if corrected_intent(t, "deny")] == []
     assert [t for t in ("maybe later", "that's all", "i'm good", "na", "nope") if corrected_intent(t, "deny")] == []
@@ -1119,13 +1124,7 @@ def test_a_goodbye_needs_a_word_that_says_goodbye() -> None:
     """Every goodbye the classifier is trained on keeps its intent; a name does not."""
     from bot.rasa_plugins.intent_guard import corrected_intent
 
-    trained = [
-        line.strip()[2:].strip()
-        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
-        if item.get("intent") == "goodbye"
-        for line in item["examples"].splitlines() if line.strip()
-    ]
+    trained = _trained_examples("goodbye")
     assert len(trained) > 20
     assert [t for t in trained if corrected_intent(t, "goodbye")] == []
     assert corrected_intent("Joao Pereira", "goodbye") == "inform"
