@@ -1120,15 +1120,24 @@ def test_a_no_needs_a_word_that_says_no() -> None:
     assert corrected_intent("Daniel Weber", "inform") is None
 
 
-def test_a_goodbye_needs_a_word_that_says_goodbye() -> None:
-    """Every goodbye the classifier is trained on keeps its intent; a name does not."""
+@pytest.mark.parametrize(
+    ("intent", "answer"),
+    [
+        ("goodbye", "Joao Pereira"),
+        ("human_handoff", "mask.probe@example.org"),
+        ("request_callback", "+32 470 12 34 56"),
+    ],
+)
+def test_a_goodbye_hand_off_or_call_back_needs_its_words(intent: str, answer: str) -> None:
+    """Every example of the intent the classifier is trained on, in every language, keeps
+    it; an answer typed at a form's question (a name, an email address, a phone number)
+    that the classifier reads as one is an answer."""
     from bot.rasa_plugins.intent_guard import corrected_intent
 
-    trained = _trained_examples("goodbye")
+    trained = _trained_examples(intent)
     assert len(trained) > 20
-    assert [t for t in trained if corrected_intent(t, "goodbye")] == []
-    assert corrected_intent("Joao Pereira", "goodbye") == "inform"
-    assert corrected_intent("au revoir", "goodbye") is None
+    assert [t for t in trained if corrected_intent(t, intent)] == []
+    assert corrected_intent(answer, intent) == "inform"
 
 
 @pytest.mark.parametrize(

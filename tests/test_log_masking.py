@@ -307,7 +307,7 @@ def debug_logs(retriever) -> Iterator[dict[str, str]]:  # retriever: the test in
 @pytest.mark.stack
 def test_the_conversation_went_through(debug_logs: dict[str, str]) -> None:
     """Guards the other assertions: the form was filled and submitted, so every value was logged."""
-    assert "DR-" in debug_logs["(replies)"]
+    assert "DR-" in debug_logs["(replies)"], debug_logs["(replies)"]
     assert {"rasa.log", "actions.log"} <= set(debug_logs)
 
 

@@ -1,15 +1,17 @@
-"""Intents that need their words: a message the classifier reads as a "no" or a
-goodbye, but that says neither in any language we serve, is neither; and a message that
-opens by leaving ("forget it, I'll do it later", "never mind.") leaves, however the
-classifier reads the rest.
+"""Intents that need their words: a message the classifier reads as a "no", a goodbye,
+a hand-off or a call back, but that says none of them in any language we serve, is
+none of them; and a message that opens by leaving ("forget it, I'll do it later",
+"never mind.") leaves, however the classifier reads the rest.
 
 The classifier has seen few short messages that are neither a no nor a question, and
 it reads some of them as ``deny`` or ``goodbye``: a name ("Daniel Weber", "Joao
 Pereira") at the name question, where either ends the form, or a doubt ("and you'll
 definitely change it?"), which as a no would get "Is there anything else I can help you
-with?". A ``deny`` without a word of refusal, or a ``goodbye`` without a farewell, is
-read as a question when it asks one and as an answer (``inform``) otherwise, at the
-classifier's confidence, so the fallback threshold still applies. A leaving phrase on its
+with?". So does an email address alone, typed at the email question, read as a
+hand-off. A ``deny`` without a word of refusal, a ``goodbye`` without a farewell, a
+``human_handoff`` without a word for a person or a ``request_callback`` without one
+for calling is read as a question when it asks one and as an answer (``inform``)
+otherwise, at the classifier's confidence, so the fallback threshold still applies. A leaving phrase on its
 own or closed by punctuation (:func:`leaves`) is ``cancel`` for certain: "forget it, I'll
 do it later" reads to the classifier as half a leave and half an answer, below the
 fallback threshold, and a member who says it must be let out of a form.
@@ -71,10 +73,28 @@ _SAYS_BYE = re.compile(
     r"tot ziens|doei|arrivederci|tchau|adeus)\b",
     re.IGNORECASE,
 )
+#: Words that ask for a person, in the languages the assistant serves.
+_SAYS_PERSON = re.compile(
+    r"\b(?:person|people|human|someone|somebody|anyone|anybody|agent|advis[oe]r|operator|representative|staff|"
+    r"manager|supervisor|"
+    r"customer (?:service|support|care)|team|talk|speak|chat|bot|escalate|transfer|connect|put me through|"
+    r"hand me over|real|mensch\w*|mitarbeiter\w*|jemand\w*|sprechen|reden|berater\w*|verbinden|parler|"
+    r"quelqu'un|personne|humain|conseill\w*|opérateur|hablar|persona|alguien|humano|asesor|spreken|praten|"
+    r"iemand|medewerker|mens|persoon|parlare|qualcuno|umano|operatore|consulente|falar|alguém|pessoa|atendente)\b",
+    re.IGNORECASE,
+)
+#: Words that ask to be called, in the languages the assistant serves.
+_SAYS_CALL = re.compile(
+    r"\b(?:call\w*|ring|phone\w*|callback|rappel\w*|appel\w*|\w*ruf\w*|rückruf\w*|llam\w*|llám\w*|bel\w*|"
+    r"terug\w*|chiam\w*|richiam\w*|lig\w*|chamad\w*|telefon\w*)",
+    re.IGNORECASE,
+)
 #: The intents whose own words must be in the message: a "no" or a goodbye the
 #: message does not say is an answer ("Daniel Weber", "Joao Pereira" at the name
-#: question, where either would end the form) or a question.
-_NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE}
+#: question, where either would end the form) or a question; so is a hand-off or a
+#: call back nobody asked for (an email address alone, typed at the email question,
+#: read as a hand-off).
+_NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE, "human_handoff": _SAYS_PERSON, "request_callback": _SAYS_CALL}
 
 
 def corrected_intent(text: str, intent: str | None) -> str | None:
