@@ -1150,6 +1150,14 @@ def test_a_goodbye_hand_off_or_call_back_needs_its_words(intent: str, answer: st
         ("Stop.", True),
         ("cancel please", True),
         ("maybe later", True),
+        ("actually I changed my mind", True),
+        ("en fait j'ai changé d'avis", True),
+        ("eigentlich habe ich es mir anders überlegt", True),
+        ("en realidad cambié de opinión", True),
+        ("eigenlijk ben ik van gedachten veranderd", True),
+        ("in realtà ho cambiato idea", True),
+        ("na verdade mudei de ideias", True),
+        ("dimenticalo", True),
         ("not now, thanks", True),
         ("stop sharing my data with marketers", False),
         ("never mind, what's the phone number?", False),
@@ -1162,6 +1170,19 @@ def test_a_message_opening_by_leaving_leaves(text: str, leaving: bool) -> None:
     from bot.rasa_plugins.intent_guard import leaves
 
     assert leaves(text) is leaving
+
+
+def test_no_example_of_another_intent_is_read_as_leaving() -> None:
+    from bot.rasa_plugins.intent_guard import LEAVING_INTENTS, leaves
+
+    others = {
+        item["intent"]
+        for path in sorted(ROOT.glob("data/nlu/**/*.yml"))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []
+        if item.get("intent") and item["intent"] not in LEAVING_INTENTS
+    }
+    assert len(others) > 20
+    assert [t for intent in sorted(others) for t in _trained_examples(intent) if leaves(t)] == []
 
 
 def test_a_data_rights_request_naming_its_kind_opens_on_it() -> None:

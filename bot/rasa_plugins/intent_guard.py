@@ -44,10 +44,15 @@ _QUESTION = re.compile(
 #: that ends the message or is closed by punctuation: "stop sharing my data" asks
 #: something else.
 _LEAVES = re.compile(
-    r"^(?:(?:oh|hmm+|ok(?:ay)?|actually|wait|no|sorry|please|um+)[,.!\s]+)*"
+    r"^(?:(?:oh|hmm+|ok(?:ay)?|actually|wait|no|sorry|please|um+|en fait|eigentlich|en realidad|eigenlijk|"
+    r"in realtà|na verdade|non|nein|nee|não)[,.!\s]+)*"
     r"(?:cancel(?: (?:it|that|this|the request|my request))?|stop(?: (?:it|this|that|here|the request))?|"
     r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|"
-    r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time)"
+    r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time|"
+    # "I changed my mind" and "forget it" in the other languages we serve
+    r"i(?:'ve| have)? changed my mind|j'ai changé d'avis|(?:ich )?habe (?:ich )?es mir anders überlegt|"
+    r"(?:he )?cambiado de opinión|cambié de opinión|(?:ik )?ben (?:ik )?van gedachten veranderd|ho cambiato idea|"
+    r"mudei de ideias?|dimenticalo|lascia stare|vergeet het|vergiss es|olvídalo|oublie ça|esquece(?: isso)?)"
     r"(?:[,\s]+(?:please|thanks|thank you))?\s*(?:$|[,.;!]|\s+[-–—]\s*)(?![^?]*\?\s*$)",
     re.IGNORECASE,
 )
