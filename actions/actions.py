@@ -129,9 +129,14 @@ def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+def user_texts(tracker: Tracker) -> list[str]:
+    """What the member said in the conversation, message by message, the latest last."""
+    return [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"]
+
+
 def previous_user_text(tracker: Tracker) -> str | None:
     """What the member said before the latest message, if anything."""
-    said = [e.get("text") for e in tracker.events if e.get("event") == "user"]
+    said = user_texts(tracker)
     return said[-2] if len(said) > 1 else None
 
 
@@ -370,8 +375,7 @@ class ActionFormIntro(Action):
             SlotSet("confirmed", None), SlotSet(FAILURES_SLOT, None), SlotSet("language", language),
             SlotSet(OFFER_SLOT, None),
         ]
-        earlier = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][:-1]
-        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, text, earlier).items()]
+        events += [SlotSet(slot, value) for slot, value in opening_slots(spec, text, user_texts(tracker)[:-1]).items()]
         if spec.topic:  # follow-ups from now on are about the request
             events += [SlotSet("topic_question", spec.topic), SlotSet("topic_passage", None)]
         if spec.name != FORM_BY_INTENT.get(intent or ""):  # not the form the rules open next
@@ -469,8 +473,7 @@ class ActionHandoff(Action):
             return []
         contact = _form_values(spec, tracker)["contact"]
         reach = {("email" if "@" in contact else "phone_number"): contact} if contact else {}
-        user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
-        context = [mask_text(t)[:300] for t in user_texts if t and not t.startswith("/")][-3:]
+        context = [mask_text(t)[:300] for t in user_texts(tracker) if t and not t.startswith("/")][-3:]
         try:
             record = get_services().store.submit(
                 spec.kind,

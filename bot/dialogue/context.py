@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.dialogue.forms import EMAIL_IN_TEXT
 from bot.knowledge.chunker import Passage
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 from bot.retrieval.answer_types import asked_types
@@ -100,11 +101,12 @@ _THANKS_AFTER = re.compile(
 )
 #: Contact details given in passing ("my email is k.n@example.jp.", "you can reach me on
 #: +32 470 12 34 56,"): the form that needs them reads them (bot/dialogue/forms.py); a
-#: question asked with them is retrieved without them, which no passage is about.
+#: question asked with them is retrieved without them, which no passage is about. Any
+#: number goes, with or without its country code: none is what a question asks about.
 _CONTACT_GIVEN = re.compile(
     r"\b(?:(?:my|our) (?:e-?mail(?: address)?|phone(?: number)?|mobile(?: number)?|number|contact(?: details)?) "
     r"(?:is|:)|(?:you can )?(?:reach|email|e-mail|call|ring|phone|text|contact) (?:me|us) (?:at|on))\s*"
-    r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d[\d ()./-]{5,}\d)[\s,;.!]*",
+    rf"(?:{EMAIL_IN_TEXT.pattern}|\+?\d[\d ()./-]{{5,}}\d)[\s,;.!]*",
     re.IGNORECASE,
 )
 #: "when will I hear back" asks for a time as "how soon" does (bot/retrieval/answer_types.py).

@@ -114,16 +114,16 @@ def _relationship(text: object) -> str:
     return relationship_in(text) or validation.validate_free_text(text, max_len=60)
 
 
-_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:]+@[^\s<>()\[\],;:]+")
+EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:]+@[^\s<>()\[\],;:]+")
 _PHONE_IN_TEXT = re.compile(r"\+[\d\s().\-/]{7,}\d")
-_CONTACT_IN_TEXT = re.compile(f"{_EMAIL_IN_TEXT.pattern}|{_PHONE_IN_TEXT.pattern}")
+_CONTACT_IN_TEXT = re.compile(f"{EMAIL_IN_TEXT.pattern}|{_PHONE_IN_TEXT.pattern}")
 
 
 def _contact(text: object) -> str:
     """How to reach the member: an email address or an international phone number, alone
     or in a sentence ("email me at jane@example.com")."""
     value = str(text or "").strip()
-    found = _EMAIL_IN_TEXT.search(value) or _PHONE_IN_TEXT.search(value)
+    found = EMAIL_IN_TEXT.search(value) or _PHONE_IN_TEXT.search(value)
     value = found.group(0).rstrip(".") if found else value
     try:
         return validation.validate_email(value) if "@" in value else validation.validate_phone(value)
@@ -388,7 +388,7 @@ def volunteered(spec: FormSpec, asked: str, text: str, values: dict[str, object]
                 if slot == "patient_name" and not values.get("patient"):
                     found["patient"] = "dependant"  # "her name is ..." names someone else
     for slot, pattern, check in (
-        ("email", _EMAIL_IN_TEXT, validation.validate_email),
+        ("email", EMAIL_IN_TEXT, validation.validate_email),
         ("phone_number", _PHONE_IN_TEXT, validation.validate_phone),
         ("contact", _CONTACT_IN_TEXT, _contact),
     ):

@@ -11,10 +11,11 @@ with?". So does an email address alone, typed at the email question, read as a
 hand-off. A ``deny`` without a word of refusal, a ``goodbye`` without a farewell, a
 ``human_handoff`` without a word for a person or a ``request_callback`` without one
 for calling is read as a question when it asks one and as an answer (``inform``)
-otherwise, at the classifier's confidence, so the fallback threshold still applies. A leaving phrase on its
-own or closed by punctuation (:func:`leaves`) is ``cancel`` for certain: "forget it, I'll
-do it later" reads to the classifier as half a leave and half an answer, below the
-fallback threshold, and a member who says it must be let out of a form.
+otherwise, at the classifier's confidence, so the fallback threshold still applies.
+A leaving phrase on its own or closed by punctuation (:func:`leaves`) is ``cancel`` for
+certain: "forget it, I'll do it later" reads to the classifier as half a leave and half
+an answer, below the fallback threshold, and a member who says it must be let out of a
+form.
 
 Standard library only: :mod:`bot.rasa_plugins.components` applies it inside Rasa.
 """
@@ -81,8 +82,8 @@ _SAYS_BYE = re.compile(
 #: Words that ask for a person, in the languages the assistant serves.
 _SAYS_PERSON = re.compile(
     r"\b(?:person|people|human|someone|somebody|anyone|anybody|agent|advis[oe]r|operator|representative|staff|"
-    r"manager|supervisor|"
-    r"customer (?:service|support|care)|team|talk|speak|chat|bot|escalate|transfer|connect|put me through|"
+    r"manager|supervisor|customer (?:service|support|care)|team|talk|speak|chat|bot|escalate|transfer|connect|"
+    r"put me through|"
     r"hand me over|real|mensch\w*|mitarbeiter\w*|jemand\w*|sprechen|reden|berater\w*|verbinden|parler|"
     r"quelqu'un|personne|humain|conseill\w*|opérateur|hablar|persona|alguien|humano|asesor|spreken|praten|"
     r"iemand|medewerker|mens|persoon|parlare|qualcuno|umano|operatore|consulente|falar|alguém|pessoa|atendente)\b",
