@@ -1140,6 +1140,20 @@ def test_a_goodbye_hand_off_or_call_back_needs_its_words(intent: str, answer: st
     assert corrected_intent(answer, intent) == "inform"
 
 
+def test_a_question_is_not_a_cancel_unless_it_says_so() -> None:
+    """Every cancel the classifier is trained on, in every language, keeps its intent; a
+    question it reads as a cancel, saying neither no nor leave, is a question."""
+    from bot.rasa_plugins.intent_guard import corrected_intent
+
+    trained = _trained_examples("cancel")
+    assert len(trained) > 50
+    assert [t for t in trained if corrected_intent(t, "cancel")] == []
+    assert corrected_intent("so what are they actually used for", "cancel") == "ask_question"
+    assert corrected_intent("whats the process for asking them to delete my data?", "cancel") == "ask_question"
+    assert corrected_intent("can i stop?", "cancel") is None
+    assert corrected_intent("Daniel Weber", "cancel") is None
+
+
 @pytest.mark.parametrize(
     ("text", "leaving"),
     [
@@ -1262,6 +1276,21 @@ def test_and_by_email_after_a_passage_giving_an_address_stays_on_it(retriever, i
     assert topic is not None and "@" in retriever.passage(topic.passage_id).text
     [reply] = answer_turn(retriever, "and by email?", None, 0.0, None, intent_answers, topic)
     assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id  # not the newsletter's emails
+
+
+@pytest.mark.parametrize("follow_up", ["and by post?", "can i send a letter instead"])
+def test_by_post_after_a_passage_giving_a_postal_address_stays_on_it(retriever, intent_answers, follow_up) -> None:
+    """The FAQ's "by email, by post, or by phone" names the word; the privacy contact
+    gives the address a letter goes to."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "Who do I contact at Cigna International about my personal data?",
+                                   None, 0.0, None, intent_answers), None)
+    assert topic is not None and topic.passage_id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"
+    [reply] = answer_turn(retriever, follow_up, None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up and reply.answer.best.passage.id == topic.passage_id
+    assert "Plantin en Moretuslei 299" in reply.answer.highlight
 
 
 def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retriever, intent_answers) -> None:

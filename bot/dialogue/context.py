@@ -340,14 +340,22 @@ _FAMILY = frozenset(terms("daughter daughters son sons kid kids child children b
 _CHILDREN = frozenset(terms("child children minor minors"))
 _EMAIL_ADDRESS = re.compile(r"\S@\S")
 _EMAIL_WORDS = frozenset(terms("email emails"))
+#: A street number, then a postcode and a town ("Plantin en Moretuslei 299, 2140 Antwerpen").
+_POSTAL_ADDRESS = re.compile(r"\b\d{1,4}[a-z]?,\s*\d{4,5}\s+[A-Z][a-z]+")
+_POST_WORDS = frozenset(terms("post postal mail letter letters address write"))
 
 
 def passage_terms(text: str) -> set[str]:
     """The terms of a passage's ``text``, with "email" when it gives an e-mail address
     ("and by email?" after "contact International SOS at privacy@internationalsos.com"
-    is answered by that address)."""
+    is answered by that address), and "post" or "letter" when it gives a postal address
+    ("can I send a letter instead?" after Cigna International's privacy contact)."""
     found = set(terms(text))
-    return found | _EMAIL_WORDS if _EMAIL_ADDRESS.search(text) else found
+    if _EMAIL_ADDRESS.search(text):
+        found |= _EMAIL_WORDS
+    if _POSTAL_ADDRESS.search(text):
+        found |= _POST_WORDS
+    return found
 
 
 def _section(passage: Passage) -> tuple[str, tuple[str, ...]]:

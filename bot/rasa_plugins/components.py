@@ -24,7 +24,7 @@ from bot.rasa_plugins.intent_guard import LEAVING_INTENTS, corrected_intent, lea
 class IntentGuard(GraphComponent):
     """Replaces an intent the message's words do not bear out (bot/rasa_plugins/intent_guard.py),
     keeping the classifier's confidence, or, for a message that opens by leaving, with
-    certainty; the ranking keeps the classifier's order."""
+    certainty (a no or a goodbye keeps its name); the ranking keeps the classifier's order."""
 
     @classmethod
     def create(
@@ -38,8 +38,11 @@ class IntentGuard(GraphComponent):
             intent = message.get(INTENT) or {}
             text = message.get(TEXT) or ""
             confidence = intent.get(PREDICTED_CONFIDENCE_KEY)
-            if leaves(text) and intent.get(INTENT_NAME_KEY) not in LEAVING_INTENTS:
-                name, confidence = "cancel", 1.0
+            if leaves(text):
+                # Certain, so the fallback threshold cannot turn a leave into "unsure"
+                # ("never mind, I'll call instead" reads as a no at 0.48).
+                name = intent.get(INTENT_NAME_KEY)
+                name, confidence = (name if name in LEAVING_INTENTS else "cancel"), 1.0
             else:
                 name = corrected_intent(text, intent.get(INTENT_NAME_KEY))
             if name is None:

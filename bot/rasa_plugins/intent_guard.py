@@ -1,6 +1,7 @@
 """Intents that need their words: a message the classifier reads as a "no", a goodbye,
 a hand-off or a call back, but that says none of them in any language we serve, is
-none of them; and a message that opens by leaving ("forget it, I'll do it later",
+none of them; a question it reads as a cancel that says neither no nor leave is a
+question; and a message that opens by leaving ("forget it, I'll do it later",
 "never mind.") leaves, however the classifier reads the rest.
 
 The classifier has seen few short messages that are neither a no nor a question, and
@@ -95,6 +96,16 @@ _SAYS_CALL = re.compile(
     r"terug\w*|chiam\w*|richiam\w*|lig\w*|chamad\w*|telefon\w*)",
     re.IGNORECASE,
 )
+#: Words that leave what is going on, in the languages the assistant serves, besides a
+#: "no" (data/nlu: "never mind", "forget it", "quit", "I only wanted information",
+#: "vergiss es", "laisse tomber", "olvídalo", "lascia stare", "esquece", "laat maar").
+_SAYS_LEAVE = re.compile(
+    r"\b(?:never ?mind|forget|quit|abort|exit|leave|enough|scrap|start over|changed my mind|only|just|anymore|"
+    r"rather|hold on|wait|vergiss\w*|abbrech\w*|stopp|beend\w*|lass\w*|egal|schon gut|nur|annul\w*|arrêt\w*|"
+    r"laiss\w*|oubli\w*|importa|d[ée]ja\w*|olvid\w*|para|parar|basta|lascia|dimentic\w*|deixa|esquec\w*|laat|"
+    r"vergeet|alleen|solo|só|seulement|juste)\b",
+    re.IGNORECASE,
+)
 #: The intents whose own words must be in the message: a "no" or a goodbye the
 #: message does not say is an answer ("Daniel Weber", "Joao Pereira" at the name
 #: question, where either would end the form) or a question; so is a hand-off or a
@@ -104,11 +115,20 @@ _NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE, "human_handoff": _SAYS_P
 
 
 def corrected_intent(text: str, intent: str | None) -> str | None:
-    """The intent to use instead of ``intent`` for ``text``, or None to keep it."""
+    """The intent to use instead of ``intent`` for ``text``, or None to keep it.
+
+    A ``cancel`` is only ever turned into a question: a question that says neither no
+    nor leave ("so what are they actually used for?", "whats the process for asking
+    them to delete my data") is asked, not a request to stop; a statement the classifier
+    reads as leaving keeps leaving, since a leave the guard failed to see would
+    otherwise trap the member in the form."""
+    said = text.replace("’", "'").strip()
+    if intent == "cancel":
+        asks = bool(said) and bool(_QUESTION.search(said))
+        return "ask_question" if asks and not (_SAYS_NO.search(said) or _SAYS_LEAVE.search(said)) else None
     words = _NEEDS_WORDS.get(intent or "")
     if words is None:
         return None
-    said = text.replace("’", "'").strip()
     if not said or words.search(said):
         return None
     return "ask_question" if _QUESTION.search(said) else "inform"
