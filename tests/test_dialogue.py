@@ -1293,6 +1293,23 @@ def test_by_post_after_a_passage_giving_a_postal_address_stays_on_it(retriever, 
     assert "Plantin en Moretuslei 299" in reply.answer.highlight
 
 
+def test_a_follow_up_asking_for_a_fact_the_topic_lacks_gets_it_from_the_topics_section(retriever,
+                                                                                      intent_answers) -> None:
+    """"is that free?" after how to review one's data at International SOS: the section
+    says, four passages on, that they "may ask you to cover the reasonable cost"; the
+    dispute passage elsewhere says "free of charge" of something else."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "how can i review the personal data international sos collected from me?",
+                                   None, 0.0, None, intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("how-can-users-correct-inaccuracies-in-their-1")
+    [reply] = answer_turn(retriever, "is that free?", None, 0.0, None, intent_answers, topic)
+    assert reply.follow_up
+    assert reply.answer.best.passage.id.endswith("how-can-users-correct-inaccuracies-in-their-5")
+    assert "reasonable cost" in reply.answer.highlight
+
+
 def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

@@ -210,6 +210,30 @@ def test_asked_how_the_tied_passage_with_the_address_is_cited(retriever, questio
     assert "privacy@internationalsos.com" in answer.highlight
 
 
+def test_asked_how_a_thing_works_the_step_that_starts_it_is_cited(retriever) -> None:
+    """"how does the guarantee of payment work?" matches the step naming it most (the
+    guarantee sent within 48 hours) best; the member asks for the procedure, which the
+    step with the request button starts."""
+    question = "how does the guarantee of payment work?"
+    wanted = "cigna-health-benefits-member-faq#claiming-expenses-4"
+    ranked = [h.passage.id for h in retriever.search(question, k=3)]
+    assert ranked[0] != wanted and wanted in ranked
+    answer = retriever.answer(question)
+    assert answer.answered and answer.best.passage.id == wanted
+    assert "Request a guarantee of payment" in answer.highlight
+
+
+def test_asked_what_is_needed_the_highlight_says_what_is_needed(retriever) -> None:
+    """Not the sentence naming the form it goes in ("Fill in all the necessary information")."""
+    from bot.retrieval.retriever import _ASKS_NEEDED
+
+    passage = retriever.passage("cigna-health-benefits-member-faq#claiming-expenses-4")
+    for question in ("what info do you need from me for a guarantee of payment?", "what will you need from me?"):
+        assert _ASKS_NEEDED.search(question)
+        assert "We need to know the diagnosis" in retriever.highlight(passage, question)
+    assert not _ASKS_NEEDED.search("what do you do with my data?")
+
+
 def test_chat_shorthand_is_written_out(retriever) -> None:
     """"u", "ur" and "gop" are written out before embedding; "U.S." is not "you"."""
     spelt = retriever.synonyms.spell_out("what info do u need for a GOP in the U.S.? thx")

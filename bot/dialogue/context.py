@@ -43,6 +43,9 @@ OPENER_WORDS = 12
 POINTER_TOPIC_WORDS = 3
 #: How many of the combined question's best passages a follow-up may cite.
 OPTIONS = 3
+#: How far through the topic's section a follow-up asking for a fact the topic's
+#: passage lacks looks for a passage stating it (the whole of any section we have).
+SECTION_REACH = 10
 
 #: Openings of a message that continues the previous one.
 _OPENER = re.compile(
@@ -240,7 +243,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     those in the answer band, from the topic's organisation (or the one the follow-up
     names), that state what the follow-up asks for (a time for "when
     will I hear back", an address for "what's the email address":
-    bot/retrieval/answer_types.py) we cite the one with most of the follow-up's own
+    bot/retrieval/answer_types.py) we cite, when the topic's passage does not state it,
+    one of the topic's section that does ("is that free?" after how to review your
+    data: "may ask you to cover the reasonable cost", four passages on), else the one with most of the follow-up's own
     words ("urgent", "email"; a negation counts as one when both have one), then, for a
     follow-up on the case next to the topic, one from the topic's section, then, for one
     that points back or asks more about the topic (:func:`asks_further`: "and what do I
@@ -269,7 +274,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     # passage of the same section gives ("no later than thirty (30) calendar days").
     lacks = bool(topic_passage and asked_types(asked) and not states_what_is_asked(asked, topic_passage))
     if lacks:
-        near |= {p.id for p in retriever.neighbours(topic.passage_id) if states_what_is_asked(asked, p)}
+        near |= {p.id for p in retriever.neighbours(topic.passage_id, SECTION_REACH) if states_what_is_asked(asked, p)}
     # "is that always possible?" asks about what the last answer said: the topic's own
     # passage needs no band of its own either when it has the follow-up's words, all of
     # its topic words among them ("what time is the F1 race?" names its own topic).
@@ -317,6 +322,9 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
         best = max(
             answered,
             key=lambda a: (
+                # "is that free?" after a passage naming no cost is about the cost its
+                # section states, not a passage elsewhere with the word "free".
+                lacks and _section(a.hits[0].passage) == section,
                 adds(a.hits[0].passage.text),
                 not stays and _section(a.hits[0].passage) == section,
                 a.answered,

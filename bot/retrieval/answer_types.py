@@ -41,7 +41,7 @@ ANSWER_TYPES = (
         re.compile(r"\bhow much\b.*\b(?:cost|costs|charge|charges)\b"
                    r"|\b(?:what|any|is there an?|the) (?:fee|fees|price|cost)\b"
                    r"|\bcharge (?:a|me|for|anything)\b|\b(?:fee|price|cost) (?:of|for)\b"
-                   r"|\bis (?:it|the \w+(?: \w+)?) free\b|\bfree to (?:download|use|install)\b", re.I),
+                   r"|\bis (?:it|that|this|the \w+(?: \w+)?) free\b|\bfree to (?:download|use|install)\b", re.I),
         re.compile(r"\b(?:free|fee|fees|charge|charges|charged|cost|costs|price|prices|payable)\b|[€$£]", re.I),
     ),
     AnswerType("count", re.compile(r"(?<!about )\bhow many\b", re.I), re.compile(_NUMBER, re.I)),

@@ -125,6 +125,21 @@ _SAYS_WHAT_TO_DO = re.compile(
 #: call us") or where to send it ("contact us using the following e-mail address").
 #: A question that asks what a list holds ("what kind of data does CIHS keep?", "which
 #: information do you collect?"): a passage that is nothing but that list answers with all of it.
+#: A question asking what is needed ("what info do you need from me?", "what will
+#: International SOS need?", "what should I include?") is answered by the sentence
+#: saying what is needed ("We need to know the diagnosis, ...", "International SOS will
+#: ask for proof of your identity"), not by one naming the form it goes in.
+_ASKS_NEEDED = re.compile(
+    r"\bwhat (?:\w+ ){0,3}(?:do|does|will|would|did) (?:you|they|it|we|cigna|\w+(?: sos)?) (?:\w+ )?"
+    r"(?:need|needs|require|requires|want|ask for)\b|\bwhat (?:\w+ )?(?:do|should|must) i (?:need to |have to )?"
+    r"(?:include|provide|send|give|bring|attach|show)\b|\bwhat (?:is|are|'s) (?:needed|required)\b",
+    re.IGNORECASE,
+)
+_SAYS_NEEDED = re.compile(
+    r"\b(?:we|they|you|it) (?:will |may |would )?(?:need|needs|require|requires|must|ask for|asks for)\b"
+    r"|\b(?:will|may) ask (?:you )?for\b|\b(?:required|necessary|include them|please include)\b",
+    re.IGNORECASE,
+)
 _ASKS_WHICH = re.compile(
     r"\bwhat (?:kinds?|types?|sorts?|categor(?:y|ies)) of\b|\bwhich (?:kinds?|types?|sorts?|data|information|info|"
     r"details)\b|\bwhat (?:personal )?(?:data|information|info|details)\b",
@@ -137,6 +152,13 @@ _INSTRUCTS = re.compile(
     re.IGNORECASE,
 )
 #: Where a passage gives the member a way to act: an e-mail address, a link, a button.
+#: "how does X work?", "what's the process?": asks how to go about it, like _ASKS_HOW,
+#: and the passage that gives the way may rank up to PROCESS_TIE below the best, which
+#: matches the thing's name more often ("Cigna sends a Guarantee of payment (GOP)...").
+_ASKS_PROCESS = re.compile(
+    r"\bhow (?:does|do|will|would) (?:\w+ ){1,5}work\b|\bwhat(?:'s| is) the (?:process|procedure)\b", re.I
+)
+PROCESS_TIE = 0.2
 _GIVES_A_WAY = re.compile(r"\S@\S|https?://|\bclick\b", re.I)
 NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
@@ -550,10 +572,15 @@ class Retriever:
         none: the member asked how, and the passage describing the procedure without
         the address leaves them where they started."""
         best = hits[0]
+        section = (best.passage.doc_id, best.passage.section)
         tied = [h for h in hits[1:3] if h.score >= best.score - PASSAGE_TIE
-                and (h.passage.doc_id, h.passage.section) == (best.passage.doc_id, best.passage.section)]
-        if _ASKS_HOW.search(query) and not _GIVES_A_WAY.search(best.passage.text):
-            giving = [h for h in tied if _GIVES_A_WAY.search(h.passage.text)]
+                and (h.passage.doc_id, h.passage.section) == section]
+        if not _GIVES_A_WAY.search(best.passage.text):
+            # "how does the guarantee of payment work?" asks for the procedure: the step
+            # that starts it, in a wider tie, as members read it.
+            reach = PASSAGE_TIE if _ASKS_HOW.search(query) else PROCESS_TIE if _ASKS_PROCESS.search(query) else None
+            giving = [h for h in hits[1:3] if reach is not None and h.score >= best.score - reach
+                      and (h.passage.doc_id, h.passage.section) == section and _GIVES_A_WAY.search(h.passage.text)]
             if giving:
                 return [giving[0], *(h for h in hits if h is not giving[0])]
         near = {p.id for p in self.neighbours(best.passage.id)}
@@ -658,6 +685,8 @@ def sentence_scores(sentences: list[str], cosines: np.ndarray, query: str) -> np
         form += [bool(_SAYS_WHAT_TO_DO.search(s)) for s in sentences]
     if NEGATION.search(query):
         form += [bool(NEGATION.search(s)) for s in sentences]
+    if _ASKS_NEEDED.search(query):
+        form += [bool(_SAYS_NEEDED.search(s)) for s in sentences]
     return (
         np.asarray(cosines, dtype=np.float64)[: len(sentences)]
         + HIGHLIGHT_OVERLAP_WEIGHT * overlap
