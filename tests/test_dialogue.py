@@ -1310,6 +1310,29 @@ def test_a_follow_up_asking_for_a_fact_the_topic_lacks_gets_it_from_the_topics_s
     assert "reasonable cost" in reply.answer.highlight
 
 
+def test_a_question_in_a_request_form_is_answered_from_the_requests_subject(retriever, intent_answers) -> None:
+    """While a guarantee of payment is requested, "what do you need to know about the
+    treatment?" is about the request, not the health encyclopaedia's treatments; a
+    question on another subject keeps its own answer."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+    from bot.dialogue.forms import FORMS
+
+    topic = Topic(FORMS["gop_form"].topic)
+    question = "what do you need to know about the treatment?"
+    [alone] = answer_turn(retriever, question, None, 0.0, None, intent_answers)
+    assert alone.answer.answered and "encyclopaedia" in alone.answer.highlight
+    [reply] = answer_turn(retriever, question, None, 0.0, None, intent_answers, topic, during_request=True)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#claiming-expenses-4"
+    assert "We need to know the diagnosis" in reply.answer.highlight
+    [other] = answer_turn(retriever, "what's the privacy email?", None, 0.0, None, intent_answers, topic,
+                          during_request=True)
+    assert "privacy.europe@cigna.com" in other.answer.highlight
+    [sharing] = answer_turn(retriever, "hold on, will you give my email address to other companies?", None, 0.0,
+                            None, intent_answers, Topic(FORMS["data_rights_form"].topic), during_request=True)
+    assert sharing.answer.best.passage.doc_id == "cigna-website-privacy-policy"
+
+
 def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

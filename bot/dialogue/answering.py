@@ -22,9 +22,12 @@ from bot.dialogue.context import (
     continues_topic,
     in_topic_document,
     next_topic,
+    own_topic_terms,
+    passage_terms,
     refocus,
     split_questions,
 )
+from bot.dialogue.forms import SUBJECT_PASSAGES
 from bot.dialogue.intents import IntentAnswer
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
@@ -225,15 +228,30 @@ def answer_turn(
     answer = answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers)
     if typed:
         answer = in_topic_document(retriever, text.strip(), topic, answer)
-        if not answer.answered and during_request and topic and topic.question:
-            # A question asked while a request form runs that has no answer alone ("how
-            # long does the hospital have to wait for it?" while asking for a guarantee
-            # of payment) is about the request (the topic the form set) or what was
-            # asked in it since.
+        if during_request and topic and topic.question:
+            # A question asked while a request form runs is about the request (the topic
+            # the form set) or what was asked in it since, when it has no answer alone
+            # ("how long does the hospital have to wait for it?" while asking for a
+            # guarantee of payment), or when its answer alone is off the request's
+            # subject and the request's passage has its words ("what do you need to know
+            # about the treatment?" is not about the health encyclopaedia's treatments).
             about = retriever.answer(combined_question(topic, text.strip()))
-            if about.answered:
+            if about.answered and (not answer.answered or _on_subject_instead(retriever, topic, text, answer, about)):
                 return [Reply(text, refocus(retriever, about, text.strip()), True)]
     return [Reply(text, answer)]
+
+
+def _on_subject_instead(retriever: Retriever, topic: Topic, text: str, alone: Answer, about: Answer) -> bool:
+    """Whether ``about`` (the question read with the running request's topic) answers
+    from the request's subject (as bot/dialogue/forms.py tells a form's subject), which
+    ``alone`` does not, with every topic word of the question ("will you give my email
+    address to other companies?" while asking for a deletion is about companies, which
+    the deletion passages do not name)."""
+    subject = {h.passage.id for h in retriever.search(topic.question, SUBJECT_PASSAGES)}
+    own = set(own_topic_terms(text))
+    return (alone.best is not None and alone.best.passage.id not in subject
+            and about.best is not None and about.best.passage.id in subject
+            and bool(own) and own <= passage_terms(about.best.passage.text))
 
 
 def answer_parts(retriever: Retriever, parts: list[str]) -> list[Reply]:

@@ -583,6 +583,11 @@ class Retriever:
                       and (h.passage.doc_id, h.passage.section) == section and _GIVES_A_WAY.search(h.passage.text)]
             if giving:
                 return [giving[0], *(h for h in hits if h is not giving[0])]
+        if _ASKS_NEEDED.search(query) and not _SAYS_NEEDED.search(best.passage.text):
+            # "what do you need for a gop?": the step saying what is needed.
+            needing = [h for h in tied if _SAYS_NEEDED.search(h.passage.text)]
+            if needing:
+                return [needing[0], *(h for h in hits if h is not needing[0])]
         near = {p.id for p in self.neighbours(best.passage.id)}
         rivals = [h for h in tied if h.passage.id in near]
         if not rivals:
