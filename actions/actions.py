@@ -353,10 +353,11 @@ class ActionFormIntro(Action):
         # form. Asking for a person ("what about talking to someone?") always gets one; a
         # question taken for a hand-off that asks for nobody is answered (its answer, or
         # the "couldn't find" that offers a person).
-        if spec.name == "handoff_form" and asks_for_information(text) and not asks_for_a_person(text):
+        asks = asks_for_information(text, written_language(tracker))
+        if spec.name == "handoff_form" and asks and not asks_for_a_person(text):
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             return [*events, FollowupAction("action_listen")]
-        if spec.name != "handoff_form" and asks_for_information(text):
+        if spec.name != "handoff_form" and asks:
             events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             offer = replies.form_offer(str(intent))
             _say(dispatcher, *localise([offer], language))

@@ -842,6 +842,31 @@ def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, inform
 
 
 @pytest.mark.parametrize(
+    ("text", "language", "information"),
+    [
+        ("Olá, os meus dados pessoais podem ser guardados nos Estados Unidos?", "pt", True),
+        ("Hallo, wie läuft das mit der Kostenübernahme bei einer geplanten OP?", "de", True),
+        ("¿Cómo solicito una garantía de pago?", "es", True),
+        ("je voudrais savoir comment supprimer mes données", "fr", True),
+        ("Je voudrais supprimer mes données", "fr", False),
+        ("Können Sie meine Daten löschen?", "de", False),
+        ("Quiero solicitar una garantía de pago", "es", False),
+        ("Vorrei richiedere una garanzia di pagamento per mia figlia", "it", False),
+        ("Ik wil mijn gegevens laten verwijderen", "nl", False),
+        ("rappelez-moi demain svp", "fr", False),
+    ],
+)
+def test_a_question_taken_for_a_request_is_told_from_one_in_every_language(text: str, language: str,
+                                                                           information: bool) -> None:
+    """A question in another language is answered and the request offered, as in
+    English: the classifier read the first two as a data-rights and a guarantee-of-payment
+    request, at 0.99 and 1.0."""
+    from bot.dialogue.answering import asks_for_information
+
+    assert asks_for_information(text, language) is information
+
+
+@pytest.mark.parametrize(
     ("text", "person"),
     [
         ("is there someone i can talk to?", True),
@@ -853,6 +878,7 @@ def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, inform
         ("what if a staff member loses their phone", False),
         ("who can i speak to about my claim?", True),
         ("how do i reach someone urgently?", True),
+        ("what are the ways to talk to someone at Cigna?", False),
     ],
 )
 def test_a_question_taken_for_a_hand_off_is_told_from_asking_for_a_person(text: str, person: bool) -> None:
@@ -1152,6 +1178,19 @@ def test_a_question_is_not_a_cancel_unless_it_says_so() -> None:
     assert corrected_intent("whats the process for asking them to delete my data?", "cancel") == "ask_question"
     assert corrected_intent("can i stop?", "cancel") is None
     assert corrected_intent("Daniel Weber", "cancel") is None
+
+
+def test_a_question_is_not_a_yes_unless_it_says_so() -> None:
+    """Every yes the classifier is trained on keeps its intent; a question it reads as a
+    yes is a question."""
+    from bot.rasa_plugins.intent_guard import corrected_intent
+
+    trained = _trained_examples("affirm")
+    assert len(trained) > 50
+    assert [t for t in trained if corrected_intent(t, "affirm")] == []
+    assert corrected_intent("¿y si el hospital no tiene acuerdo con ustedes?", "affirm") == "ask_question"
+    assert corrected_intent("is that right?", "affirm") is None
+    assert corrected_intent("Daniel Weber", "affirm") is None
 
 
 @pytest.mark.parametrize(

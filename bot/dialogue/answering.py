@@ -29,6 +29,7 @@ from bot.dialogue.context import (
 )
 from bot.dialogue.forms import SUBJECT_PASSAGES
 from bot.dialogue.intents import IntentAnswer
+from bot.language.conversation import asks_for_information_in
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
 #: Intent confidence above which a verified intent answer may replace an unsure retrieval.
@@ -76,13 +77,17 @@ _ASKS_FOR_ACTION = re.compile(
 )
 
 
-def asks_for_information(text: str) -> bool:
+def asks_for_information(text: str, language: str = "en") -> bool:
     """Whether a message the intent classifier took for a request asks a question
     instead: it opens like one ("how", "what", "is", "does"...) or carries on from the
     last answer ("ok and if ...?") and, unless it opens with a question word, asks for
     nothing to be done ("is that free if I call from
     abroad?", not "is it possible to call me back?"). Such a message is answered, and
-    the request only offered: a form starts when the member asks for it."""
+    the request only offered: a form starts when the member asks for it. A message in
+    another ``language`` is read with that language's words
+    (:func:`bot.language.conversation.asks_for_information_in`)."""
+    if language != "en" and (asks := asks_for_information_in(text, language)) is not None:
+        return asks
     said = normalise_query(text).lower()
     text = _CARRYING_ON.sub("", said)
     if not text or text.startswith("/"):
@@ -152,6 +157,11 @@ _REACHING = re.compile(
 )
 
 
+#: Asking what the ways are ("what are the ways to talk to someone?", "which options do
+#: I have to contact you?"): the contact passage answers it, a person one button away.
+_WAYS = re.compile(r"\b(?:ways?|options?|means|channels?|methods?)\b", re.I)
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether a message the classifier took for a hand-off asks for a person at all:
     "is there someone i can talk to?" does, "and do staff wear id badges in their
@@ -161,6 +171,8 @@ def asks_for_a_person(text: str) -> bool:
     text = _CARRYING_ON.sub("", normalise_query(text))
     if not _WANTS_A_PERSON.search(text):
         return False
+    if _WH_OPENING.match(text) and _WAYS.search(text):
+        return False  # "what are the ways to talk to someone at Cigna?" asks how to reach us
     return not (_WH_OPENING.match(text) or _CONTINUES.match(text)) or bool(_REACHING.search(text))
 
 

@@ -44,6 +44,8 @@ class ConversationWords:
     generic: frozenset[str]
     split: re.Pattern[str]
     question_start: re.Pattern[str]
+    request: re.Pattern[str]
+    knowing: re.Pattern[str]
 
 
 def _alternatives(words: list[str]) -> str:
@@ -79,7 +81,14 @@ def _words(entry: dict) -> ConversationWords:
             re.IGNORECASE,
         ),
         question_start=re.compile(rf"^¿?(?:{questions})(?![\w'-])", re.IGNORECASE),
+        request=_phrases(entry["requests"]),
+        knowing=_phrases(entry["knowing"]),
     )
+
+
+def _phrases(words: list[str]) -> re.Pattern[str]:
+    """Any of ``words`` as whole words, read on the :func:`folded` message."""
+    return re.compile(rf"(?<![\w'-])(?:{_alternatives([folded(str(w)) for w in words])})(?![\w'-])", re.IGNORECASE)
 
 
 @cache
@@ -88,6 +97,30 @@ def conversation_words(language: str) -> ConversationWords | None:
     data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8")) or {}
     entry = data.get(language)
     return _words(entry) if entry else None
+
+
+#: Where a message's last clause starts: a greeting or a clause of context comes before
+#: the question ("Olá, os meus dados pessoais podem ser guardados nos Estados Unidos?").
+_CLAUSE = re.compile(r"[,.;:!]\s+|\s+[-–—]+\s+")
+
+
+def asks_for_information_in(text: str, language: str) -> bool | None:
+    """Whether a message in ``language`` that the intent classifier took for a request
+    asks a question instead, as :func:`bot.dialogue.answering.asks_for_information` reads
+    English: it ends with a question mark, or its last clause opens like a question, and
+    it has none of the language's words asking for something to be done ("je voudrais",
+    "bitte", "pouvez-vous"), unless they ask to know ("je voudrais savoir ..."). None for
+    a language the file lacks."""
+    words = conversation_words(language)
+    if words is None:
+        return None
+    said = folded(text).strip().lower()
+    if not said or said.startswith("/"):
+        return False
+    if words.request.search(said):
+        return bool(words.knowing.search(said))
+    question = _CLAUSE.split(said)[-1]
+    return said.endswith(("?", "？", "؟")) or bool(words.question_start.match(question))
 
 
 def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, language: str) -> list[Reply]:

@@ -106,6 +106,20 @@ _SAYS_LEAVE = re.compile(
     r"vergeet|alleen|solo|só|seulement|juste)\b",
     re.IGNORECASE,
 )
+#: Words that say yes, in the languages the assistant serves (data/nlu: "yes", "sure",
+#: "go ahead", "send it"; "ja", "genau", "sí", "vale", "oui", "d'accord", "sì", "certo",
+#: "klopt", "sim", "está bem").
+_SAYS_YES = re.compile(
+    r"\b(?:yes|yeah|yea|yep|yup|ya|ok|okay|sure|correct|right|absolutely|of course|confirm\w*|looks good|"
+    r"go ahead|definitely|sounds good|please|do it|send|fine|perfect|great|alright|agreed|"
+    r"ja|bitte|genau|stimmt|absenden|einverstanden|sí|por favor|correcto|de acuerdo|env[ií]\w*|vale|claro|"
+    r"oui|merci|d'accord|c'est ça|envoy\w*|exactement|sì|grazie|esatto|va bene|invia|certo|graag|klopt|prima|"
+    r"versturen|oké|sim|está bem|enviar|exato)\b|👍",
+    re.IGNORECASE,
+)
+#: A question the classifier reads as one of these intents is a question unless it has
+#: one of their words (:func:`corrected_intent`).
+_ASKED_ONLY_WITH = {"cancel": (_SAYS_NO, _SAYS_LEAVE), "affirm": (_SAYS_YES,)}
 #: The intents whose own words must be in the message: a "no" or a goodbye the
 #: message does not say is an answer ("Daniel Weber", "Joao Pereira" at the name
 #: question, where either would end the form) or a question; so is a hand-off or a
@@ -117,15 +131,16 @@ _NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE, "human_handoff": _SAYS_P
 def corrected_intent(text: str, intent: str | None) -> str | None:
     """The intent to use instead of ``intent`` for ``text``, or None to keep it.
 
-    A ``cancel`` is only ever turned into a question: a question that says neither no
-    nor leave ("so what are they actually used for?", "whats the process for asking
-    them to delete my data") is asked, not a request to stop; a statement the classifier
-    reads as leaving keeps leaving, since a leave the guard failed to see would
-    otherwise trap the member in the form."""
+    A ``cancel`` or an ``affirm`` is only ever turned into a question: a question that
+    says neither no nor leave ("so what are they actually used for?", "whats the process
+    for asking them to delete my data"), or no yes ("¿y si el hospital no tiene acuerdo
+    con ustedes?"), is asked; a statement the classifier reads as leaving keeps leaving,
+    since a leave the guard failed to see would otherwise trap the member in the form,
+    and one it reads as a yes keeps it, since the confirmation step waits for one."""
     said = text.replace("’", "'").strip()
-    if intent == "cancel":
-        asks = bool(said) and bool(_QUESTION.search(said))
-        return "ask_question" if asks and not (_SAYS_NO.search(said) or _SAYS_LEAVE.search(said)) else None
+    if intent in _ASKED_ONLY_WITH:
+        asks = bool(said) and bool(_QUESTION.search(said) or said.endswith(("?", "？", "؟")))
+        return "ask_question" if asks and not any(w.search(said) for w in _ASKED_ONLY_WITH[intent]) else None
     words = _NEEDS_WORDS.get(intent or "")
     if words is None:
         return None
