@@ -318,6 +318,21 @@ def test_the_highlight_prefers_the_sentence_stating_the_kind_of_fact_asked() -> 
     assert highlight_sentences(sentences, cosines, "how many countries are they in?").startswith("It operates in over")
 
 
+def test_a_list_item_in_the_highlight_brings_the_rest_of_its_item() -> None:
+    from bot.retrieval.retriever import highlight_sentences
+
+    sentences = [
+        "Please follow these steps:",
+        "• Cigna sends a Guarantee of payment to both you and the provider within 48 hours.",
+        "This document mentions whether or not the treatment is covered.",
+        "• Upon admission, show your membership card and Guarantee of payment to the provider.",
+        "After we settle with the provider, you will receive a settlement note.",
+    ]
+    cosines = np.array([0.3, 0.5, 0.3, 0.51, 0.4])
+    lines = highlight_sentences(sentences, cosines, "what does a guarantee of payment tell me?").splitlines()
+    assert lines[:2] == sentences[1:3]
+
+
 def test_a_question_about_a_case_that_does_not_hold_leads_with_that_case() -> None:
     from bot.retrieval.retriever import highlight_sentences
 

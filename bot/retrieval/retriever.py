@@ -743,6 +743,11 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     following = best + 1
     if following < len(sentences) and not sentences[following].startswith("•"):
         keep.add(following)
+    # A list item tied with the best brings the rest of its item ("• Cigna sends a
+    # Guarantee of payment ... within 48 hours. This document mentions whether ...").
+    for i in sorted(keep):
+        if sentences[i].startswith("•") and i + 1 < len(sentences) and not sentences[i + 1].startswith("•"):
+            keep.add(i + 1)
     previous = best - 1
     if previous >= 0 and not sentences[previous].endswith(":") and _POINTS_AHEAD.search(sentences[previous]):
         keep.add(previous)
