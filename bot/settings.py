@@ -71,8 +71,8 @@ class Settings:
     # confidence was never trained on; the clarify threshold keeps 98%
     # of their in-scope questions from abstaining). Between the two, members get the top
     # options to pick from; so do one-word questions and answers lacking the asked-for fact.
-    answer_threshold: float = 0.48
-    clarify_threshold: float = 0.48
+    answer_threshold: float = 0.49
+    clarify_threshold: float = 0.49
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).

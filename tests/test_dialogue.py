@@ -1372,6 +1372,18 @@ def test_a_question_in_a_request_form_is_answered_from_the_requests_subject(retr
     assert sharing.answer.best.passage.doc_id == "cigna-website-privacy-policy"
 
 
+def test_a_part_naming_only_another_organisation_asks_the_same_of_it(retriever, intent_answers) -> None:
+    """"..., and does International SOS?" asks the first part's question of International SOS."""
+    from bot.dialogue.answering import answer_turn
+
+    replies = answer_turn(retriever, "Does Cigna collect information from children online, and does International SOS?",
+                          None, 0.0, None, intent_answers)
+    assert [r.answer.best.passage.id for r in replies] == [
+        "cigna-online-and-mobile-privacy-notice#our-online-privacy-notice-for-children-2",
+        "international-sos-privacy-and-cookies#data-protection-for-children-1",
+    ]
+
+
 def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

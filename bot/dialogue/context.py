@@ -208,14 +208,18 @@ LEANING_WORDS = 6
 
 def continues_topic(retriever: Retriever, text: str, topic: Topic | None) -> bool:
     """Whether ``text`` is about the conversation's ``topic``: a follow-up by its wording
-    (:func:`is_follow_up`), or a short message naming no organisation whose every topic
-    word the previous answer's passage has ("what number do I call" after California
-    residents' rights)."""
+    (:func:`is_follow_up`), a short message naming an organisation and nothing else
+    ("does International SOS?", the same question about another organisation), or a
+    short message naming no organisation whose every topic word the previous answer's
+    passage has ("what number do I call" after California residents' rights)."""
     if topic is None or not topic.question:
         return False
     if is_follow_up(text):
         return True
     query = normalise_query(text)
+    if (len(query.split()) <= FOLLOW_UP_WORDS and retriever.named_documents(query)
+            and not own_topic_terms(retriever.without_names(query))):
+        return True  # "does International SOS?" after "does Cigna collect data on children?"
     own = set(own_topic_terms(query))
     if not own or len(query.split()) > LEANING_WORDS or query.startswith("/"):
         return False
