@@ -234,6 +234,16 @@ def test_asked_what_is_needed_the_highlight_says_what_is_needed(retriever) -> No
     assert not _ASKS_NEEDED.search("what do you do with my data?")
 
 
+def test_a_question_to_you_naming_nobody_is_answered_by_the_organisation_the_member_talks_to(retriever) -> None:
+    """The member talks to Cigna: "how do I ask you to delete my data?" is Cigna's
+    procedure, not International SOS's opt-out note, which matches it as well; naming
+    International SOS still gets theirs."""
+    answer = retriever.answer("how do I ask you to delete my data?")
+    assert answer.answered and answer.best.passage.id == "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
+    named = retriever.answer("how do I ask International SOS to delete my data?")
+    assert named.best.passage.doc_id == "international-sos-privacy-and-cookies"
+
+
 def test_chat_shorthand_is_written_out(retriever) -> None:
     """"u", "ur" and "gop" are written out before embedding; "U.S." is not "you"."""
     spelt = retriever.synonyms.spell_out("what info do u need for a GOP in the U.S.? thx")
