@@ -73,6 +73,10 @@ class Settings:
     # options to pick from; so do one-word questions and answers lacking the asked-for fact.
     answer_threshold: float = 0.49
     clarify_threshold: float = 0.49
+    # The organisation the assistant speaks for, by one of its names in documents.yml:
+    # a question saying "you" or "your" and naming nobody ranks its documents first
+    # when nearly as good (bot/retrieval/retriever.py, ADDRESSED_PENALTY).
+    own_organisation: str = "cigna"
     database_url: str = ""
     # Keys the HMAC that links a member's requests (for erasure). Keep it stable and
     # secret: set BOT_MEMBER_KEY_SECRET (`make run` writes a local one to var/secrets.env).

@@ -62,9 +62,8 @@ KEYWORD_WEIGHT = 0.5
 #: (documents.yml `names`) other than its document's: chosen on questions.yml, where
 #: 0.15 to 1.0 rank alike; 0.2 still lets a much better match from another one win.
 ORGANISATION_PENALTY = 0.2
-#: The organisation the member is talking to (documents.yml `names`), and what another
-#: organisation's passage loses for a question that names none and asks "you" / "your".
-OWN_NAME = "cigna"
+#: What another organisation's passage loses than the one the assistant speaks for
+#: (Settings.own_organisation) for a question that names none and asks "you" / "your".
 ADDRESSED_PENALTY = 0.05
 _ADDRESSES_US = re.compile(r"\b(?:you|your|yours|u|ur|we|us|our)\b", re.IGNORECASE)
 #: A question naming an organisation is ranked on this share of its ranking without the
@@ -419,7 +418,7 @@ class Retriever:
         if unnamed is None and _ADDRESSES_US.search(query):
             # "how do I ask you to delete my data?" asks the organisation the member is
             # talking to: its own documents' passages come first when nearly as good.
-            own = self.unnamed_passages(OWN_NAME)
+            own = self.unnamed_passages(self.settings.own_organisation)
             return ranking if own is None else ranking - ADDRESSED_PENALTY * own
         return ranking if unnamed is None else ranking - ORGANISATION_PENALTY * unnamed
 
