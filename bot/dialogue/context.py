@@ -249,11 +249,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     will I hear back", an address for "what's the email address":
     bot/retrieval/answer_types.py) we cite, when the topic's passage does not state it,
     one of the topic's section that does ("is that free?" after how to review your
-    data: "may ask you to cover the reasonable cost", four passages on), else the one with most of the follow-up's own
-    words ("urgent", "email"; a negation counts as one when both have one), then, for a
-    follow-up on the case next to the topic, one from the topic's section, then, for one
-    that points back or asks more about the topic (:func:`asks_further`: "and what do I
-    need to bring on the day?"), the topic's own passage, then the most confident.
+    data: "may ask you to cover the reasonable cost", four passages on), else the one
+    with most of the follow-up's own words ("urgent", "email"; a negation counts as one
+    when both have one), then, for a follow-up on the case next to the topic, one from
+    the topic's section, then, for one that points back or asks more about the topic
+    (:func:`asks_further`: "and what do I need to bring on the day?"), the topic's own
+    passage, then the most confident.
     If none is answered and the message names a topic of its own ("and by email?") that
     it answers alone, it stands alone; otherwise the combined question is clarified or
     abstained on like any other. A message whose own topic words none of the answered
