@@ -27,9 +27,9 @@ from bot.dialogue.context import (
     refocus,
     split_questions,
 )
-from bot.dialogue.forms import SUBJECT_PASSAGES
+from bot.dialogue.forms import subject_passages
 from bot.dialogue.intents import IntentAnswer
-from bot.language.conversation import asks_for_information_in
+from bot.language.conversation import QUESTION_MARKS, asks_for_information_in, last_clause
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 
 #: Intent confidence above which a verified intent answer may replace an unsure retrieval.
@@ -40,9 +40,6 @@ NEGATIVE_FEEDBACK = re.compile(
     r"\b(not|no|nope|useless|wrong|bad|unhelpful|rubbish|didn't|doesn't|wasn't|isn't)\b|👎", re.I
 )
 
-
-#: Question marks in the scripts members write in (Latin, Chinese full-width, Arabic).
-QUESTION_MARKS = ("?", "？", "؟")
 
 #: How a question for information opens ("is that free if I call from abroad?", "how
 #: does a guarantee of payment work?").
@@ -94,7 +91,7 @@ def asks_for_information(text: str, language: str = "en") -> bool:
         return False
     # The question may follow a clause of context ("I'm going into hospital next month,
     # can you pay the hospital directly?").
-    question = re.split(r"[,.;:!]\s+|\s+[-–—]+\s+", text)[-1]
+    question = last_clause(text)
     if _WH_OPENING.match(question) or _WH_OPENING.match(text):
         return True
     if _CAN_SOMEONE_ELSE.match(question) and question.endswith("?"):
@@ -247,22 +244,23 @@ def answer_turn(
             # guarantee of payment), or when its answer alone is off the request's
             # subject and the request's passage has its words ("what do you need to know
             # about the treatment?" is not about the health encyclopaedia's treatments).
-            about = retriever.answer(combined_question(topic, text.strip()))
-            if about.answered and (not answer.answered or _on_subject_instead(retriever, topic, text, answer, about)):
-                return [Reply(text, refocus(retriever, about, text.strip()), True)]
+            # The question is read with the topic only then: an answer on the subject
+            # needs no second retrieval.
+            subject = subject_passages(retriever, topic.question) if answer.answered else set()
+            if not answer.answered or (answer.best is not None and answer.best.passage.id not in subject):
+                about = retriever.answer(combined_question(topic, text.strip()))
+                if about.answered and (not answer.answered or _on_subject(about, subject, text)):
+                    return [Reply(text, refocus(retriever, about, text.strip()), True)]
     return [Reply(text, answer)]
 
 
-def _on_subject_instead(retriever: Retriever, topic: Topic, text: str, alone: Answer, about: Answer) -> bool:
-    """Whether ``about`` (the question read with the running request's topic) answers
-    from the request's subject (as bot/dialogue/forms.py tells a form's subject), which
-    ``alone`` does not, with every topic word of the question ("will you give my email
-    address to other companies?" while asking for a deletion is about companies, which
-    the deletion passages do not name)."""
-    subject = {h.passage.id for h in retriever.search(topic.question, SUBJECT_PASSAGES)}
+def _on_subject(about: Answer, subject: set[str], text: str) -> bool:
+    """Whether ``about`` (the question read with the running request's topic) cites one
+    of the request's ``subject`` passages that has every topic word of the question
+    ("will you give my email address to other companies?" while asking for a deletion
+    is about companies, which the deletion passages do not name)."""
     own = set(own_topic_terms(text))
-    return (alone.best is not None and alone.best.passage.id not in subject
-            and about.best is not None and about.best.passage.id in subject
+    return (about.best is not None and about.best.passage.id in subject
             and bool(own) and own <= passage_terms(about.best.passage.text))
 
 

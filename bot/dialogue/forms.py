@@ -475,9 +475,14 @@ def form_about(retriever: Retriever, passage_id: str | None) -> FormSpec | None:
     if not passage_id:
         return None
     for spec in FORMS.values():
-        if spec.topic and passage_id in {h.passage.id for h in retriever.search(spec.topic, SUBJECT_PASSAGES)}:
+        if spec.topic and passage_id in subject_passages(retriever, spec.topic):
             return spec
     return None
+
+
+def subject_passages(retriever: Retriever, topic: str) -> set[str]:
+    """Ids of the passages about a request's ``topic``: the best :data:`SUBJECT_PASSAGES`."""
+    return {h.passage.id for h in retriever.search(topic, SUBJECT_PASSAGES)}
 
 
 def form_for_intent(intent: str | None) -> FormSpec:

@@ -99,9 +99,16 @@ def conversation_words(language: str) -> ConversationWords | None:
     return _words(entry) if entry else None
 
 
-#: Where a message's last clause starts: a greeting or a clause of context comes before
-#: the question ("Olá, os meus dados pessoais podem ser guardados nos Estados Unidos?").
+#: Question marks in the scripts members write in (Latin, Chinese full-width, Arabic).
+QUESTION_MARKS = ("?", "？", "؟")
+#: Where a message's clauses part: a greeting or a clause of context comes before the
+#: question ("Olá, os meus dados pessoais podem ser guardados nos Estados Unidos?").
 _CLAUSE = re.compile(r"[,.;:!]\s+|\s+[-–—]+\s+")
+
+
+def last_clause(text: str) -> str:
+    """The last clause of ``text``: the question after a clause of context."""
+    return _CLAUSE.split(text)[-1]
 
 
 def asks_for_information_in(text: str, language: str) -> bool | None:
@@ -119,8 +126,7 @@ def asks_for_information_in(text: str, language: str) -> bool | None:
         return False
     if words.request.search(said):
         return bool(words.knowing.search(said))
-    question = _CLAUSE.split(said)[-1]
-    return said.endswith(("?", "？", "؟")) or bool(words.question_start.match(question))
+    return said.endswith(QUESTION_MARKS) or bool(words.question_start.match(last_clause(said)))
 
 
 def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, language: str) -> list[Reply]:

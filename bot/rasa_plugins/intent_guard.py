@@ -60,6 +60,9 @@ _LEAVES = re.compile(
 )
 
 
+#: Question marks in the scripts members write in, as in bot/language/conversation.py
+#: (this module stays standard-library only).
+_QUESTION_MARKS = ("?", "？", "؟")
 #: Intents that already leave a form (data/rules: each ends every form).
 LEAVING_INTENTS = frozenset({"cancel", "deny", "goodbye"})
 
@@ -139,7 +142,7 @@ def corrected_intent(text: str, intent: str | None) -> str | None:
     and one it reads as a yes keeps it, since the confirmation step waits for one."""
     said = text.replace("’", "'").strip()
     if intent in _ASKED_ONLY_WITH:
-        asks = bool(said) and bool(_QUESTION.search(said) or said.endswith(("?", "？", "؟")))
+        asks = bool(_QUESTION.search(said) or said.endswith(_QUESTION_MARKS))
         return "ask_question" if asks and not any(w.search(said) for w in _ASKED_ONLY_WITH[intent]) else None
     words = _NEEDS_WORDS.get(intent or "")
     if words is None:

@@ -125,10 +125,6 @@ _SAYS_WHAT_TO_DO = re.compile(
     r"(?:log|go|click|visit|call|send|contact|search|find|fill|select|use|email|write|ask|request|opt|download)\b",
     re.IGNORECASE,
 )
-#: A sentence that tells the member what to do: an instruction ("Log in to ...", "Please
-#: call us") or where to send it ("contact us using the following e-mail address").
-#: A question that asks what a list holds ("what kind of data does CIHS keep?", "which
-#: information do you collect?"): a passage that is nothing but that list answers with all of it.
 #: A question asking what is needed ("what info do you need from me?", "what will
 #: International SOS need?", "what should I include?") is answered by the sentence
 #: saying what is needed ("We need to know the diagnosis, ...", "International SOS will
@@ -144,18 +140,21 @@ _SAYS_NEEDED = re.compile(
     r"|\b(?:will|may) ask (?:you )?for\b|\b(?:required|necessary|include them|please include)\b",
     re.IGNORECASE,
 )
+#: A question that asks what a list holds ("what kind of data does CIHS keep?", "which
+#: information do you collect?"): a passage that is nothing but that list answers with all of it.
 _ASKS_WHICH = re.compile(
     r"\bwhat (?:kinds?|types?|sorts?|categor(?:y|ies)) of\b|\bwhich (?:kinds?|types?|sorts?|data|information|info|"
     r"details)\b|\bwhat (?:personal )?(?:data|information|info|details)\b",
     re.IGNORECASE,
 )
+#: A sentence that tells the member what to do: an instruction ("Log in to ...", "Please
+#: call us") or where to send it ("contact us using the following e-mail address").
 _INSTRUCTS = re.compile(
     r"^(?:•\s*)?(?:please )?(?:log in|go to|click|visit|call|send|contact|search|fill|select|open|email|write|"
     r"complete|sign|download|print|submit)\b|\bcontact us (?:using|at|by|via|through|on)\b|"
     r"\bplease (?:contact|call|email|write|send|submit)\b",
     re.IGNORECASE,
 )
-#: Where a passage gives the member a way to act: an e-mail address, a link, a button.
 #: "how does X work?", "what's the process?": asks how to go about it, like _ASKS_HOW,
 #: and the passage that gives the way may rank up to PROCESS_TIE below the best, which
 #: matches the thing's name more often ("Cigna sends a Guarantee of payment (GOP)...").
@@ -163,6 +162,7 @@ _ASKS_PROCESS = re.compile(
     r"\bhow (?:does|do|will|would) (?:\w+ ){1,5}work\b|\bwhat(?:'s| is) the (?:process|procedure)\b", re.I
 )
 PROCESS_TIE = 0.2
+#: Where a passage gives the member a way to act: an e-mail address, a link, a button.
 _GIVES_A_WAY = re.compile(r"\S@\S|https?://|\bclick\b", re.I)
 NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
@@ -579,24 +579,28 @@ class Retriever:
         SOS?") moves first the tied neighbour that gives a way to do it (an e-mail
         address, a link, a button: :data:`_GIVES_A_WAY`) when the best passage gives
         none: the member asked how, and the passage describing the procedure without
-        the address leaves them where they started."""
+        the address leaves them where they started. "how does X work?" does so in the
+        wider :data:`PROCESS_TIE`; a question asking what is needed moves first the tied
+        neighbour saying what is needed (:data:`_SAYS_NEEDED`)."""
         best = hits[0]
         section = (best.passage.doc_id, best.passage.section)
-        tied = [h for h in hits[1:3] if h.score >= best.score - PASSAGE_TIE
-                and (h.passage.doc_id, h.passage.section) == section]
-        if not _GIVES_A_WAY.search(best.passage.text):
-            # "how does the guarantee of payment work?" asks for the procedure: the step
-            # that starts it, in a wider tie, as members read it.
-            reach = PASSAGE_TIE if _ASKS_HOW.search(query) else PROCESS_TIE if _ASKS_PROCESS.search(query) else None
-            giving = [h for h in hits[1:3] if reach is not None and h.score >= best.score - reach
-                      and (h.passage.doc_id, h.passage.section) == section and _GIVES_A_WAY.search(h.passage.text)]
-            if giving:
-                return [giving[0], *(h for h in hits if h is not giving[0])]
-        if _ASKS_NEEDED.search(query) and not _SAYS_NEEDED.search(best.passage.text):
-            # "what do you need for a gop?": the step saying what is needed.
-            needing = [h for h in tied if _SAYS_NEEDED.search(h.passage.text)]
-            if needing:
-                return [needing[0], *(h for h in hits if h is not needing[0])]
+
+        def siblings(tie: float) -> list[Hit]:
+            return [h for h in hits[1:3] if h.score >= best.score - tie
+                    and (h.passage.doc_id, h.passage.section) == section]
+
+        tied = siblings(PASSAGE_TIE)
+        # "how does the guarantee of payment work?" asks for the procedure: the step
+        # that starts it, in a wider tie, as members read it.
+        reach = PASSAGE_TIE if _ASKS_HOW.search(query) else PROCESS_TIE if _ASKS_PROCESS.search(query) else None
+        for asked, pool, gives in (
+            (reach is not None, siblings(reach or 0.0), _GIVES_A_WAY),
+            (bool(_ASKS_NEEDED.search(query)), tied, _SAYS_NEEDED),  # "what do you need for a gop?"
+        ):
+            if asked and not gives.search(best.passage.text):
+                first = next((h for h in pool if gives.search(h.passage.text)), None)
+                if first is not None:
+                    return [first, *(h for h in hits if h is not first)]
         near = {p.id for p in self.neighbours(best.passage.id)}
         rivals = [h for h in tied if h.passage.id in near]
         if not rivals:
