@@ -115,10 +115,16 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Refit the answer confidence (data/documents/confidence.yml) on labelled questions."""
     from pathlib import Path
 
-    from bot.evaluation import labelled
     from bot.retrieval import Retriever
     from bot.retrieval.confidence import CONFIDENCE_FILE
-    from bot.training.calibration import calibration_sets, fit, labelled_questions, trained_sets, write
+    from bot.training.calibration import (
+        calibration_sets,
+        english_calibration_sets,
+        fit,
+        labelled_questions,
+        trained_sets,
+        write,
+    )
 
     trained = trained_sets(Path(args.questions) if args.questions else None)
     trained_on = [s.name for s in trained]
@@ -133,7 +139,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"suggested thresholds: clarify >= {calibration.clarify_threshold}, answer >= "
           f"{calibration.answer_threshold} (room on the worse target {calibration.answer_margin:+.3f} over "
           f"{calibration.pooled[0]} in-scope and {calibration.pooled[1]} out-of-scope questions of "
-          f"{', '.join(s.name for s in labelled.sets(labelled.CALIBRATION))}; now "
+          f"{', '.join(s.name for s in english_calibration_sets())}; now "
           f"{settings.clarify_threshold} and {settings.answer_threshold}: set them in bot/settings.py)")
     return 0
 

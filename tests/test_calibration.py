@@ -18,6 +18,7 @@ from bot.training.calibration import (
     balanced_answer_threshold,
     calibration_sets,
     clarify_threshold,
+    english_calibration_sets,
     fit,
     labelled_questions,
     labelled_sets,
@@ -38,7 +39,7 @@ def test_shipped_confidence_is_what_calibrate_fits_now(refit: Calibration, retri
     assert shipped is not None
     fitted = yaml.safe_load((settings.documents_dir / CONFIDENCE_FILE).read_text())["fitted"]
     assert fitted["on"] == " + ".join(s.name for s in labelled.sets(*labelled.TRAINED_ON))
-    assert fitted["thresholds_set_on"]["sets"] == [s.name for s in labelled.sets(labelled.CALIBRATION)]
+    assert fitted["thresholds_set_on"]["sets"] == [s.name for s in english_calibration_sets()]
     assert np.allclose(shipped.weights, refit.model.weights, rtol=0.01, atol=0.01), (shipped, refit.model)
     assert shipped.intercept == pytest.approx(refit.model.intercept, rel=0.01, abs=0.01)
     assert (settings.clarify_threshold, settings.answer_threshold) == (
@@ -99,7 +100,7 @@ def test_written_model_loads_back(refit: Calibration, tmp_path: Path) -> None:
     assert ConfidenceModel.load(path) == refit.model
     recorded = yaml.safe_load(path.read_text())["fitted"]
     assert recorded["suggested_thresholds"] == {"clarify": refit.clarify_threshold, "answer": refit.answer_threshold}
-    assert recorded["thresholds_set_on"]["sets"] == [s.name for s in labelled.sets(labelled.CALIBRATION)]
+    assert recorded["thresholds_set_on"]["sets"] == [s.name for s in english_calibration_sets()]
 
 
 def test_thresholds_are_never_set_on_questions_the_reader_was_trained_on(retriever: Retriever,

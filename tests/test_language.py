@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from bot.evaluation import labelled
 from bot.language import ANSWERED_LANGUAGES, detect_language
@@ -93,7 +94,9 @@ def test_every_answered_language_has_a_labelled_set_of_thirty_questions(retrieve
     for s in sets:  # a renamed passage would silently count as a miss
         assert {pid for q in s.questions for pid in q["passages"]} <= known, s.path
         assert not {q["q"] for q in s.questions} & set(s.out_of_scope), s.path
-    assert all(s.role == labelled.HELD_OUT for s in sets)
+    # Only the near-topic development sets set anything (the cross-lingual thresholds);
+    # the rest are held out.
+    assert all(s.role == labelled.HELD_OUT or (s.role == labelled.CALIBRATION and not s.questions) for s in sets)
     by_language: dict[str, int] = {}
     for s in sets:  # a language's in-scope questions, over all its sets
         by_language[s.language] = by_language.get(s.language, 0) + len(s.questions)
@@ -134,12 +137,29 @@ def test_crosslingual_sentence_vectors_come_with_the_index(retriever) -> None:
 NEAR_TOPIC_LANGUAGES = ("fr", "nl", "de", "es", "pt", "it", "zh", "ar")
 
 
+def test_the_cross_lingual_thresholds_are_set_on_questions_in_other_languages(settings) -> None:
+    """The cross-lingual retriever answers only questions in other languages than
+    English, whose cosines run lower: its thresholds are set on those (the near-topic
+    development sets), and the shipped file says so."""
+    from bot.language.crosslingual import CONFIDENCE_FILE
+    from bot.training.crosslingual import threshold_sets
+
+    chosen = threshold_sets()
+    assert chosen and all(s.role == labelled.CALIBRATION and s.language != "en" for s in chosen)
+    assert {s.language for s in chosen} == set(NEAR_TOPIC_LANGUAGES)
+    shipped = yaml.safe_load((settings.documents_dir / CONFIDENCE_FILE).read_text(encoding="utf-8"))
+    assert shipped["fitted"]["thresholds_on"] == [s.where for s in chosen]
+
+
 def test_near_topic_out_of_scope_sets_cover_eight_languages_with_a_development_twin() -> None:
-    """Each language has a development set and a held-out set of near-topic out-of-scope
-    questions, at least ten each and none asked in both."""
-    sets = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
+    """Each language has a development set (the cross-lingual thresholds are set on it)
+    and a held-out set of near-topic out-of-scope questions, at least ten each and none
+    asked in both."""
+    calibration = {s.name: s for s in labelled.sets(labelled.CALIBRATION)}
+    held_out = {s.name: s for s in labelled.sets(labelled.HELD_OUT)}
     for language in NEAR_TOPIC_LANGUAGES:
-        dev, held = sets[f"multilingual-near-topic-dev-{language}.yml"], sets[f"multilingual-near-topic-{language}.yml"]
+        dev = calibration[f"multilingual-near-topic-dev-{language}.yml"]
+        held = held_out[f"multilingual-near-topic-{language}.yml"]
         assert dev.language == held.language == language
         assert len(dev.out_of_scope) >= 10 and len(held.out_of_scope) >= 10
         assert not set(dev.out_of_scope) & set(held.out_of_scope)

@@ -157,9 +157,15 @@ def labelled_sets(questions: Path | None = None) -> list[tuple[list[dict], list[
     return [s.pair for s in trained_sets(questions)]
 
 
+def english_calibration_sets() -> list[labelled.LabelledSet]:
+    """The calibration sets in English: what the thresholds are set on (the sets in
+    other languages set the cross-lingual thresholds, bot/training/crosslingual.py)."""
+    return [s for s in labelled.sets(labelled.CALIBRATION) if s.language == "en"]
+
+
 def calibration_sets() -> list[tuple[list[dict], list[str]]]:
-    """The calibration sets, each as loaded: what the thresholds are set on."""
-    return [s.pair for s in labelled.sets(labelled.CALIBRATION)]
+    """The English calibration sets, each as loaded."""
+    return [s.pair for s in english_calibration_sets()]
 
 
 def labelled_questions(sets: list[tuple[list[dict], list[str]]]) -> tuple[list[dict], list[str]]:
@@ -224,7 +230,7 @@ def write(calibration: Calibration, path: Path, source: str) -> None:
                 "answer": calibration.answer_threshold,
             },
             "thresholds_set_on": {
-                "sets": [s.name for s in labelled.sets(labelled.CALIBRATION)],
+                "sets": [s.name for s in english_calibration_sets()],
                 "in_scope": calibration.pooled[0],
                 "out_of_scope": calibration.pooled[1],
                 "worse_target_room": round(calibration.answer_margin, 4),

@@ -4,14 +4,17 @@ A logistic model over the two differences of cosines :class:`CrossLingualRetriev
 reads (bot/language/crosslingual.py), learnt like the English confidence from the
 labelled sets of ``tests/eval/tuning/`` and ``tests/eval/training/`` (in scope against
 out of scope), embedded with the multilingual model. The sets are English: the features
-are differences of two cosines with the same question, so the downward shift every
-cosine takes when question and passage are in different languages cancels out, and a
-model fitted on English questions reads others alike.
+are differences of two cosines with the same question, which weighs what separates an
+answerable question from another alike in any language.
 
-The clarify threshold is the probability below which :data:`OUT_OF_SCOPE_ABSTAINED` of the
-out-of-scope questions of ``tests/eval/calibration/`` (near-topic questions: the hard
-kind) fall; the answer threshold is the model's own 0.5, or the clarify threshold when
-that is higher. The multilingual sets of ``tests/eval/heldout/`` play no part.
+The differences still shrink when question and passage are in different languages, so
+the thresholds are set on questions in other languages, the only ones this retriever
+answers: the clarify threshold is the probability below which
+:data:`OUT_OF_SCOPE_ABSTAINED` of the out-of-scope questions of the calibration sets in
+other languages than English (``tests/eval/calibration/multilingual-near-topic-dev-*``,
+near-topic questions: the hard kind) fall; the English calibration sets stand in when
+there are none. The answer threshold is the model's own 0.5, or the clarify threshold
+when that is higher. The multilingual sets of ``tests/eval/heldout/`` play no part.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ def _features(cross: CrossLingualRetriever, questions: list[str]) -> np.ndarray:
     return np.array(rows).reshape(len(rows), 2)
 
 
+def threshold_sets() -> list[labelled.LabelledSet]:
+    """The calibration sets the thresholds are set on: those in other languages than
+    English, or the English ones when there are none."""
+    calibration = labelled.sets(labelled.CALIBRATION)
+    return [s for s in calibration if s.language != "en"] or [s for s in calibration if s.language == "en"]
+
+
 def fit(cross: CrossLingualRetriever) -> tuple[CrossLingualConfidence, dict]:
     """The confidence and what it was fitted and thresholded on."""
     from sklearn.linear_model import LogisticRegression
@@ -48,7 +58,7 @@ def fit(cross: CrossLingualRetriever) -> tuple[CrossLingualConfidence, dict]:
     y = np.array([1] * len(inside) + [0] * len(outside))
     model = LogisticRegression(C=10.0).fit(x, y)
     weights, bias = tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0])
-    calibration = [s for s in labelled.sets(labelled.CALIBRATION) if s.language == "en"]
+    calibration = threshold_sets()
     held = [q for s in calibration for q in s.out_of_scope]
     scores = np.sort(model.predict_proba(_features(cross, held))[:, 1])
     clarify = float(scores[min(int(OUT_OF_SCOPE_ABSTAINED * len(scores)), len(scores) - 1)])
