@@ -29,6 +29,7 @@ from bot.dialogue.answering import (
     asks_for_information,
     asks_for_request,
     asks_instead_of_answering,
+    contact_request_intent,
     feedback_is_helpful,
     is_question,
     request_offer,
@@ -161,7 +162,7 @@ def request_intent(tracker: Tracker) -> str | None:
     if intent in FORM_BY_INTENT:
         return intent
     known = INTENT_ANSWERS.get(intent or "")
-    return known.request_intent if known else None
+    return (known.request_intent if known else None) or contact_request_intent(text)
 
 
 class ActionAnswerQuestion(Action):

@@ -613,6 +613,46 @@ def test_a_greeting_before_the_question_is_left_out(retriever, intent_answers) -
     assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-2"
 
 
+def test_sentences_of_context_around_the_question_are_left_out(retriever, intent_answers) -> None:
+    """A sentence about the member before the question drowned it (the whole message
+    abstained); one after a follow-up turned it into a question of its own."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic, without_context
+
+    said = ("hi, I'm living in Dubai with my wife and two kids and I've never contacted you before. "
+            "how can i get in touch with you?")
+    assert without_context(said) == "how can i get in touch with you?"
+    [reply] = answer_turn(retriever, said, None, 0.0, None, intent_answers)
+    assert reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-2"
+    topic = next_topic(answer_turn(retriever, "I can't log into my personal webpages, what can I do?", None, 0.0,
+                                   None, intent_answers), None)
+    [urgent] = answer_turn(retriever, "and if it's urgent? I need my documents for the hospital tonight", None, 0.0,
+                           None, intent_answers, topic)
+    assert urgent.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+    # What the question meant, or a question asked on without a "?", is no context.
+    assert without_context("anyone else i could write to? like a data protection officer") == (
+        "anyone else i could write to? like a data protection officer")
+    assert without_context("who do I call?? also how long does a GOP take") == (
+        "who do I call?? also how long does a GOP take")
+    assert without_context("I live abroad. It is urgent.") == "I live abroad. It is urgent."
+
+
+def test_a_follow_up_is_answered_though_an_earlier_turn_asked_a_fact_it_lacks(retriever, intent_answers) -> None:
+    """"and if it's urgent?" after "what's the email address?": the contact passage says
+    to call, though it gives no e-mail address, which the combined question still asks."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = None
+    for said in ("how can i get in touch with you?", "what about by email?", "ok and whats the email address?"):
+        topic = next_topic(answer_turn(retriever, said, None, 0.0, None, intent_answers, topic), topic)
+    [reply] = answer_turn(retriever, "and if it's urgent?", None, 0.0, None, intent_answers, topic)
+    assert reply.answer.answered
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-2"
+    assert "urgent we ask that you call us" in reply.answer.highlight
+
+
 def test_asking_for_an_alternative_is_no_pointing_back() -> None:
     """"instead" leans on the previous answer but asks for the case beside it."""
     from bot.dialogue.context import points_back
@@ -833,6 +873,8 @@ def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, 
         ("please call me, is that possible?", False),
         ("my clinic sorts out the paperwork - can the hospital request the guarantee of payment instead of me?", True),
         ("could the team call me back?", False),
+        ("my husband needs a hip operation. can we pick any hospital we want or do we have to use yours?", True),
+        ("i want a guarantee of payment, can you do it?", False),
     ],
 )
 def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, information: bool) -> None:
@@ -854,6 +896,8 @@ def test_a_question_taken_for_a_request_is_told_from_a_request(text: str, inform
         ("Vorrei richiedere una garanzia di pagamento per mia figlia", "it", False),
         ("Ik wil mijn gegevens laten verwijderen", "nl", False),
         ("rappelez-moi demain svp", "fr", False),
+        ("e se voglio una copia dei miei dati, come faccio a chiederla?", "it", True),
+        ("Voglio una copia dei miei dati, per favore", "it", False),
     ],
 )
 def test_a_question_taken_for_a_request_is_told_from_one_in_every_language(text: str, language: str,
@@ -970,12 +1014,33 @@ def test_a_follow_up_pointing_back_stays_on_the_passage_it_points_at(retriever, 
         ("could you please delete my old address", True),
         ("can you just explain how a deletion works?", False),
         ("/data_deletion", False),
+        ("Bonjour, I'm based in Geneva. I'd like to make a request about my personal data", True),
+        ("ok great, please request one for me", True),
+        ("actually yes, I do want someone from the team to contact me", True),
+        ("I'm based in Geneva. What data do you hold?", False),
     ],
 )
 def test_a_request_taken_for_a_question_is_told_from_a_question(text: str, asks: bool) -> None:
     from bot.dialogue.answering import asks_for_request
 
     assert asks_for_request(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("actually yes, I do want someone from the team to contact me", "human_handoff"),
+        ("please have someone call me back", "request_callback"),
+        ("I want to delete my data", None),
+        ("who can I talk to about my claim?", None),
+    ],
+)
+def test_asking_to_be_contacted_is_a_hand_off_or_a_call_back(text: str, intent: str | None) -> None:
+    """The classifier read "actually yes, I do want someone from the team to contact me"
+    as an answer to a form's question; the member asks for a person."""
+    from bot.dialogue.answering import contact_request_intent
+
+    assert contact_request_intent(text) == intent
 
 
 def test_a_request_under_a_question_intent_opens_its_form(intent_answers) -> None:
@@ -993,6 +1058,10 @@ def test_a_request_naming_the_dependant_fills_the_patient() -> None:
     assert opening_slots(gop, "I need a guarantee of payment for my daughter") == {
         "patient": "dependant", "patient_relationship": "daughter"}
     assert opening_slots(gop, "I need a guarantee of payment") == {}
+    # A relative the member lives or travels with is not the patient.
+    assert opening_slots(gop, "I live in Milan with my wife. I need a guarantee of payment for an operation.") == {}
+    assert opening_slots(gop, "I live in Spain and my son needs an operation, I need a guarantee of payment") == {
+        "patient": "dependant", "patient_relationship": "son"}
     assert opening_slots(FORMS["callback_form"], "call me back about my son's claim") == {}
 
 
@@ -1178,6 +1247,10 @@ def test_a_question_is_not_a_cancel_unless_it_says_so() -> None:
     assert corrected_intent("whats the process for asking them to delete my data?", "cancel") == "ask_question"
     assert corrected_intent("can i stop?", "cancel") is None
     assert corrected_intent("Daniel Weber", "cancel") is None
+    # A "not" in a name or a question's "or not" says no to nothing.
+    dnt = "Quick one, I browse with Do Not Track switched on. Do you actually respect that or not?"
+    assert corrected_intent(dnt, "cancel") == "ask_question"
+    assert corrected_intent("no, do not track me, stop?", "cancel") is None
 
 
 def test_a_question_is_not_a_yes_unless_it_says_so() -> None:

@@ -26,6 +26,7 @@ from bot.dialogue.context import (
     passage_terms,
     refocus,
     split_questions,
+    without_context,
 )
 from bot.dialogue.forms import subject_passages
 from bot.dialogue.intents import IntentAnswer
@@ -69,7 +70,8 @@ _ASKS_HOW_LONG = re.compile(
 #: Words that ask for something to be done, not explained.
 _ASKS_FOR_ACTION = re.compile(
     r"\b(?:please|pls|(?:call|ring|phone|contact) me|call(?:ed)? back|callback|start|submit|send me|for me|"
-    r"want|need|would like|'d like|request|arrange|organi[sz]e|get me|sort (?:me )?out|set (?:me )?up|book)\b",
+    r"want(?!\s*(?:or|and)\b|\s*[?,.!]|$)|need|would like|'d like|request|arrange|organi[sz]e|get me|"
+    r"sort (?:me )?out|set (?:me )?up|book)\b",
     re.I,
 )
 
@@ -111,12 +113,13 @@ def asks_for_information(text: str, language: str = "en") -> bool:
 #: How a message asking for something to be done opens: "I'd like to request deletion of
 #: my personal data", "please delete my data", "I want to see what you hold about me".
 _REQUEST_OPENING = re.compile(
-    r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well)[,!.\s]+)*"
-    r"(?:actually[,\s]+)?"
-    r"(?:i(?:'d| would) like|i want|i wish|i need|please|pls|kindly|(?:can|could|would) you (?:just )?please|"
-    r"(?:can|could|would) you just)\b",
+    r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well|actually|great|good|perfect|cool|fine|sure|alright|right|thanks|"
+    r"thank you)[,!.\s]+)*"
+    r"(?:i(?:'d| would) like|i (?:do |really )?want|i wish|i (?:do |really )?need|please|pls|kindly|"
+    r"(?:can|could|would) you (?:just )?please|(?:can|could|would) you just)\b",
     re.I,
 )
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 #: Words of a member who wants to know, not to have it done ("I'd like to know how...").
 _WANTS_TO_KNOW = re.compile(
     r"\b(?:know|understand|find out|learn|ask(?:ing)?|information|info|wonder(?:ing)?|question|explain|tell me)\b",
@@ -132,7 +135,24 @@ def asks_for_request(text: str) -> bool:
     text = normalise_query(text).lower()
     if not text or text.startswith("/"):
         return False
-    return bool(_REQUEST_OPENING.match(text)) and not _WANTS_TO_KNOW.search(text)
+    # The request may come after a sentence of context ("Bonjour, I'm based in Geneva
+    # with my partner. I'd like to make a request about my personal data").
+    sentences = _SENTENCE_BREAK.split(text)
+    return any(_REQUEST_OPENING.match(s) for s in {sentences[0], sentences[-1]}) and not _WANTS_TO_KNOW.search(text)
+
+
+#: Asking to be called ("have someone call me", "phone me back").
+_CALL_ME = re.compile(r"\b(?:call|ring|phone)(?:s|ed)? (?:me|us)\b|\bcall(?:ed)? back|\bcallback\b", re.I)
+
+
+def contact_request_intent(text: str) -> str | None:
+    """The request a member makes by asking to be contacted, where the classifier saw
+    none ("actually yes, I do want someone from the team to contact me"): a call back
+    when they ask to be called, a hand-off to a person otherwise; None when they ask for
+    no person."""
+    if not asks_for_request(text) or not asks_for_a_person(text):
+        return None
+    return "request_callback" if _CALL_ME.search(text) else "human_handoff"
 
 
 #: Words of a member asking for a person: who ("a human", "someone", "an agent") or how
@@ -231,10 +251,23 @@ def answer_turn(
             return answer_parts(retriever, parts)
         if len(parts[0].split()) >= 2:
             text = parts[0]  # without a greeting before it ("hi, how can I get in touch with you?")
-        if continues_topic(retriever, text, topic):
-            answer, follow_up = answer_in_context(retriever, text.strip(), topic)
-            return [Reply(text.strip(), answer, follow_up)]
+        # A follow-up is read without the sentences of context after it ("and if it's
+        # urgent? I need my documents for the hospital tonight" asks about the topic,
+        # not about documents for a hospital); one before it may say what it is about
+        # ("I think someone got into my account. What should I do?").
+        for follow_up_text in (without_context(text, before=False), text):
+            if continues_topic(retriever, follow_up_text, topic):
+                answer, follow_up = answer_in_context(retriever, follow_up_text.strip(), topic)
+                return [Reply(follow_up_text.strip(), answer, follow_up)]
     answer = answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers)
+    if typed and not answer.answered and (asked := without_context(text)) != text and own_topic_terms(asked):
+        # The sentences of context around the question may drown it ("My daughter needs
+        # a knee operation in Madrid in March. What does the guarantee of payment
+        # actually tell me?"); they stay when the question alone names no topic ("...
+        # it keeps failing. What can I do?").
+        alone = answer_message(retriever, asked, intent, intent_confidence, None, intent_answers)
+        if alone.answered:
+            answer, text = alone, asked
     if typed:
         answer = in_topic_document(retriever, text.strip(), topic, answer)
         if during_request and topic and topic.question:

@@ -305,9 +305,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
             a.best.passage.id for a in candidates
             if a.best and a.best.passage.doc_id == topic_passage.doc_id and adds(a.best.passage.text) > topic_words
         }
+    # A confident candidate counts as answered though the combined question asks for a
+    # fact it lacks: that fact was an earlier turn's ("what is the email address?" then
+    # "and if it's urgent?"); what the follow-up asks, it must state.
     answered = [
         a for a in candidates
-        if (a.answered or (a.best and a.best.passage.id in near))
+        if (a.answered or a.confidence >= retriever.settings.answer_threshold or (a.best and a.best.passage.id in near))
         and a.best and a.best.passage.id not in outside and states_what_is_asked(asked, a.best.passage)
     ]
     if on_topic := _topic_passage_answer(retriever, topic, text, asked):
@@ -474,6 +477,34 @@ def _other_organisations(retriever: Retriever, topic: Topic, text: str) -> set[s
     return {p.id for p, out in zip(retriever.passages, mask, strict=True) if out}
 
 
+#: Where one sentence ends and the next starts.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=\S)")
+#: A sentence that states something: it opens on whom or what it is about.
+_STATES = re.compile(
+    r"^(?:i|i'm|im|i've|ive|i'd|i'll|we|we're|we've|my|our|it|it's|its|this|that|the|he|she|they|there|thanks|"
+    r"thank you)\b",
+    re.IGNORECASE,
+)
+
+
+def without_context(text: str, before: bool = True) -> str:
+    """``text`` without the sentences of context that ask nothing before its first
+    question (unless not ``before``) or after its last ("I'm living in Dubai with my
+    wife and two kids. how can i get in touch with you?", "... by email instead of by
+    post? The post here is so slow."); ``text`` itself when it asks no question with a
+    "?". A sentence after the last question is context when it opens on whom or what it
+    is about ("I need my documents tonight"); "like a data protection officer" says
+    what the question meant."""
+    sentences = _SENTENCE_BREAK.split(text.strip())
+    asking = [n for n, sentence in enumerate(sentences) if sentence.endswith("?")]
+    if not asking:
+        return text
+    last = asking[-1]
+    if any(not _STATES.match(sentence) for sentence in sentences[last + 1:]):
+        last = len(sentences) - 1  # "who do I call?? also how long does a GOP take" asks on
+    return " ".join(sentences[asking[0] if before else 0:last + 1])
+
+
 def split_questions(
     text: str, split: re.Pattern[str] = _SPLIT, question_start: re.Pattern[str] = _QUESTION_START,
     follows: Callable[[str], bool] | None = is_follow_up,
@@ -487,7 +518,8 @@ def split_questions(
     question word. English by default; another language passes its own ``split`` and
     ``question_start`` patterns, and its own ``follows`` or None."""
     text = _THANKS_AFTER.sub("", _GREETING.sub("", _CONTACT_GIVEN.sub("", text).strip())) or text
-    parts = [p.strip(" ,;") for p in split.split(text.strip()) if p and p.strip(" ,;?")]
+    asked = without_context(text)  # "...? The post here is so slow." asks nothing more
+    parts = [p.strip(" ,;") for p in split.split(asked) if p and p.strip(" ,;?")]
     if len(parts) < 2:
         return [text]
     for n, part in enumerate(parts):

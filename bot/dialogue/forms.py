@@ -88,11 +88,19 @@ _RELATIONSHIPS = {
 _RELATIONSHIP = re.compile(r"\b(" + "|".join(_RELATIONSHIPS) + r")s?\b", re.I)
 
 
+#: A relative named as company, not as the patient: "I live in Milan with my wife".
+_WITH = re.compile(r"\bwith (?:my|our)\s+$", re.I)
+
+
 def relationship_in(text: object) -> str | None:
     """The dependant's relationship to the member named in ``text`` ("my daughter" is
-    "daughter", "my wife" is "spouse"), or None."""
-    match = _RELATIONSHIP.search(str(text or ""))
-    return _RELATIONSHIPS[match.group(1).lower()] if match else None
+    "daughter", "my wife" is "spouse"), or None. A relative the member is "with" ("I
+    live in Milan with my wife. I need a guarantee of payment") is not the patient."""
+    text = str(text or "")
+    for match in _RELATIONSHIP.finditer(text):
+        if not _WITH.search(text[:match.start()]):
+            return _RELATIONSHIPS[match.group(1).lower()]
+    return None
 
 
 def _patient(text: object) -> str:

@@ -116,17 +116,22 @@ def asks_for_information_in(text: str, language: str) -> bool | None:
     asks a question instead, as :func:`bot.dialogue.answering.asks_for_information` reads
     English: it ends with a question mark, or its last clause opens like a question, and
     it has none of the language's words asking for something to be done ("je voudrais",
-    "bitte", "pouvez-vous"), unless they ask to know ("je voudrais savoir ..."). None for
-    a language the file lacks."""
+    "bitte", "pouvez-vous"), unless they ask to know ("je voudrais savoir ...") or come
+    in a clause before a question of its own, as English reads "if I want a copy, how
+    do I ask for it?" ("e se voglio una copia dei miei dati, come faccio a chiederla?").
+    None for a language the file lacks."""
     words = conversation_words(language)
     if words is None:
         return None
     said = folded(text).strip().lower()
     if not said or said.startswith("/"):
         return False
+    question = last_clause(said)
     if words.request.search(said):
-        return bool(words.knowing.search(said))
-    return said.endswith(QUESTION_MARKS) or bool(words.question_start.match(last_clause(said)))
+        return bool(words.knowing.search(said)) or (
+            question != said and bool(words.question_start.match(question)) and not words.request.search(question)
+        )
+    return said.endswith(QUESTION_MARKS) or bool(words.question_start.match(question))
 
 
 def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, language: str) -> list[Reply]:

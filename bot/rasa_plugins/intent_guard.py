@@ -63,6 +63,9 @@ _LEAVES = re.compile(
 #: Question marks in the scripts members write in, as in bot/language/conversation.py
 #: (this module stays standard-library only).
 _QUESTION_MARKS = ("?", "？", "؟")
+#: A "not" that says no to nothing: in a name ("I browse with Do Not Track on. Does
+#: Cigna honour that?") or a question's "or not" ("Do you respect that or not?").
+_NAMES_WITH_NO = re.compile(r"\bdo[- ]not[- ]track\b|\bor not\b", re.IGNORECASE)
 #: Intents that already leave a form (data/rules: each ends every form).
 LEAVING_INTENTS = frozenset({"cancel", "deny", "goodbye"})
 
@@ -143,7 +146,8 @@ def corrected_intent(text: str, intent: str | None) -> str | None:
     said = text.replace("’", "'").strip()
     if intent in _ASKED_ONLY_WITH:
         asks = bool(_QUESTION.search(said) or said.endswith(_QUESTION_MARKS))
-        return "ask_question" if asks and not any(w.search(said) for w in _ASKED_ONLY_WITH[intent]) else None
+        words = _NAMES_WITH_NO.sub(" ", said)
+        return "ask_question" if asks and not any(w.search(words) for w in _ASKED_ONLY_WITH[intent]) else None
     words = _NEEDS_WORDS.get(intent or "")
     if words is None:
         return None
