@@ -227,6 +227,16 @@ def test_asked_what_is_needed_the_highlight_says_what_is_needed(retriever) -> No
     assert not _ASKS_NEEDED.search("what do you do with my data?")
 
 
+def test_asked_how_soon_an_answer_comes_the_tied_passage_saying_when_is_cited(retriever) -> None:
+    """The deletion passage says what may be kept; the one before it says when Cigna
+    responds ("consistent with applicable law")."""
+    answer = retriever.answer("how long does Cigna take to respond if I ask them to delete my data?")
+    assert answer.answered and answer.best.passage.id == "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
+    assert "respond to your request consistent with applicable law" in answer.highlight
+    kept = retriever.answer("if you delete my data, is everything really gone?")
+    assert kept.best.passage.id == "cigna-online-and-mobile-privacy-notice#your-access-rights-2"
+
+
 def test_a_question_to_you_naming_nobody_is_answered_by_the_organisation_the_member_talks_to(retriever) -> None:
     """The member talks to Cigna: "how do I ask you to delete my data?" is Cigna's
     procedure, not International SOS's opt-out note, which matches it as well; naming

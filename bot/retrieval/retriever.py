@@ -164,6 +164,18 @@ _ASKS_PROCESS = re.compile(
 PROCESS_TIE = 0.2
 #: Where a passage gives the member a way to act: an e-mail address, a link, a button.
 _GIVES_A_WAY = re.compile(r"\S@\S|https?://|\bclick\b", re.I)
+#: A question asking how soon an answer comes ("how long does Cigna take to respond if I
+#: ask them to delete my data?"), and a passage saying it ("We will respond to your
+#: request consistent with applicable law", "within 48 hours"): of two neighbours within
+#: PROCESS_TIE, the one that says when comes first.
+_ASKS_RESPONSE_TIME = re.compile(
+    r"\b(?:how (?:long|soon|quickly|fast)|when)\b.*\b(?:respond|response|reply|replies|answer|get back|hear)", re.I
+)
+_SAYS_RESPONSE_TIME = re.compile(
+    r"\bwithin (?:a|an|one|two|three|five|ten|thirty|\(?\d+\)?)\b|\b(?:no later than|promptly|as soon as|"
+    r"respond to your request)\b|\b\d+\)? ?(?:hours?|days?|weeks?|months?)\b",
+    re.I,
+)
 NEGATION = re.compile(r"\b(?:not|no|never|without|don't|dont|didn't|didnt|doesn't|doesnt|haven't|havent|cannot|"
                        r"can't|cant|won't|isn't|aren't)\b|n[’']t\b", re.IGNORECASE)
 
@@ -581,7 +593,9 @@ class Retriever:
         none: the member asked how, and the passage describing the procedure without
         the address leaves them where they started. "how does X work?" does so in the
         wider :data:`PROCESS_TIE`; a question asking what is needed moves first the tied
-        neighbour saying what is needed (:data:`_SAYS_NEEDED`)."""
+        neighbour saying what is needed (:data:`_SAYS_NEEDED`), and one asking how soon an
+        answer comes the neighbour saying when, in the wider tie
+        (:data:`_SAYS_RESPONSE_TIME`)."""
         best = hits[0]
         section = (best.passage.doc_id, best.passage.section)
 
@@ -596,6 +610,7 @@ class Retriever:
         for asked, pool, gives in (
             (reach is not None, siblings(reach or 0.0), _GIVES_A_WAY),
             (bool(_ASKS_NEEDED.search(query)), tied, _SAYS_NEEDED),  # "what do you need for a gop?"
+            (bool(_ASKS_RESPONSE_TIME.search(query)), siblings(PROCESS_TIE), _SAYS_RESPONSE_TIME),
         ):
             if asked and not gives.search(best.passage.text):
                 first = next((h for h in pool if gives.search(h.passage.text)), None)
