@@ -248,7 +248,7 @@ def answer_turn(
     if typed:
         parts = split_questions(normalise_query(text))
         if len(parts) > 1:
-            return answer_parts(retriever, parts)
+            return answer_parts(retriever, parts, topic)
         if len(parts[0].split()) >= 2:
             text = parts[0]  # without a greeting before it ("hi, how can I get in touch with you?")
         # A follow-up is read without the sentences of context after it ("and if it's
@@ -297,15 +297,15 @@ def _on_subject(about: Answer, subject: set[str], text: str) -> bool:
             and bool(own) and own <= passage_terms(about.best.passage.text))
 
 
-def answer_parts(retriever: Retriever, parts: list[str]) -> list[Reply]:
+def answer_parts(retriever: Retriever, parts: list[str], topic: Topic | None = None) -> list[Reply]:
     """The answers to the questions of one message, each with its own source. A part
     that leans on the one before it ("Does Cigna send my data abroad? and is it 100%
-    safe?") is a follow-up to that part's answer; the others stand alone. A part
-    answered from a passage an earlier part already cites adds its sentences to that
-    answer ("what's the privacy email? and the postal address?"): one passage is quoted
-    once."""
+    safe?"), or the first on the conversation's ``topic`` ("what about by email?
+    anything I should put in it?" after how to contact us), is a follow-up to that
+    answer; the others stand alone. A part answered from a passage an earlier part
+    already cites adds its sentences to that answer ("what's the privacy email? and the
+    postal address?"): one passage is quoted once."""
     replies: list[Reply] = []
-    topic = None
     for part in parts:
         if continues_topic(retriever, part, topic):
             answer, follow_up = answer_in_context(retriever, part, topic)

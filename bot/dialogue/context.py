@@ -76,7 +76,8 @@ _GENERIC = frozenset(
         "family spouse baby parent parents also instead too still again wait waiting sure really always "
         "possible possibly never ever free allowed otherwise correct true now anything something everything "
         "nothing anyone someone anybody somebody thing things stuff different thx cheers afterwards later "
-        "definitely certainly actually you'll youll we'll they'll i'll it'll you're we're they're i'm i've"
+        "definitely certainly actually absolutely completely totally fully entirely you'll youll we'll they'll "
+        "i'll it'll you're we're they're i'm i've"
     )
 )
 #: Where a message asks a second question: the cut and the words that start the next one.
@@ -267,7 +268,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)
     own = set(own_topic_terms(text))
-    adds = _word_overlap(retriever, text)
+    adds = _word_overlap(retriever, text, previous.question)
     # A passage beside the topic's, in its section, that has more of the follow-up's own
     # words than the topic's passage is on the conversation's topic and about what the
     # follow-up adds ("urgent"): it needs no band of its own (the member already has that
@@ -379,7 +380,7 @@ def _section(passage: Passage) -> tuple[str, tuple[str, ...]]:
     return passage.doc_id, passage.section
 
 
-def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
+def _word_overlap(retriever: Retriever, text: str, topic_question: str = "") -> Callable[[str], float]:
     """How much of follow-up ``text`` a passage's text has, for choosing the passage it
     is about: one for each of its terms the passage has; one for a negation on both
     sides ("and if it doesn't have an agreement?" is about "If your provider does not
@@ -387,7 +388,10 @@ def _word_overlap(retriever: Retriever, text: str) -> Callable[[str], float]:
     follow-up's words stand for (synonyms.yml: "gone" for "removed", "residual"), but
     only if it has a word for each of the follow-up's topic words ("in US dollars
     instead of euros?" is not about "settle")."""
-    wanted = set(terms(text))
+    # The follow-up's words that repeat the topic's question tell nothing apart: "if you
+    # delete it, is everything really gone?" after asking to delete one's data is about
+    # "gone".
+    wanted = set(terms(text)) - set(terms(topic_question)) or set(terms(text))
     if wanted & _FAMILY:
         wanted |= _CHILDREN  # "and for my daughter?" is about what the documents say of children
     negated = bool(NEGATION.search(text))
