@@ -368,6 +368,7 @@ def test_intent_payload_is_compact_and_plain_without_entities() -> None:
         ("my wife", "dependant", "spouse"),
         ("dependant", "dependant", None),
         ("our son Tom", "dependant", "son"),
+        ("A dependant (child, spouse, ...)", "dependant", None),  # the button's title, typed
     ],
 )
 def test_patient_is_the_member_or_a_dependant(said: str, patient: str, relationship: str | None) -> None:

@@ -95,12 +95,13 @@ _WITH = re.compile(r"\bwith (?:my|our)\s+$", re.I)
 def relationship_in(text: object) -> str | None:
     """The dependant's relationship to the member named in ``text`` ("my daughter" is
     "daughter", "my wife" is "spouse"), or None. A relative the member is "with" ("I
-    live in Milan with my wife. I need a guarantee of payment") is not the patient."""
+    live in Milan with my wife. I need a guarantee of payment") is not the patient, and
+    several relationships are examples, not one ("A dependant (child, spouse, ...)",
+    the patient button's title typed out)."""
     text = str(text or "")
-    for match in _RELATIONSHIP.finditer(text):
-        if not _WITH.search(text[:match.start()]):
-            return _RELATIONSHIPS[match.group(1).lower()]
-    return None
+    named = {_RELATIONSHIPS[m.group(1).lower()] for m in _RELATIONSHIP.finditer(text)
+             if not _WITH.search(text[:m.start()])}
+    return named.pop() if len(named) == 1 else None
 
 
 def _patient(text: object) -> str:
