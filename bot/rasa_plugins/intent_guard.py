@@ -49,8 +49,9 @@ _LEAVES = re.compile(
     r"^(?:(?:oh|hmm+|ok(?:ay)?|actually|wait|no|sorry|please|um+|en fait|eigentlich|en realidad|eigenlijk|"
     r"in realtà|na verdade|non|nein|nee|não)[,.!\s]+)*"
     r"(?:cancel(?: (?:it|that|this|the request|my request))?|stop(?: (?:it|this|that|here|the request))?|"
-    r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|"
+    r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|(?:leave|drop) it|"
     r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time|"
+    r"(?:that'?s )?enough|i'?ll (?:do|finish) (?:it|this|that) (?:later|another time)|"
     # "I changed my mind" and "forget it" in the other languages we serve
     r"i(?:'ve| have)? changed my mind|j'ai changé d'avis|(?:ich )?habe (?:ich )?es mir anders überlegt|"
     r"(?:he )?cambiado de opinión|cambié de opinión|(?:ik )?ben (?:ik )?van gedachten veranderd|ho cambiato idea|"
