@@ -25,6 +25,7 @@ from bot.dialogue import replies
 from bot.dialogue.answering import (
     answer_turn,
     asks_about_the_assistant,
+    asks_at_confirmation,
     asks_for_a_person,
     asks_for_information,
     asks_for_request,
@@ -625,6 +626,12 @@ class _ValidateForm:
                            domain: DomainDict) -> dict[str, Any]:
         if value is None and self._field_to_change(tracker):
             return {"confirmed": None}  # the changed answer is asked again first (extract_confirmed)
+        text = (tracker.latest_message or {}).get("text") or ""
+        if (tracker.get_slot("requested_slot") == "confirmed" and asks_at_confirmation(text)
+                and not self._field_to_change(tracker)):
+            # "wait, how long will this take?" or "is there no deadline?" at "Shall I
+            # submit it?": answered, then the confirmation is asked again.
+            return {**ActionAnswerQuestion().answer(dispatcher, tracker), "confirmed": None}
         result = check_confirmed(value, tracker.get_slot("requested_slot"))
         _say(dispatcher, *localise(result.messages, member_language(tracker)))
         return result.slots

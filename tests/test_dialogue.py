@@ -1044,6 +1044,24 @@ def test_asking_to_be_contacted_is_a_hand_off_or_a_call_back(text: str, intent: 
     assert contact_request_intent(text) == intent
 
 
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("wait, how long will this take?", True),
+        ("is there no deadline?", True),
+        ("no, the email is wrong", False),
+        ("No, don't submit", False),
+        ("yes please", False),
+        ("/affirm", False),
+    ],
+)
+def test_a_question_at_the_confirmation_is_told_from_a_yes_or_no(text: str, asks: bool) -> None:
+    """"is there no deadline?" at "Shall I submit it?" is a question to answer, not a no."""
+    from bot.dialogue.answering import asks_at_confirmation
+
+    assert asks_at_confirmation(text) is asks
+
+
 def test_a_request_under_a_question_intent_opens_its_form(intent_answers) -> None:
     assert intent_answers["data_deletion"].request_intent == "start_data_rights_request"
     assert intent_answers["gop_info"].request_intent == "request_guarantee_of_payment"

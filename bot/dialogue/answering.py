@@ -228,6 +228,17 @@ def asks_instead_of_answering(text: str) -> bool:
     return is_question(text) and (text.strip().endswith(QUESTION_MARKS) or len(text.split()) >= ANSWER_WORDS)
 
 
+#: A reply that opens with a yes or a no answers the confirmation, whatever follows it.
+_OPENS_WITH_YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|nah|ok(?:ay)?|sure|don'?t|do not)\b", re.I)
+
+
+def asks_at_confirmation(text: str) -> bool:
+    """Whether a message typed at "Shall I submit it?" asks a question instead of
+    answering it ("wait, how long will this take?", "is there no deadline?"), rather than
+    opening with a yes or a no ("no, the phone number is wrong")."""
+    return asks_instead_of_answering(text) and not _OPENS_WITH_YES_OR_NO.match(text) and not text.startswith("/")
+
+
 def answer_turn(
     retriever: Retriever,
     text: str,
