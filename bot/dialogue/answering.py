@@ -21,6 +21,7 @@ from bot.dialogue.context import (
     combined_question,
     continues_topic,
     in_topic_document,
+    message_sentences,
     next_topic,
     own_topic_terms,
     passage_terms,
@@ -119,7 +120,6 @@ _REQUEST_OPENING = re.compile(
     r"(?:can|could|would) you (?:just )?please|(?:can|could|would) you just)\b",
     re.I,
 )
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 #: Words of a member who wants to know, not to have it done ("I'd like to know how...").
 _WANTS_TO_KNOW = re.compile(
     r"\b(?:know|understand|find out|learn|ask(?:ing)?|information|info|wonder(?:ing)?|question|explain|tell me)\b",
@@ -137,7 +137,7 @@ def asks_for_request(text: str) -> bool:
         return False
     # The request may come after a sentence of context ("Bonjour, I'm based in Geneva
     # with my partner. I'd like to make a request about my personal data").
-    sentences = _SENTENCE_BREAK.split(text)
+    sentences = message_sentences(text)
     return any(_REQUEST_OPENING.match(s) for s in {sentences[0], sentences[-1]}) and not _WANTS_TO_KNOW.search(text)
 
 
@@ -266,7 +266,7 @@ def answer_turn(
         # urgent? I need my documents for the hospital tonight" asks about the topic,
         # not about documents for a hospital); one before it may say what it is about
         # ("I think someone got into my account. What should I do?").
-        for follow_up_text in (without_context(text, before=False), text):
+        for follow_up_text in dict.fromkeys((without_context(text, before=False), text)):
             if continues_topic(retriever, follow_up_text, topic):
                 answer, follow_up = answer_in_context(retriever, follow_up_text.strip(), topic)
                 return [Reply(follow_up_text.strip(), answer, follow_up)]

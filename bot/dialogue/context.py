@@ -491,6 +491,11 @@ _STATES = re.compile(
 )
 
 
+def message_sentences(text: str) -> list[str]:
+    """The sentences of a member's message, cut after ".", "!" or "?"."""
+    return _SENTENCE_BREAK.split(text.strip())
+
+
 def without_context(text: str, before: bool = True) -> str:
     """``text`` without the sentences of context that ask nothing before its first
     question (unless not ``before``) or after its last ("I'm living in Dubai with my
@@ -499,7 +504,7 @@ def without_context(text: str, before: bool = True) -> str:
     "?". A sentence after the last question is context when it opens on whom or what it
     is about ("I need my documents tonight"); "like a data protection officer" says
     what the question meant."""
-    sentences = _SENTENCE_BREAK.split(text.strip())
+    sentences = message_sentences(text)
     asking = [n for n, sentence in enumerate(sentences) if sentence.endswith("?")]
     if not asking:
         return text
