@@ -131,3 +131,27 @@ def test_a_spanish_two_part_question_gets_an_answer_for_each_part(retriever) -> 
     ]
     assert all(r.answer.answered and r.answer.best and r.answer.language == "es" for r in replies)
     assert "+ 32 3 217 68 68" in replies[0].answer.highlight
+
+
+@pytest.mark.parametrize(
+    ("language", "question", "follow_up", "wanted"),
+    [
+        ("de", "Wie lange braucht International SOS, um meine Daten zu korrigieren?", "und bei einer Beschwerde?",
+         "international-sos-privacy-and-cookies#how-do-i-resolve-disputes-with-international-4"),
+        ("es", "¿Puedo elegir mi hospital?", "¿y en caso de accidente?",
+         "cigna-health-benefits-member-faq#claiming-expenses-2"),
+    ],
+)
+def test_a_follow_up_naming_its_own_topic_is_not_drowned_by_the_previous_question(
+    retriever, language: str, question: str, follow_up: str, wanted: str
+) -> None:
+    """The combined question's vector leans on the previous question: a follow-up naming
+    a topic of its own (a complaint after a correction, an accident after choosing a
+    hospital) is ranked on its own words as much, and gets that topic's passage."""
+    first = answer_in_language(retriever, question, None, language)
+    topic = next_topic(first, None)
+    assert topic is not None and topic.passage_id != wanted
+    [reply] = answer_in_language(retriever, follow_up, topic, language)
+    assert reply.follow_up and reply.answer.answered and reply.answer.best.passage.id == wanted
+    assert reply.answer.highlight and all(line in reply.answer.best.passage.text
+                                          for line in reply.answer.highlight.split("\n"))

@@ -13,7 +13,9 @@ the follow-up together (:func:`~bot.dialogue.context.combined_question`); when t
 finds no answer but the message alone does, the message was a question of its own
 after all. Among the passages that rank for the combined question, the previous turn's
 is kept when the follow-up names no topic of its own ("combien de temps cela
-prend-il ?"): "cela" is what was just answered.
+prend-il ?"): "cela" is what was just answered. A follow-up that names a topic of its
+own ("und bei einer Beschwerde?") is ranked on the combined question and on its own
+words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.rerank`).
 """
 
 from __future__ import annotations
@@ -152,7 +154,14 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
         if alone.answered:
             return [Reply(text, alone)]
     own = [t for t in own_topic_terms(folded(text)) if t not in words.generic]
-    return [Reply(text, _keep_topic_passage(retriever, combined, topic) if not own else combined, follow_up=True)]
+    if not own:
+        return [Reply(text, _keep_topic_passage(retriever, combined, topic), follow_up=True)]
+    if combined.answered and retriever.crosslingual is not None:
+        # The previous question dominates the combined question's vector: "und bei einer
+        # Beschwerde?" after how long International SOS takes to answer a data request
+        # would get that answer again. The follow-up's own words weigh as much.
+        combined = retriever.crosslingual.rerank(combined, text)
+    return [Reply(text, combined, follow_up=True)]
 
 
 def _keep_topic_passage(retriever: Retriever, answer: Answer, topic: Topic) -> Answer:

@@ -25,6 +25,7 @@ embedded at answer time but the question.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -310,6 +311,21 @@ class CrossLingualRetriever:
         highlight = self.highlight(hits[0].passage, query, vector) if band == "answer" else ""
         return Answer(question=question, band=band, confidence=probability, text=highlight, hits=hits[:k],
                       highlight=highlight)
+
+    def rerank(self, combined: Answer, follow_up: str) -> Answer:
+        """``combined`` (the answer to a follow-up read with the previous question) with
+        its passages ranked on the sum of their scores for the combined question and for
+        the follow-up alone, so that the follow-up's own words ("und bei einer
+        Beschwerde?") count as much as the conversation they continue. The confidence
+        stays the combined question's: it says the conversation has an answer."""
+        query = normalise_query(combined.question)
+        asked, own = self.embed(query), self.embed(normalise_query(follow_up))
+        scores = self.scores(asked) + self.scores(own)
+        order = np.argsort(-scores, kind="stable")[: max(len(combined.hits), 1)]
+        hits = [Hit(self.passages[i], float(scores[i]), float(scores[i]), 0.0) for i in order]
+        both = asked + own
+        highlight = self.highlight(hits[0].passage, query, both / np.linalg.norm(both))
+        return dataclasses.replace(combined, hits=hits, text=highlight, highlight=highlight)
 
     def highlight(self, passage: Passage, query: str, vector: np.ndarray) -> str:
         """The sentences of ``passage`` closest to the question, verbatim (the English
