@@ -829,6 +829,19 @@ def test_a_follow_up_in_members_words_reaches_the_passage_in_the_documents_words
     assert "residual information" in reply.answer.highlight
 
 
+def test_not_satisfied_after_a_complaint_reaches_the_next_step_of_escalation(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "how do I complain to International SOS about my data?", None, 0.0,
+                                   None, intent_answers), None)
+    [reply] = answer_turn(retriever, "what if I'm not satisfied with their answer?", None, 0.0, None,
+                          intent_answers, topic)
+    # "satisfied" is the documents' "If you do not receive a satisfactory response" (synonyms.yml).
+    assert reply.follow_up and reply.answer.best.passage.id.endswith("#how-do-i-resolve-disputes-with-international-3")
+    assert "Chief Data Protection Officer" in reply.answer.highlight
+
+
 def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic
@@ -1202,6 +1215,8 @@ def test_how_to_reach_the_member_given_with_the_request_is_not_asked_again(
          "payment request?",
          ["i cant get into my personal webpages?", "how long before i hear back on a guarantee of payment request?"]),
         ("ok whatever. btw where can I check how my claim is going", ["where can I check how my claim is going"]),
+        ("what do you need to know about my operation btw?", ["what do you need to know about my operation?"]),
+        ("is my data sold to advertisers, by the way", ["is my data sold to advertisers"]),
     ],
 )
 def test_chat_around_the_questions_is_left_out(text: str, parts: list[str]) -> None:
