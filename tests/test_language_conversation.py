@@ -155,3 +155,25 @@ def test_a_follow_up_naming_its_own_topic_is_not_drowned_by_the_previous_questio
     assert reply.follow_up and reply.answer.answered and reply.answer.best.passage.id == wanted
     assert reply.answer.highlight and all(line in reply.answer.best.passage.text
                                           for line in reply.answer.highlight.split("\n"))
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "questions"),
+    [
+        ("fr", "Bonjour, puis-je choisir mon hôpital ? Et que faire en cas d'accident ?",
+         ["puis-je choisir mon hôpital?", "que faire en cas d'accident ?"]),
+        ("de", "Hallo, kann ich mein Krankenhaus wählen? Und was mache ich bei einem Notfall?",
+         ["kann ich mein Krankenhaus wählen?", "was mache ich bei einem Notfall?"]),
+    ],
+)
+def test_a_two_part_message_after_a_greeting_is_cut_and_its_second_part_read_with_the_first(
+    retriever, language: str, text: str, questions: list[str]
+) -> None:
+    """A greeting before the first question does not keep the message whole, and "and
+    what do I do in an accident?" after choosing a hospital is about being admitted."""
+    replies = answer_in_language(retriever, text, None, language)
+    assert [r.part for r in replies] == questions
+    assert [r.answer.best.passage.id for r in replies] == [
+        "cigna-health-benefits-member-faq#what-to-do-in-case-of-hospitalisation-2",
+        "cigna-health-benefits-member-faq#claiming-expenses-2",
+    ]

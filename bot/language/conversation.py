@@ -16,6 +16,12 @@ is kept when the follow-up names no topic of its own ("combien de temps cela
 prend-il ?"): "cela" is what was just answered. A follow-up that names a topic of its
 own ("und bei einer Beschwerde?") is ranked on the combined question and on its own
 words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.rerank`).
+
+A message asking two questions is cut as English is, after a greeting or a clause of
+context too ("Hola, ¿puedo elegir mi hospital? ¿Y qué hago en caso de emergencia?"),
+and each part is asked without them. A later part is ranked the same way on the part
+before it and on its own words: "what do I do in an emergency?" after choosing a
+hospital is about being admitted.
 """
 
 from __future__ import annotations
@@ -48,6 +54,14 @@ class ConversationWords:
     question_start: re.Pattern[str]
     request: re.Pattern[str]
     knowing: re.Pattern[str]
+    part_start: re.Pattern[str]
+
+    def question_of(self, part: str) -> str:
+        """A part of a message from its question on, without the greeting or clause of
+        context before it ("Hola, ¿puedo elegir mi hospital?" asks "¿puedo elegir mi
+        hospital?")."""
+        found = self.part_start.match(part)
+        return part[found.end("context"):] if found and found.group("context") else part
 
 
 def _alternatives(words: list[str]) -> str:
@@ -85,6 +99,11 @@ def _words(entry: dict) -> ConversationWords:
         question_start=re.compile(rf"^¿?(?:{questions})(?![\w'-])", re.IGNORECASE),
         request=_phrases(entry["requests"]),
         knowing=_phrases(entry["knowing"]),
+        # a part of a message opening like a question, or after a greeting or a clause of
+        # context does ("Hallo, ich bin in Spanien. Zwei Fragen: wie lange dauert ...")
+        part_start=re.compile(
+            rf"^(?P<context>[^?¿]*?(?:[,.;:!]\s+|\s+[-–—]+\s+))?¿?(?:{questions})(?![\w'-])", re.IGNORECASE
+        ),
     )
 
 
@@ -142,9 +161,15 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
     words = conversation_words(language)
     if words is None:  # a language we do not speak: one question, no context
         return [Reply(text, retriever.answer(text, language=language))]
-    parts = split_questions(text, words.split, words.question_start, follows=None)
+    parts = split_questions(text, words.split, words.part_start, follows=None)
     if len(parts) > 1:
-        return [Reply(part, retriever.answer(part, language=language)) for part in parts]
+        asked = [words.question_of(part) for part in parts]
+        replies = [Reply(asked[0], retriever.answer(asked[0], language=language))]
+        for before, question in zip(asked, asked[1:], strict=False):
+            combined = retriever.answer(combined_question(Topic(before), question), language=language)
+            answer = _with_own_words(retriever, combined, question) if combined.answered else None
+            replies.append(Reply(question, answer or retriever.answer(question, language=language)))
+        return replies
     if topic is None or not topic.question or not is_follow_up(folded(text), words.opener, words.pointer,
                                                                words.generic):
         return [Reply(text, retriever.answer(text, language=language))]
@@ -156,12 +181,17 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
     own = [t for t in own_topic_terms(folded(text)) if t not in words.generic]
     if not own:
         return [Reply(text, _keep_topic_passage(retriever, combined, topic), follow_up=True)]
-    if combined.answered and retriever.crosslingual is not None:
-        # The previous question dominates the combined question's vector: "und bei einer
-        # Beschwerde?" after how long International SOS takes to answer a data request
-        # would get that answer again. The follow-up's own words weigh as much.
-        combined = retriever.crosslingual.rerank(combined, text)
-    return [Reply(text, combined, follow_up=True)]
+    return [Reply(text, _with_own_words(retriever, combined, text), follow_up=True)]
+
+
+def _with_own_words(retriever: Retriever, combined: Answer, text: str) -> Answer:
+    """``combined`` (the answer to ``text`` read with the question before it) ranked on
+    ``text``'s own words as much. The question before dominates the combined question's
+    vector: "und bei einer Beschwerde?" after how long International SOS takes to
+    correct data would get that answer again."""
+    if not combined.answered or retriever.crosslingual is None:
+        return combined
+    return retriever.crosslingual.rerank(combined, text)
 
 
 def _keep_topic_passage(retriever: Retriever, answer: Answer, topic: Topic) -> Answer:
