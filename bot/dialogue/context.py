@@ -103,6 +103,9 @@ _THANKS_AFTER = re.compile(
     r"cheers|ty|thx)[\s.!]*$",
     re.IGNORECASE,
 )
+#: Chat fillers ending a question ("what do you need to know about the treatment btw?"):
+#: the model reads them as words of the question, which they are not.
+_FILLER_AFTER = re.compile(r"[\s,]+(?:btw|by the way|lol|haha|tbh|fyi)(?=[\s?.!]*$)", re.IGNORECASE)
 #: Contact details given in passing ("my email is k.n@example.jp.", "you can reach me on
 #: +32 470 12 34 56,"): the form that needs them reads them (bot/dialogue/forms.py); a
 #: question asked with them is retrieved without them, which no passage is about. Any
@@ -526,7 +529,7 @@ def split_questions(
     conditions" or "claims and reimbursements" are no cut: "and" splits only before a
     question word. English by default; another language passes its own ``split`` and
     ``question_start`` patterns, and its own ``follows`` or None."""
-    text = _THANKS_AFTER.sub("", _GREETING.sub("", _CONTACT_GIVEN.sub("", text).strip())) or text
+    text = _FILLER_AFTER.sub("", _THANKS_AFTER.sub("", _GREETING.sub("", _CONTACT_GIVEN.sub("", text).strip()))) or text
     asked = without_context(text)  # "...? The post here is so slow." asks nothing more
     parts = [p.strip(" ,;") for p in split.split(asked) if p and p.strip(" ,;?")]
     if len(parts) < 2:
