@@ -177,3 +177,32 @@ def test_a_two_part_message_after_a_greeting_is_cut_and_its_second_part_read_wit
         "cigna-health-benefits-member-faq#what-to-do-in-case-of-hospitalisation-2",
         "cigna-health-benefits-member-faq#claiming-expenses-2",
     ]
+
+
+@pytest.mark.parametrize(
+    ("language", "question", "follow_up"),
+    [
+        ("de", "Ich habe keinen Aktivierungscode bekommen, was nun?", "und wenn es dringend ist?"),
+        ("nl", "Ik heb geen activeringscode ontvangen, wat nu?", "en als het dringend is?"),
+        ("es", "No he recibido ningún código de activación, ¿qué hago?", "¿y si es urgente?"),
+    ],
+)
+def test_an_urgent_follow_up_gets_the_urgent_case(retriever, language: str, question: str, follow_up: str) -> None:
+    """Urgency names a case of its own, as "and if it's urgent?" does in English: after
+    the activation code, the FAQ's urgent access to the personal webpages."""
+    topic = next_topic(answer_in_language(retriever, question, None, language), None)
+    assert topic is not None and topic.passage_id.endswith("#general-information-4")
+    [reply] = answer_in_language(retriever, follow_up, topic, language)
+    assert reply.follow_up and reply.answer.answered
+    assert reply.answer.best.passage.id.endswith("#general-information-5")
+    assert "urgent access" in reply.answer.highlight
+
+
+def test_the_words_files_lists_are_words() -> None:
+    """YAML reads a bare on, no, yes or off as a boolean: every word must stay a string."""
+    import yaml
+
+    from bot.language.conversation import WORDS_FILE
+
+    data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
+    assert all(isinstance(word, str) for entry in data.values() for words in entry.values() for word in words)
