@@ -45,6 +45,8 @@ def test_a_passage_states_the_fact_or_not() -> None:
     assert missing_types("how long do you take to reply", "We reply within two working days.") == []
     assert missing_types("how long will you take", "We will respond to your request consistent with law.") == []
     assert missing_types("how many attempts before I am locked out", "Call us at +32 3 217 68 68.") == ["count"]
+    assert missing_types("how long do they have to reply", "Write to Plantin en Moretuslei 299, 2140 Antwerpen, "
+                         "Belgium.") == ["duration"]  # a street number and a postcode are no time
     assert missing_types("when was it last updated", "Effective date: 1 May 2018") == []
     assert missing_types("when was it last updated", "We may change this statement.") == ["date"]
 

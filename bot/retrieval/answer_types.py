@@ -104,8 +104,9 @@ def asked_types(question: str) -> list[AnswerType]:
     return [t for t in ANSWER_TYPES if t.asked.search(question)]
 
 
-#: Phone numbers are digits but state no count, price or date.
-_PHONE_NUMBER = re.compile(r"\+?\d[\d\s().\-/]{6,}\d")
+#: Phone numbers and postal addresses ("Plantin en Moretuslei 299, 2140 Antwerpen") are
+#: digits but state no count, price, time or date.
+_PHONE_NUMBER = re.compile(r"\+?\d[\d\s().\-/]{6,}\d|\b\d{1,4}[a-z]?,\s*\d{4,5}\s+[A-Z][a-z]+")
 
 
 def missing_types(question: str, passage_text: str) -> list[str]:
