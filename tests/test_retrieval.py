@@ -265,6 +265,14 @@ def test_members_abbreviations_count_as_words_we_know(retriever) -> None:
     assert retriever.answer(question).best.passage.doc_id == "international-sos-privacy-and-cookies"
 
 
+def test_who_inside_the_company_sees_my_data_is_the_access_restriction(retriever) -> None:
+    # "inside the company" and "look at" are the notice's "authorized workforce members"
+    # and "access" (synonyms.yml), not the employer the data may be disclosed to.
+    answer = retriever.answer("and who inside the company can look at my data?")
+    assert answer.answered
+    assert answer.best.passage.id == "cigna-ihs-data-protection-notice#how-we-protect-your-privacy-1"
+
+
 @pytest.mark.parametrize(
     ("raw", "clean"),
     [
