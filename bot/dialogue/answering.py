@@ -115,7 +115,7 @@ def asks_for_information(text: str, language: str = "en") -> bool:
 #: my personal data", "please delete my data", "I want to see what you hold about me".
 _REQUEST_OPENING = re.compile(
     r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well|actually|great|good|perfect|cool|fine|sure|alright|right|thanks|"
-    r"thank you)[,!.\s]+)*"
+    r"thank you|then|now|in that case)[,!.\s]+)*"
     r"(?:i(?:'d| would) like|i (?:do |really )?want|i wish|i (?:do |really )?need|please|pls|kindly|"
     r"(?:can|could|would) you (?:just )?please|(?:can|could|would) you just)\b",
     re.I,
