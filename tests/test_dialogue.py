@@ -842,6 +842,22 @@ def test_not_satisfied_after_a_complaint_reaches_the_next_step_of_escalation(ret
     assert "Chief Data Protection Officer" in reply.answer.highlight
 
 
+def test_a_question_in_a_conversation_on_a_procedure_is_answered_from_its_steps(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    question = "what do we need to show at the hospital when he's admitted?"
+    [alone] = answer_turn(retriever, question, None, 0.0, None, intent_answers)
+    assert alone.answer.best.passage.id.endswith("#claiming-expenses-2")  # the emergency's "Simply show your card"
+    topic = next_topic(answer_turn(retriever, "where on the website do I ask for a guarantee of payment?", None, 0.0,
+                                   None, intent_answers), None)
+    assert topic is not None and topic.passage_id.endswith("#claiming-expenses-4")
+    [reply] = answer_turn(retriever, question, None, 0.0, None, intent_answers, topic)
+    # The planned admission's steps share their introduction; their step says what to show.
+    assert reply.answer.best.passage.id.endswith("#claiming-expenses-5")
+    assert "show your membership card and Guarantee of payment" in reply.answer.highlight
+
+
 def test_a_follow_up_on_the_same_passage_leads_with_its_own_sentence(retriever, intent_answers) -> None:
     from bot.dialogue.answering import answer_turn
     from bot.dialogue.context import next_topic

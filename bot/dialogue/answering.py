@@ -21,6 +21,7 @@ from bot.dialogue.context import (
     combined_question,
     continues_topic,
     in_topic_document,
+    in_topic_steps,
     message_sentences,
     next_topic,
     own_topic_terms,
@@ -281,6 +282,7 @@ def answer_turn(
             answer, text = alone, asked
     if typed:
         answer = in_topic_document(retriever, text.strip(), topic, answer)
+        answer = in_topic_steps(retriever, text.strip(), topic, answer)
         if during_request and topic and topic.question:
             # A question asked while a request form runs is about the request (the topic
             # the form set) or what was asked in it since, when it has no answer alone

@@ -446,6 +446,32 @@ def in_topic_document(retriever: Retriever, text: str, topic: Topic | None, answ
     return answer
 
 
+#: How far below the best passage a step of the procedure the conversation is about may
+#: rank and still answer (:func:`in_topic_steps`).
+STEPS_MARGIN = 0.2
+
+
+def in_topic_steps(retriever: Retriever, text: str, topic: Topic | None, answer: Answer) -> Answer:
+    """``answer``, or the answer from a step of the procedure the conversation is about
+    when one ranks among its passages nearly as well (:data:`STEPS_MARGIN`). The chunker
+    repeats a list's introduction ("To help us arrange direct payment in case of a
+    planned hospitalisation, please follow these steps:") before each part of a long
+    list, so the passages sharing the topic passage's introduction are that procedure's
+    steps. "what do we need to show at the hospital?" after how long a guarantee of
+    payment takes asks for the planned admission's step ("show your membership card and
+    Guarantee of payment"), though the emergency's "Simply show your membership card"
+    ranks first."""
+    own = retriever.passage(topic.passage_id) if topic and topic.passage_id else None
+    introduction = own.text.split("\n", 1)[0] if own else ""
+    if not introduction.endswith(":") or not answer.answered or not answer.best:
+        return answer
+    if answer.best.passage.text.startswith(introduction):
+        return answer
+    step = next((hit for hit in answer.hits if hit.passage.text.startswith(introduction)
+                 and hit.score >= answer.best.score - STEPS_MARGIN), None)
+    return (passage_answer(retriever, step.passage.id, text) or answer) if step else answer
+
+
 def _topic_passage_answer(retriever: Retriever, topic: Topic, text: str, asked: str) -> Answer | None:
     """The answer from the passage the previous turn cited, for a follow-up that names
     nothing of its own and asks for a kind of fact that passage states ("how long does
