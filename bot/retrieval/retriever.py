@@ -92,6 +92,8 @@ LONG_PASSAGE_WORDS = 90
 #: Weight of term overlap (the share of the question's terms a sentence has) against
 #: the sentence's cosine with the question, when choosing the highlight.
 HIGHLIGHT_OVERLAP_WEIGHT = 0.5
+#: A sentence with this many commas is an enumeration (see highlight_sentences).
+ENUMERATION_COMMAS = 5
 #: A further sentence joins the highlight when it scores within this of the best one,
 #: and the best of the rest when within HIGHLIGHT_RUNNER_UP: the answering sentence is
 #: often the second best, and it costs the member a sentence more.
@@ -728,6 +730,11 @@ def sentence_scores(sentences: list[str], cosines: np.ndarray, query: str) -> np
     )
 
 
+def _word_set(text: str) -> set[str]:
+    """The terms of ``text`` without a possessive's apostrophe ("browser's" is "browser")."""
+    return {t.rstrip("'’") for t in terms(text)}
+
+
 def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -> str:
     """The sentences that answer ``query``: the best by cosine with the question plus
     :data:`HIGHLIGHT_OVERLAP_WEIGHT` times the share of the question's terms it has (and
@@ -764,6 +771,13 @@ def highlight_sentences(sentences: list[str], cosines: np.ndarray, query: str) -
     others = [i for i in eligible if i not in keep and not sentences[i].endswith(":")]
     runner_up = max(others, key=lambda i: score[i]) if others else None
     if runner_up is not None and score[runner_up] < score[best] - HIGHLIGHT_RUNNER_UP:
+        runner_up = None
+    # A runner-up listing many things (the data collected: "your Media Access Control
+    # (MAC) address, operating system and version, screen resolution, ...") joins only
+    # when it has a word of the question the best lacks: "do you honour do not track?"
+    # is answered by "We do not honor ... signals", not by that list after it.
+    if (runner_up is not None and sentences[runner_up].count(",") >= ENUMERATION_COMMAS
+            and not (_word_set(query) & _word_set(sentences[runner_up])) - _word_set(sentences[best])):
         runner_up = None
     # The sentence after the best one joins it: a passage often names the topic in one
     # sentence, in the question's words, and answers in the next ("Sometimes, we don't
