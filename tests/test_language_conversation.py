@@ -206,3 +206,18 @@ def test_the_words_files_lists_are_words() -> None:
 
     data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
     assert all(isinstance(word, str) for entry in data.values() for words in entry.values() for word in words)
+
+
+def test_a_question_after_sentences_of_context_is_ranked_on_its_own_words_too(retriever) -> None:
+    """"Hallo, ich bin beruflich in Nigeria und nutze die International SOS App. Wofür
+    wird mein Standort verwendet?": the sentences about the member weigh no more than the
+    question they lead to."""
+    [reply] = answer_in_language(
+        retriever,
+        "Hallo, ich bin beruflich in Nigeria und nutze die International SOS App. Wofür wird mein Standort "
+        "verwendet?",
+        None,
+        "de",
+    )
+    assert reply.answer.answered
+    assert reply.answer.best.passage.id == "international-sos-privacy-and-cookies#how-the-personal-data-will-be-used-3"

@@ -15,7 +15,8 @@ after all. Among the passages that rank for the combined question, the previous 
 is kept when the follow-up names no topic of its own ("combien de temps cela
 prend-il ?"): "cela" is what was just answered. A follow-up that names a topic of its
 own ("und bei einer Beschwerde?") is ranked on the combined question and on its own
-words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.rerank`).
+words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.rerank`), and a
+question after sentences of context on the whole message and on the question alike.
 
 A message asking two questions is cut as English is, after a greeting or a clause of
 context too ("Hola, ¿puedo elegir mi hospital? ¿Y qué hago en caso de emergencia?"),
@@ -35,7 +36,15 @@ from pathlib import Path
 
 import yaml
 
-from bot.dialogue.context import Reply, Topic, combined_question, is_follow_up, own_topic_terms, split_questions
+from bot.dialogue.context import (
+    Reply,
+    Topic,
+    combined_question,
+    is_follow_up,
+    message_sentences,
+    own_topic_terms,
+    split_questions,
+)
 from bot.retrieval import Answer, Retriever
 from bot.retrieval.keywords import terms
 
@@ -172,7 +181,14 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
         return replies
     if topic is None or not topic.question or not is_follow_up(folded(text), words.opener, words.pointer,
                                                                words.generic):
-        return [Reply(text, retriever.answer(text, language=language))]
+        answer = retriever.answer(text, language=language)
+        said = message_sentences(text)
+        if len(said) > 1 and said[-1].endswith(QUESTION_MARKS):
+            # Sentences about the member before the question ("Hallo, ich bin beruflich
+            # in Nigeria und nutze die International SOS App. Wofür wird mein Standort
+            # verwendet?"): the question's own words weigh as much as the whole message.
+            answer = _with_own_words(retriever, answer, said[-1])
+        return [Reply(text, answer)]
     combined = retriever.answer(combined_question(topic, text), language=language)
     if not combined.answered:
         alone = retriever.answer(text, language=language)
