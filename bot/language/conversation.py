@@ -15,7 +15,7 @@ after all. Among the passages that rank for the combined question, the previous 
 is kept when the follow-up names no topic of its own ("combien de temps cela
 prend-il ?"): "cela" is what was just answered. A follow-up that names a topic of its
 own ("und bei einer Beschwerde?") is ranked on the combined question and on its own
-words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.rerank`), and a
+words alike (:meth:`~bot.language.crosslingual.CrossLingualRetriever.answer`), and a
 question after sentences of context on the whole message and on the question alike.
 
 A message asking two questions is cut as English is, after a greeting or a clause of
@@ -32,6 +32,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -174,40 +175,30 @@ def answer_in_language(retriever: Retriever, text: str, topic: Topic | None, lan
     if len(parts) > 1:
         asked = [words.question_of(part) for part in parts]
         replies = [Reply(asked[0], retriever.answer(asked[0], language=language))]
-        for before, question in zip(asked, asked[1:], strict=False):
-            combined = retriever.answer(combined_question(Topic(before), question), language=language)
-            answer = _with_own_words(retriever, combined, question) if combined.answered else None
-            replies.append(Reply(question, answer or retriever.answer(question, language=language)))
+        for before, question in pairwise(asked):
+            combined = retriever.answer(combined_question(Topic(before), question), language=language, own=question)
+            replies.append(Reply(question, combined if combined.answered else retriever.answer(question,
+                                                                                                language=language)))
         return replies
     if topic is None or not topic.question or not is_follow_up(folded(text), words.opener, words.pointer,
                                                                words.generic):
-        answer = retriever.answer(text, language=language)
         said = message_sentences(text)
-        if len(said) > 1 and said[-1].endswith(QUESTION_MARKS):
-            # Sentences about the member before the question ("Hallo, ich bin beruflich
-            # in Nigeria und nutze die International SOS App. Wofür wird mein Standort
-            # verwendet?"): the question's own words weigh as much as the whole message.
-            answer = _with_own_words(retriever, answer, said[-1])
-        return [Reply(text, answer)]
-    combined = retriever.answer(combined_question(topic, text), language=language)
+        # Sentences about the member before the question ("Hallo, ich bin beruflich in
+        # Nigeria und nutze die International SOS App. Wofür wird mein Standort
+        # verwendet?"): the question's own words weigh as much as the whole message.
+        asked = said[-1] if len(said) > 1 and said[-1].endswith(QUESTION_MARKS) else None
+        return [Reply(text, retriever.answer(text, language=language, own=asked))]
+    # A follow-up naming a topic of its own is ranked on its own words as much as on the
+    # combined question, whose vector the previous question dominates.
+    own = [t for t in own_topic_terms(folded(text)) if t not in words.generic]
+    combined = retriever.answer(combined_question(topic, text), language=language, own=text if own else None)
     if not combined.answered:
         alone = retriever.answer(text, language=language)
         if alone.answered:
             return [Reply(text, alone)]
-    own = [t for t in own_topic_terms(folded(text)) if t not in words.generic]
     if not own:
         return [Reply(text, _keep_topic_passage(retriever, combined, topic), follow_up=True)]
-    return [Reply(text, _with_own_words(retriever, combined, text), follow_up=True)]
-
-
-def _with_own_words(retriever: Retriever, combined: Answer, text: str) -> Answer:
-    """``combined`` (the answer to ``text`` read with the question before it) ranked on
-    ``text``'s own words as much. The question before dominates the combined question's
-    vector: "und bei einer Beschwerde?" after how long International SOS takes to
-    correct data would get that answer again."""
-    if not combined.answered or retriever.crosslingual is None:
-        return combined
-    return retriever.crosslingual.rerank(combined, text)
+    return [Reply(text, combined, follow_up=True)]
 
 
 def _keep_topic_passage(retriever: Retriever, answer: Answer, topic: Topic) -> Answer:

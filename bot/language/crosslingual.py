@@ -25,7 +25,6 @@ embedded at answer time but the question.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -298,8 +297,13 @@ class CrossLingualRetriever:
         hits = [Hit(self.passages[i], float(scores[i]), float(scores[i]), 0.0) for i in order]
         return hits, self.features(scores, vector), vector
 
-    def answer(self, question: str, k: int = 3) -> Answer:
-        """Answer, clarify or abstain, citing English passages."""
+    def answer(self, question: str, k: int = 3, own: str | None = None) -> Answer:
+        """Answer, clarify or abstain, citing English passages. ``own``: the words of a
+        follow-up, of a later part or of the question after sentences of context, which
+        ``question`` holds with what came before it. An answer is then ranked on the sum
+        of the passages' scores for both, so that those words ("und bei einer
+        Beschwerde?") count as much as what they continue; the band stays the whole
+        question's, which says the conversation has an answer."""
         query = normalise_query(question)
         if not query:
             return Answer(question=question, band="abstain", confidence=0.0, text="")
@@ -308,24 +312,16 @@ class CrossLingualRetriever:
         hits, features, vector = self.rank(query, max(k, 3))
         probability = self.confidence.probability(features)
         band = self.confidence.band(probability)
+        own_query = normalise_query(own or "")
+        if band == "answer" and own_query:
+            own_vector = self.embed(own_query)
+            scores = self.scores(vector) + self.scores(own_vector)
+            order = np.argsort(-scores, kind="stable")[: max(k, 3)]
+            hits = [Hit(self.passages[i], float(scores[i]), float(scores[i]), 0.0) for i in order]
+            vector = (vector + own_vector) / np.linalg.norm(vector + own_vector)
         highlight = self.highlight(hits[0].passage, query, vector) if band == "answer" else ""
         return Answer(question=question, band=band, confidence=probability, text=highlight, hits=hits[:k],
                       highlight=highlight)
-
-    def rerank(self, combined: Answer, follow_up: str) -> Answer:
-        """``combined`` (the answer to a follow-up read with the previous question) with
-        its passages ranked on the sum of their scores for the combined question and for
-        the follow-up alone, so that the follow-up's own words ("und bei einer
-        Beschwerde?") count as much as the conversation they continue. The confidence
-        stays the combined question's: it says the conversation has an answer."""
-        query = normalise_query(combined.question)
-        asked, own = self.embed(query), self.embed(normalise_query(follow_up))
-        scores = self.scores(asked) + self.scores(own)
-        order = np.argsort(-scores, kind="stable")[: max(len(combined.hits), 1)]
-        hits = [Hit(self.passages[i], float(scores[i]), float(scores[i]), 0.0) for i in order]
-        both = asked + own
-        highlight = self.highlight(hits[0].passage, query, both / np.linalg.norm(both))
-        return dataclasses.replace(combined, hits=hits, text=highlight, highlight=highlight)
 
     def highlight(self, passage: Passage, query: str, vector: np.ndarray) -> str:
         """The sentences of ``passage`` closest to the question, verbatim (the English

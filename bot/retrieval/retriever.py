@@ -495,11 +495,15 @@ class Retriever:
         found = terms(self.synonyms.spell_out(word))
         return bool(found) and all(t in self.bm25.idf for t in found)
 
-    def answer(self, question: str, k: int = 3, mode: Mode = "hybrid", language: str = "en") -> Answer:
+    def answer(self, question: str, k: int = 3, mode: Mode = "hybrid", language: str = "en",
+               own: str | None = None) -> Answer:
         """Answer, clarify or abstain (see the module docstring). A question in another
-        ``language`` than English is answered by the cross-lingual retriever when there is one."""
+        ``language`` than English is answered by the cross-lingual retriever when there is
+        one, ranked on ``own`` words too when given (a follow-up's, read with the previous
+        question: bot/language/conversation.py); the English reading weighs a follow-up's
+        words in bot/dialogue/context.py instead."""
         if language != "en" and self.crosslingual is not None:
-            answer = self.crosslingual.answer(question, k)
+            answer = self.crosslingual.answer(question, k, own)
             answer.language = language
             return answer
         query = normalise_query(question)
