@@ -1521,3 +1521,34 @@ def test_and_for_my_daughter_reaches_what_the_documents_say_of_children(retrieve
                                    0.0, None, intent_answers), None)
     [reply] = answer_turn(retriever, "and for my daughter?", None, 0.0, None, intent_answers, topic)
     assert reply.follow_up and "children" in reply.answer.highlight.lower()
+
+
+def test_how_long_a_data_request_takes_is_answered_from_the_request_passages(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    def cited(text: str, topic=None) -> tuple[str, str]:
+        [reply] = answer_turn(retriever, text, None, 0.0, None, intent_answers, topic)
+        return reply.answer.best.passage.id, reply.answer.highlight
+
+    # Named in the question: Cigna's own statement, not International SOS's thirty days.
+    passage, highlight = cited("how long do you have to answer a data access request?")
+    assert passage == "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
+    assert "consistent with applicable law" in highlight and "thirty" not in highlight
+    # Naming International SOS keeps its own deadline.
+    passage, highlight = cited("how long does international sos take to answer a data request?")
+    assert passage.startswith("international-sos-privacy-and-cookies#")
+    assert "thirty (30) calendar days" in highlight
+    # A general enquiry is not a data request.
+    passage, highlight = cited("how long do you take to answer an email?")
+    assert passage == "cigna-health-benefits-member-faq#general-information-2"
+
+    # In a conversation about a data request, an elliptical "how long?" is about it.
+    topic = None
+    for text in ("what rights do i have over the personal data you keep on me?",
+                 "and who do I contact for that, is there an email address?"):
+        topic = next_topic(answer_turn(retriever, text, None, 0.0, None, intent_answers, topic), topic)
+    assert topic is not None and topic.passage_id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"
+    passage, highlight = cited("how long do they have to reply to me?", topic)
+    assert passage == "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
+    assert "consistent with applicable law" in highlight and "two days" not in highlight

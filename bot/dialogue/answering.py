@@ -20,6 +20,7 @@ from bot.dialogue.context import (
     answer_in_context,
     combined_question,
     continues_topic,
+    fact_asked,
     in_topic_document,
     in_topic_steps,
     message_sentences,
@@ -30,10 +31,11 @@ from bot.dialogue.context import (
     split_questions,
     without_context,
 )
-from bot.dialogue.forms import subject_passages
+from bot.dialogue.forms import form_about, subject_passages
 from bot.dialogue.intents import IntentAnswer
 from bot.language.conversation import QUESTION_MARKS, asks_for_information_in, last_clause
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
+from bot.retrieval.answer_types import asked_types
 
 #: Intent confidence above which a verified intent answer may replace an unsure retrieval.
 INTENT_CONFIDENCE = 0.7
@@ -270,6 +272,8 @@ def answer_turn(
         for follow_up_text in dict.fromkeys((without_context(text, before=False), text)):
             if continues_topic(retriever, follow_up_text, topic):
                 answer, follow_up = answer_in_context(retriever, follow_up_text.strip(), topic)
+                if not during_request:
+                    answer = how_long_the_request_takes(retriever, follow_up_text.strip(), topic, answer)
                 return [Reply(follow_up_text.strip(), answer, follow_up)]
     answer = answer_message(retriever, text, intent, intent_confidence, chosen_passage, intent_answers)
     if typed and not answer.answered and (asked := without_context(text)) != text and own_topic_terms(asked):
@@ -283,6 +287,8 @@ def answer_turn(
     if typed:
         answer = in_topic_document(retriever, text.strip(), topic, answer)
         answer = in_topic_steps(retriever, text.strip(), topic, answer)
+        if not during_request:
+            answer = how_long_the_request_takes(retriever, text.strip(), topic, answer)
         if during_request and topic and topic.question:
             # A question asked while a request form runs is about the request (the topic
             # the form set) or what was asked in it since, when it has no answer alone
@@ -298,6 +304,48 @@ def answer_turn(
                 if about.answered and (not answer.answered or _on_subject(about, subject, text)):
                     return [Reply(text, refocus(retriever, about, text.strip()), True)]
     return [Reply(text, answer)]
+
+
+#: A question that names a request ("how long do you have to answer a data access request?").
+_NAMES_A_REQUEST = re.compile(r"\brequests?\b", re.I)
+
+
+def how_long_the_request_takes(retriever: Retriever, text: str, topic: Topic | None, answer: Answer) -> Answer:
+    """How long a request takes, asked about that request, answered from what the
+    request's own passages say, as it is while its form runs: "how long do they have to
+    reply?" after whom to write to for a copy of my data, or "how long do you have to
+    answer my data access request?", cites Cigna's "We will respond to your request
+    consistent with applicable law", not the FAQ's "We usually respond to enquiries
+    within two days" (general enquiries) nor International SOS's thirty days.
+
+    The question is about a request when the conversation's topic passage, or one of its
+    own best passages, is one of a request form's subject passages (bot/dialogue/forms.py).
+    It is read with the form's topic only when its own answer cites a passage off that
+    subject and the question names no organisation (International SOS has a deadline
+    of its own), and the reading is kept only when it cites a passage on the subject that
+    states a time."""
+    query = normalise_query(text)
+    asked = fact_asked(query)
+    if not any(t.name == "duration" for t in asked_types(asked)):
+        return answer
+    about = [topic.passage_id] if topic and topic.passage_id else []
+    if _NAMES_A_REQUEST.search(query):
+        about += [h.passage.id for h in answer.hits]
+    spec = next((spec for passage_id in about if (spec := form_about(retriever, passage_id))), None)
+    if spec is None:
+        return answer
+    subject = subject_passages(retriever, spec.topic)
+    named = retriever.named_documents(query)
+    if named and not any(retriever.passage(p).doc_id in named for p in subject):
+        return answer
+    if (answer.answered and answer.best is not None and answer.best.passage.id in subject
+            and states_what_is_asked(asked, answer.best.passage)):
+        return answer
+    reading = retriever.answer(combined_question(Topic(spec.topic), text))
+    if (reading.answered and reading.best is not None and reading.best.passage.id in subject
+            and states_what_is_asked(asked, reading.best.passage)):
+        return refocus(retriever, reading, asked)
+    return answer
 
 
 def _on_subject(about: Answer, subject: set[str], text: str) -> bool:

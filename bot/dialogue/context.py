@@ -233,6 +233,12 @@ def continues_topic(retriever: Retriever, text: str, topic: Topic | None) -> boo
     return passage is not None and own <= set(terms(passage.text))
 
 
+def fact_asked(text: str) -> str:
+    """``text`` as bot/retrieval/answer_types.py reads the kind of fact it asks for:
+    "when will I hear back?" asks how soon."""
+    return _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
+
+
 def combined_question(topic: Topic, text: str) -> str:
     """The previous question and the follow-up as one question, the topic's words kept
     to its last :data:`TOPIC_WORDS`."""
@@ -267,7 +273,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     """
     previous = Topic(retriever.without_other_names(topic.question, text), topic.passage_id)
     question = combined_question(previous, _WHAT_IS.sub("what is", text))
-    asked = _WHAT_IS.sub("what is", _WHEN.sub("how soon", text))
+    asked = fact_asked(text)
     wanted = set(terms(text))
     outside = _other_organisations(retriever, topic, text)
     own = set(own_topic_terms(text))
