@@ -1552,3 +1552,15 @@ def test_how_long_a_data_request_takes_is_answered_from_the_request_passages(ret
     passage, highlight = cited("how long do they have to reply to me?", topic)
     assert passage == "cigna-online-and-mobile-privacy-notice#your-access-rights-1"
     assert "consistent with applicable law" in highlight and "two days" not in highlight
+
+
+def test_a_follow_up_naming_only_another_organisation_asks_the_same_of_it(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "how long do you have to answer a data access request?", None, 0.0,
+                                   None, intent_answers), None)
+    [reply] = answer_turn(retriever, "what about International SOS?", None, 0.0, None, intent_answers, topic)
+    assert reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
+    # The previous question asked how long: the highlight gives International SOS's time.
+    assert "thirty (30) calendar days" in reply.answer.highlight.splitlines()[0]

@@ -344,7 +344,9 @@ def how_long_the_request_takes(retriever: Retriever, text: str, topic: Topic | N
     reading = retriever.answer(combined_question(Topic(spec.topic), text))
     if (reading.answered and reading.best is not None and reading.best.passage.id in subject
             and states_what_is_asked(asked, reading.best.passage)):
-        return refocus(retriever, reading, asked)
+        # The member's question (with the conversation's, for a follow-up) stays the
+        # topic: "and if I ask International SOS instead?" asks how long it takes them.
+        return dataclasses.replace(refocus(retriever, reading, asked), question=answer.question)
     return answer
 
 

@@ -352,7 +352,12 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
         )
         if not best.answered:
             best = dataclasses.replace(best, band="answer", text=best_sentences(best.hits[0].passage, asked))
-        return refocus(retriever, best, asked), True
+        # A follow-up naming only another organisation ("what about International SOS?")
+        # asks what the previous question asked, of it: the highlight is the combined
+        # question's ("no later than thirty (30) calendar days" after how long Cigna takes).
+        query = normalise_query(text)
+        names_only = bool(retriever.named_documents(query)) and not own_topic_terms(retriever.without_names(query))
+        return refocus(retriever, best, question if names_only else asked), True
     if own:
         alone = retriever.answer(text)
         if (alone.answered and alone.best and alone.best.passage.id not in outside
