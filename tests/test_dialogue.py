@@ -1046,6 +1046,9 @@ def test_a_follow_up_pointing_back_stays_on_the_passage_it_points_at(retriever, 
         ("/data_deletion", False),
         ("Bonjour, I'm based in Geneva. I'd like to make a request about my personal data", True),
         ("ok great, please request one for me", True),
+        ("ok great, can you request one for me please", True),
+        ("can you send the guarantee to the hospital?", False),
+        ("could you arrange direct payment?", False),
         ("ok then please file a request to correct my data, my address is wrong since I moved", True),
         ("in that case I want my data deleted", True),
         ("actually yes, I do want someone from the team to contact me", True),
@@ -1287,6 +1290,17 @@ def test_a_goodbye_hand_off_or_call_back_needs_its_words(intent: str, answer: st
     assert corrected_intent(answer, intent) == "inform"
 
 
+def test_the_phone_as_a_device_asks_for_no_call_back() -> None:
+    """"a photo from my phone" names the device: the question is asked, no form starts;
+    "phone me" still asks to be called."""
+    from bot.rasa_plugins.intent_guard import corrected_intent
+
+    question = "if i upload a photo from my phone in the app can u see it"
+    assert corrected_intent(question, "request_callback") == "ask_question"
+    assert corrected_intent("can you phone me tomorrow?", "request_callback") is None
+    assert corrected_intent("please call me on my phone", "request_callback") is None
+
+
 def test_a_question_is_not_a_cancel_unless_it_says_so() -> None:
     """Every cancel the classifier is trained on, in every language, keeps its intent; a
     question it reads as a cancel, saying neither no nor leave, is a question."""
@@ -1340,6 +1354,9 @@ def test_a_question_is_not_a_yes_unless_it_says_so() -> None:
         ("leave it", True),
         ("ok that's enough", True),
         ("I'll do it later", True),
+        ("actually I don't need a call anymore", True),
+        ("i don't want it after all", True),
+        ("I don't need a call", False),
         ("is that enough?", False),
         ("stop sharing my data with marketers", False),
         ("never mind, what's the phone number?", False),

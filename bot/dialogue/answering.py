@@ -120,7 +120,10 @@ _REQUEST_OPENING = re.compile(
     r"^(?:(?:hi|hello|hey|ok(?:ay)?|yes|so|well|actually|great|good|perfect|cool|fine|sure|alright|right|thanks|"
     r"thank you|then|now|in that case)[,!.\s]+)*"
     r"(?:i(?:'d| would) like|i (?:do |really )?want|i wish|i (?:do |really )?need|please|pls|kindly|"
-    r"(?:can|could|would) you (?:just )?please|(?:can|could|would) you just)\b",
+    r"(?:can|could|would) you (?:just )?please|(?:can|could|would) you just|"
+    # "can you request one for me please": asking us to do it, not whether it can be done
+    r"(?:can|could|would|will) you (?:kindly )?(?:request|start|file|submit|open|make|arrange|book|set up|"
+    r"sort out|organi[sz]e|begin)\b(?=.*\b(?:for me|for us|please|pls)\b))\b",
     re.I,
 )
 #: Words of a member who wants to know, not to have it done ("I'd like to know how...").

@@ -37,7 +37,9 @@ _SAYS_NO = re.compile(
 )
 _QUESTION = re.compile(
     r"\?\s*$|^(?:and |but |so )?(?:how|what|whats|when|where|who|why|which|can|could|do|does|did|is|are|will|"
-    r"would|should|may|you'll|you will)\b",
+    r"would|should|may|you'll|you will)\b"
+    # a condition, then the question: "if i upload a photo from my phone in the app can u see it"
+    r"|^if\b[^?]*\b(?:can|could|will|would|do|does|is|are)\s+(?:u|you|i|we|they|it|cigna)\b",
     re.IGNORECASE,
 )
 
@@ -52,6 +54,7 @@ _LEAVES = re.compile(
     r"never ?mind|forget (?:it|that|about it)|no,? thanks?|no,? thank you|scrap (?:it|that)|(?:leave|drop) it|"
     r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time|"
     r"(?:that'?s )?enough|i'?ll (?:do|finish) (?:it|this|that) (?:later|another time)|"
+    r"i (?:don'?t|do not) (?:need|want) (?:\w+ ){0,3}?(?:any ?more|after all)|"
     # "I changed my mind" and "forget it" in the other languages we serve
     r"i(?:'ve| have)? changed my mind|j'ai changé d'avis|(?:ich )?habe (?:ich )?es mir anders überlegt|"
     r"(?:he )?cambiado de opinión|cambié de opinión|(?:ik )?ben (?:ik )?van gedachten veranderd|ho cambiato idea|"
@@ -135,6 +138,10 @@ _ASKED_ONLY_WITH = {"cancel": (_SAYS_NO, _SAYS_LEAVE), "affirm": (_SAYS_YES,)}
 _NEEDS_WORDS = {"deny": _SAYS_NO, "goodbye": _SAYS_BYE, "human_handoff": _SAYS_PERSON, "request_callback": _SAYS_CALL}
 
 
+#: A call word naming the device, not asking to be called ("a photo from my phone").
+_THE_PHONE = re.compile(r"\b(?:my|your|the|a|this|that|his|her|our|their) (?:mobile )?phone\b(?! (?:me|us)\b)", re.I)
+
+
 def corrected_intent(text: str, intent: str | None) -> str | None:
     """The intent to use instead of ``intent`` for ``text``, or None to keep it.
 
@@ -152,6 +159,6 @@ def corrected_intent(text: str, intent: str | None) -> str | None:
     words = _NEEDS_WORDS.get(intent or "")
     if words is None:
         return None
-    if not said or words.search(said):
+    if not said or words.search(_THE_PHONE.sub(" ", said)):
         return None
     return "ask_question" if _QUESTION.search(said) else "inform"
