@@ -391,3 +391,12 @@ def test_a_question_asking_what_a_list_holds_gets_the_whole_list(question: str, 
     ]
     cosines = np.array([0.3, 0.35, 0.6, 0.2])
     assert (highlight_sentences(sentences, cosines, question).splitlines() == sentences) is whole
+
+
+def test_a_members_own_email_address_does_not_pull_the_question_away(retriever) -> None:
+    """The member's address is read as "an email address"; the documents' own are kept."""
+    answer = retriever.answer("I registered with raj.patel@gmail.com, where do I find my activation code?")
+    assert answer.band == "answer"
+    assert answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-4"
+    kept = retriever.answer("is privacy.europe@cigna.com the right address for a data request?")
+    assert kept.best.passage.id == "cigna-ihs-data-protection-notice#actions-you-may-take-1"

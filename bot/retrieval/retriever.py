@@ -280,6 +280,9 @@ _REDACTED = re.compile("|".join(re.escape(p) for p in (CARD_PLACEHOLDER, EXPIRY_
 _NOT_WORDS = frozenset({"So", "Sk", "Cf", "Co", "Cs"})
 
 
+_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
 def normalise_query(text: str) -> str:
     """Drop HTML tags (with script and style contents), terminal colour codes, emoji and
     the placeholders of removed card data; collapse white space and control characters;
@@ -327,6 +330,9 @@ class Retriever:
             for d in load_documents(settings.documents_dir)
             if d.names
         }
+        # The e-mail addresses our documents give ("privacy.europe@cigna.com"): any other
+        # in a question is the member's own (see :meth:`rank`).
+        self._document_addresses = {a.lower() for p in index.passages for a in _EMAIL_ADDRESS.findall(p.text)}
         self._passage_documents = np.array([p.doc_id for p in index.passages])
         self._passage_position = {p.id: i for i, p in enumerate(index.passages)}
         # Alternate questions join the keyword side too (document expansion).
@@ -445,6 +451,12 @@ class Retriever:
         question's own evidence (what :meth:`confidence` weighs besides the hit)."""
         if not query:
             return [], Evidence(0.0, -1.0, np.zeros((0, self.index.encoder.dimension), dtype=np.float32))
+        # A member's own e-mail address says nothing about what they ask, and its odd
+        # tokens pull the question away from every passage ("I registered with
+        # raj.patel@gmail.com, where do I find my activation code?" was abstained on).
+        query = _EMAIL_ADDRESS.sub(
+            lambda m: m.group(0) if m.group(0).lower() in self._document_addresses else "an email address", query
+        )
         dense, keyword, evidence = self._scores(query)
         if mode == "dense":
             ranking = dense
