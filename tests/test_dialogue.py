@@ -1581,3 +1581,17 @@ def test_a_follow_up_naming_only_another_organisation_asks_the_same_of_it(retrie
     assert reply.answer.best.passage.doc_id == "international-sos-privacy-and-cookies"
     # The previous question asked how long: the highlight gives International SOS's time.
     assert "thirty (30) calendar days" in reply.answer.highlight.splitlines()[0]
+
+
+def test_a_follow_up_counts_the_words_of_a_passages_section_title(retriever, intent_answers) -> None:
+    """"and how are the servers protected" after the website's cookies is about its
+    section "How we protect your information", whose passage says "secure", not "protect"."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "do your cookies store any personal info about me", None, 0.0, None,
+                                   intent_answers), None)
+    assert topic is not None and topic.passage_id == "cigna-website-privacy-policy#cookies-2"
+    [reply] = answer_turn(retriever, "and how are the servers protected", None, 0.0, None, intent_answers, topic)
+    assert reply.answer.best.passage.id == "cigna-website-privacy-policy#how-we-protect-your-information-1"
+    assert "Firewalls are used to block unauthorised traffic" in reply.answer.highlight

@@ -283,8 +283,8 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     # follow-up adds ("urgent"): it needs no band of its own (the member already has that
     # section's answer, and the combined question weighs the previous words most).
     topic_passage = retriever.passage(topic.passage_id)
-    topic_words = adds(topic_passage.text) if topic_passage else 0
-    near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(p.text) > topic_words}
+    topic_words = adds(_titled(topic_passage)) if topic_passage else 0
+    near = {p.id for p in retriever.neighbours(topic.passage_id) if adds(_titled(p)) > topic_words}
     # "how long have they got?" after a passage that gives no time asks for the time a
     # passage of the same section gives ("no later than thirty (30) calendar days").
     lacks = bool(topic_passage and asked_types(asked) and not states_what_is_asked(asked, topic_passage))
@@ -313,7 +313,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
     if topic_passage and not stays:
         near |= {
             a.best.passage.id for a in candidates
-            if a.best and a.best.passage.doc_id == topic_passage.doc_id and adds(a.best.passage.text) > topic_words
+            if a.best and a.best.passage.doc_id == topic_passage.doc_id and adds(_titled(a.best.passage)) > topic_words
         }
     # A confident candidate counts as answered though the combined question asks for a
     # fact it lacks: that fact was an earlier turn's ("what is the email address?" then
@@ -343,7 +343,7 @@ def answer_in_context(retriever: Retriever, text: str, topic: Topic) -> tuple[An
                 # "is that free?" after a passage naming no cost is about the cost its
                 # section states, not a passage elsewhere with the word "free".
                 lacks and _section(a.hits[0].passage) == section,
-                adds(a.hits[0].passage.text),
+                adds(_titled(a.hits[0].passage)),
                 not stays and _section(a.hits[0].passage) == section,
                 a.answered,
                 (stays or further) and a.hits[0].passage.id == topic.passage_id,
@@ -392,6 +392,12 @@ def passage_terms(text: str) -> set[str]:
 def _section(passage: Passage) -> tuple[str, tuple[str, ...]]:
     """Where ``passage`` stands: its document and section."""
     return passage.doc_id, passage.section
+
+
+def _titled(passage: Passage) -> str:
+    """A passage's text after its section's title: "same for the app?" is about the
+    section "Additional Information for Users of a Cigna Mobile Application"."""
+    return f"{passage.section[-1] if passage.section else ''}. {passage.text}"
 
 
 def _word_overlap(retriever: Retriever, text: str, topic_question: str = "") -> Callable[[str], float]:
