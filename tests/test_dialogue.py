@@ -1595,3 +1595,20 @@ def test_a_follow_up_counts_the_words_of_a_passages_section_title(retriever, int
     [reply] = answer_turn(retriever, "and how are the servers protected", None, 0.0, None, intent_answers, topic)
     assert reply.answer.best.passage.id == "cigna-website-privacy-policy#how-we-protect-your-information-1"
     assert "Firewalls are used to block unauthorised traffic" in reply.answer.highlight
+
+
+def test_a_question_on_the_same_passage_carries_the_conversation_on(retriever, intent_answers) -> None:
+    """"i never gave you my email tho" after how to get the activation code stays on that
+    passage; "and what if it's urgent?" then asks about urgent access to the webpages, not
+    about urgent e-mails."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = None
+    for text in ("hi! new member here, how do I get my activation code?", "i never gave you my email tho"):
+        topic = next_topic(answer_turn(retriever, text, None, 0.0, None, intent_answers, topic), topic)
+    assert topic is not None and "activation code" in topic.question
+    [reply] = answer_turn(retriever, "ok and what if it's urgent? I need to see my plan today", None, 0.0, None,
+                          intent_answers, topic)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
+    assert "urgent access to your personal webpages" in reply.answer.highlight

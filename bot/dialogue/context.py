@@ -593,5 +593,10 @@ def next_topic(replies: list[Reply], previous: Topic | None) -> Topic | None:
     was answered."""
     for reply in reversed(replies):
         if reply.answer.answered and reply.answer.best:
-            return Topic(reply.answer.question, reply.answer.best.passage.id)
+            passage_id = reply.answer.best.passage.id
+            if previous and previous.passage_id == passage_id and not reply.follow_up:
+                # Still on the same passage ("i never gave you my email tho" after how to
+                # get the activation code): the conversation's question goes on with it.
+                return Topic(combined_question(previous, reply.answer.question), passage_id)
+            return Topic(reply.answer.question, passage_id)
     return previous
