@@ -1612,3 +1612,15 @@ def test_a_question_on_the_same_passage_carries_the_conversation_on(retriever, i
                           intent_answers, topic)
     assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-5"
     assert "urgent access to your personal webpages" in reply.answer.highlight
+
+
+def test_a_misspelt_follow_up_is_read_as_its_spelling_meant(retriever, intent_answers) -> None:
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, "where do i get the activation code from", None, 0.0, None,
+                                   intent_answers), None)
+    [reply] = answer_turn(retriever, "what if i never gave you my email adress?", None, 0.0, None, intent_answers,
+                          topic)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-4"
+    assert "welcome letter" in reply.answer.highlight

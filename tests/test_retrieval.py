@@ -415,3 +415,12 @@ def test_members_words_for_a_direct_payment_agreement(retriever, question: str, 
     """"a deal with you" and "direct billing" are what the FAQ calls an agreement and direct payment."""
     answer = retriever.answer(question)
     assert answer.band == "answer" and answer.best.passage.id == passage
+
+
+def test_misspellings_are_corrected_and_abbreviations_only_written_out_for_retrieval(retriever) -> None:
+    synonyms = retriever.synonyms
+    assert synonyms.respell("what if i never gave you my email adress?") == "what if i never gave you my email address?"
+    assert synonyms.respell("does isos have my adress") == "does isos have my address"
+    assert synonyms.spell_out("does isos have my adress") == "does International SOS have my address"
+    # Whole words only: the French "adresse" stays.
+    assert synonyms.respell("quelle est votre adresse ?") == "quelle est votre adresse ?"

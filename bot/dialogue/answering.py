@@ -263,7 +263,10 @@ def answer_turn(
     read with the topic when it has no answer alone."""
     typed = bool(text.strip()) and not text.startswith("/") and not chosen_passage
     if typed:
-        parts = split_questions(normalise_query(text))
+        # Misspellings corrected ("adress"), so that the conversation's rules read the
+        # words retrieval reads.
+        text = retriever.synonyms.respell(normalise_query(text))
+        parts = split_questions(text)
         if len(parts) > 1:
             return answer_parts(retriever, parts, topic)
         if len(parts[0].split()) >= 2:

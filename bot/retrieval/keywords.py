@@ -66,23 +66,33 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+def _whole_words(mapping: dict[str, str]) -> re.Pattern[str] | None:
+    """A pattern matching the keys of ``mapping`` as whole words ("u" is "you", but not
+    in "U.S." or "user")."""
+    if not mapping:
+        return None
+    return re.compile(r"(?<![\w'])(" + "|".join(map(re.escape, mapping)) + r")(?![\w']|\.\w)", re.IGNORECASE)
+
+
+def _replace(pattern: re.Pattern[str] | None, mapping: dict[str, str], text: str) -> str:
+    return text if pattern is None else pattern.sub(lambda m: mapping[m.group(1).lower()], text)
+
+
 class Synonyms:
     """Member words -> document words (data/documents/synonyms.yml)."""
 
     def __init__(
-        self, expansions: dict[str, list[str]] | None = None, abbreviations: dict[str, str] | None = None
+        self,
+        expansions: dict[str, list[str]] | None = None,
+        abbreviations: dict[str, str] | None = None,
+        misspellings: dict[str, str] | None = None,
     ) -> None:
         self.expansions = {k.lower(): [v.lower() for v in vs] for k, vs in (expansions or {}).items()}
         self.phrases = sorted((k for k in self.expansions if " " in k), key=len, reverse=True)
-        self.abbreviations = {k.lower(): v for k, v in (abbreviations or {}).items()}
-        self._abbreviation = (
-            # Whole words: "u" is "you", but not in "U.S." or "user".
-            re.compile(
-                r"(?<![\w'])(" + "|".join(map(re.escape, self.abbreviations)) + r")(?![\w']|\.\w)", re.IGNORECASE
-            )
-            if self.abbreviations
-            else None
-        )
+        self.misspellings = {k.lower(): v for k, v in (misspellings or {}).items()}
+        self.abbreviations = {**{k.lower(): v for k, v in (abbreviations or {}).items()}, **self.misspellings}
+        self._abbreviation = _whole_words(self.abbreviations)
+        self._misspelling = _whole_words(self.misspellings)
 
     @classmethod
     def load(cls, path: Path) -> Synonyms:
@@ -90,14 +100,17 @@ class Synonyms:
         if not path.is_file():
             return cls()
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(data.get("expansions") or {}, data.get("abbreviations") or {})
+        return cls(data.get("expansions") or {}, data.get("abbreviations") or {}, data.get("misspellings") or {})
 
     def spell_out(self, text: str) -> str:
-        """The question with members' abbreviations written out ("isos" -> "International
-        SOS"): stemmed, "isos" would be "iso", a word none of our documents has."""
-        if self._abbreviation is None:
-            return text
-        return self._abbreviation.sub(lambda m: self.abbreviations[m.group(1).lower()], text)
+        """The question with members' abbreviations and misspellings written out ("isos"
+        -> "International SOS", "adress" -> "address"): stemmed, "isos" would be "iso",
+        a word none of our documents has."""
+        return _replace(self._abbreviation, self.abbreviations, text)
+
+    def respell(self, text: str) -> str:
+        """The question with members' misspellings corrected, and nothing else written out."""
+        return _replace(self._misspelling, self.misspellings, text)
 
     def expand(self, text: str) -> list[str]:
         """Extra document words for a query (not including the query's own words)."""
