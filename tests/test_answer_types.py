@@ -18,6 +18,7 @@ from bot.retrieval.answer_types import asked_types, missing_types
         ("how many claims can I send per month", ["count"]),
         ("how long will you take to reply to my email", ["duration"]),
         ("how fast do you reply to emails?", ["duration"]),
+        ("is there a deadline for sending a claim?", ["duration"]),
         ("when was this notice last updated", ["date"]),
         ("what is your fax number", ["fax number"]),
         ("what's the name of the data protection officer", ["person's name"]),

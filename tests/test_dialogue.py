@@ -537,6 +537,10 @@ def test_follow_up_is_told_from_a_fresh_question(text: str, follow_up: bool) -> 
         ("Hi, my email is k.n@example.jp. How long does a guarantee of payment take?",
          ["How long does a guarantee of payment take?"]),
         ("you can reach me on +32 470 12 34 56, how long until you call?", ["how long until you call?"]),
+        ("if i ask international sos to delete my data how long do they have, and do i pay for the correction?",
+         ["if i ask international sos to delete my data how long do they have?", "do i pay for the correction?"]),
+        ("if i move abroad and also change my email address",
+         ["if i move abroad and also change my email address"]),
     ],
 )
 def test_two_questions_are_split_only_when_each_is_a_question(text: str, parts: list[str]) -> None:

@@ -560,6 +560,13 @@ def without_context(text: str, before: bool = True) -> str:
     return " ".join(sentences[asking[0] if before else 0:last + 1])
 
 
+#: A question after the case it is about ("if i ask international sos to delete my data
+#: how long do they have"): a part of its own like one that opens with its question word.
+_ASKS_AFTER_CONDITION = re.compile(
+    r"^(?:if|when|once|after|before)\b[^?]*\b(?:how|what|when|where|who|which|why)\b", re.IGNORECASE
+)
+
+
 def split_questions(
     text: str, split: re.Pattern[str] = _SPLIT, question_start: re.Pattern[str] = _QUESTION_START,
     follows: Callable[[str], bool] | None = is_follow_up,
@@ -582,7 +589,7 @@ def split_questions(
         leans = n > 0 and follows is not None and follows(part)
         if len(words) < 3 or not (own_topic_terms(part) or leans):
             return [text]
-        if not (question_start.match(part) or part.endswith("?")):
+        if not (question_start.match(part) or part.endswith("?") or _ASKS_AFTER_CONDITION.match(part)):
             return [text]
     return [p if p.endswith("?") else p + "?" for p in parts]
 

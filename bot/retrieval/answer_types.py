@@ -53,7 +53,7 @@ ANSWER_TYPES = (
     ),
     AnswerType(
         "duration",
-        re.compile(r"\bhow long\b|\bhow (?:quickly|quick|soon|fast)\b", re.I),
+        re.compile(r"\bhow long\b|\bhow (?:quickly|quick|soon|fast)\b|\bdeadlines?\b", re.I),
         re.compile(_NUMBER + r"|\b(?:days?|weeks?|months?|years?|hours?|as long as|until|period|promptly|"
                    r"immediately|practicable|reasonable time|no longer than|retain|retained|retention|"
                    r"respond to your request)\b", re.I),
