@@ -1628,3 +1628,21 @@ def test_a_misspelt_follow_up_is_read_as_its_spelling_meant(retriever, intent_an
                           topic)
     assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#general-information-4"
     assert "welcome letter" in reply.answer.highlight
+
+
+def test_a_question_in_the_guarantee_of_payment_form_is_answered_from_its_steps(retriever, intent_answers) -> None:
+    """The form's topic names no passage; its procedure is the planned admission's, so
+    what to show at the hospital is "your membership card and Guarantee of payment", not
+    the emergency's card alone. An emergency is still the emergency."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import Topic
+    from bot.dialogue.forms import FORMS
+
+    topic = Topic(FORMS["gop_form"].topic)
+    [reply] = answer_turn(retriever, "what does she need to show at the hospital when she's admitted?", None, 0.0,
+                          None, intent_answers, topic, during_request=True)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#claiming-expenses-5"
+    assert "show your membership card and Guarantee of payment" in reply.answer.highlight
+    [reply] = answer_turn(retriever, "what if it's an emergency?", None, 0.0, None, intent_answers, topic,
+                          during_request=True)
+    assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#claiming-expenses-2"
