@@ -43,6 +43,10 @@ def test_asked_types(question: str, kinds: list[str]) -> None:
 def test_a_passage_states_the_fact_or_not() -> None:
     assert missing_types("how much does it cost", "Requests are free of charge.") == []
     assert missing_types("how much does it cost", "Send the form by e-mail.") == ["price"]
+    # "hassle-free" and "feel free" name no price; "toll-free" does.
+    assert missing_types("is it free?", "We aim for a rapid and hassle-free settlement.") == ["price"]
+    assert missing_types("is it free?", "Please feel free to Contact Us.") == ["price"]
+    assert missing_types("is it free?", "Call us toll-free at 1.800.234.4077.") == []
     assert missing_types("how long do you take to reply", "We reply within two working days.") == []
     assert missing_types("how long will you take", "We will respond to your request consistent with law.") == []
     assert missing_types("how many attempts before I am locked out", "Call us at +32 3 217 68 68.") == ["count"]

@@ -42,7 +42,9 @@ ANSWER_TYPES = (
                    r"|\b(?:what|any|is there an?|the) (?:fee|fees|price|cost)\b"
                    r"|\bcharge (?:a|me|for|anything)\b|\b(?:fee|price|cost) (?:of|for)\b"
                    r"|\bis (?:it|that|this|the \w+(?: \w+)?) free\b|\bfree to (?:download|use|install)\b", re.I),
-        re.compile(r"\b(?:free|fee|fees|charge|charges|charged|cost|costs|price|prices|payable)\b|[€$£]", re.I),
+        # "hassle-free" and "feel free" say nothing of a price; "toll-free" does.
+        re.compile(r"(?<!hassle-)(?<!feel )\bfree\b|\b(?:fee|fees|charge|charges|charged|cost|costs|price|prices|"
+                   r"payable)\b|[€$£]", re.I),
     ),
     AnswerType("count", re.compile(r"(?<!about )\bhow many\b", re.I), re.compile(_NUMBER, re.I)),
     AnswerType(
