@@ -1646,3 +1646,29 @@ def test_a_question_in_the_guarantee_of_payment_form_is_answered_from_its_steps(
     [reply] = answer_turn(retriever, "what if it's an emergency?", None, 0.0, None, intent_answers, topic,
                           during_request=True)
     assert reply.answer.best.passage.id == "cigna-health-benefits-member-faq#claiming-expenses-2"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "how long does a guarantee of payment take?",
+        "i was taken to the ER after an accident, will you pay the hospital directly?",
+        "how do I get my activation code?",
+        "how do i find out what was reimbursed on my claim?",
+    ],
+)
+def test_a_question_the_documents_do_not_answer_gets_no_answer_from_the_topic(retriever, intent_answers,
+                                                                              first: str) -> None:
+    """A conversation's topic does not lend its passage to what our documents never say."""
+    from bot.dialogue.answering import answer_turn
+    from bot.dialogue.context import next_topic
+
+    topic = next_topic(answer_turn(retriever, first, None, 0.0, None, intent_answers), None)
+    for question in ("can I pay my premium with bitcoin?", "do you cover IVF?", "are you open on Sundays?",
+                     "can my dog be added to my plan?"):
+        replies = answer_turn(retriever, question, None, 0.0, None, intent_answers, topic)
+        answered = [r.answer.best.passage.id for r in replies if r.answer.answered]
+        assert answered == [], (question, answered)
+    if "reimbursed" in first:  # "hassle-free settlement" states no price
+        [reply] = answer_turn(retriever, "is it free?", None, 0.0, None, intent_answers, topic)
+        assert not reply.answer.answered
