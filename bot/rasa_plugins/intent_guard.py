@@ -55,6 +55,12 @@ _LEAVES = re.compile(
     r"i (?:only|just) wanted (?:some )?info(?:rmation)?|maybe later|not (?:right )?now|some other time|"
     r"(?:that'?s )?enough|i'?ll (?:do|finish) (?:it|this|that) (?:later|another time)|"
     r"i (?:don'?t|do not) (?:need|want) (?:\w+ ){0,3}?(?:any ?more|after all)|"
+    r"i (?:don'?t|do not) want (?:to (?:give|share) (?:my |any |you my )?(?:details|information|info|data|number)|"
+    r"to (?:continue|go on)|(?:a |the |any )?call ?backs?|(?:a |the )?(?:phone )?call|this|that|it)|"
+    r"i'?(?:ll| will|d rather|'d rather) (?:just )?(?:call|phone|ring|email|e-mail|contact) (?:you|them|cigna)"
+    r"(?: myself)?(?: instead| later| directly)?|"
+    r"let me think(?: about it)?|i'?(?:ll| will) come back(?: later| another time| tomorrow)?|"
+    r"get me out(?: of (?:here|this))?|leave it (?:for now|there)|"
     # "I changed my mind" and "forget it" in the other languages we serve
     r"i(?:'ve| have)? changed my mind|j'ai changé d'avis|(?:ich )?habe (?:ich )?es mir anders überlegt|"
     r"(?:he )?cambiado de opinión|cambié de opinión|(?:ik )?ben (?:ik )?van gedachten veranderd|ho cambiato idea|"
