@@ -1371,6 +1371,8 @@ def test_a_question_is_not_a_yes_unless_it_says_so() -> None:
         ("leave it for now", True),
         ("I don't want to share my data with my employer", False),
         ("I don't want marketing emails", False),
+        ("I don't want your newsletters anymore", False),
+        ("I don't need a callback anymore", True),
         ("I don't want it deleted, just corrected", False),
         ("i'll call you tomorrow at 10", False),
         ("is that enough?", False),
