@@ -479,12 +479,14 @@ def in_topic_steps(retriever: Retriever, text: str, topic: Topic | None, answer:
     Guarantee of payment"), though the emergency's "Simply show your membership card"
     ranks first. A request form's topic names no passage ("my guarantee of payment
     request for a hospital stay"): the procedure is that of its best passage."""
-    own = retriever.passage(topic.passage_id) if topic and topic.passage_id else None
-    if own is None and topic and topic.question:
+    if not answer.answered or not answer.best or topic is None:
+        return answer
+    own = retriever.passage(topic.passage_id) if topic.passage_id else None
+    if own is None and topic.question:
         own = next(iter(retriever.search(topic.question, 1)), None)
         own = own.passage if own else None
     introduction = own.text.split("\n", 1)[0] if own else ""
-    if not introduction.endswith(":") or not answer.answered or not answer.best:
+    if not introduction.endswith(":"):
         return answer
     if answer.best.passage.text.startswith(introduction):
         return answer

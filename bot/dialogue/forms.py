@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from bot.dialogue import validation
 from bot.privacy import masking as privacy
@@ -483,15 +484,28 @@ def form_about(retriever: Retriever, passage_id: str | None) -> FormSpec | None:
     steps and delay, the data-rights passages), or None."""
     if not passage_id:
         return None
-    for spec in FORMS.values():
-        if spec.topic and passage_id in subject_passages(retriever, spec.topic):
-            return spec
-    return None
+    return next(
+        (spec for spec in FORMS.values() if spec.topic and passage_id in subject_passages(retriever, spec.topic)),
+        None,
+    )
 
 
-def subject_passages(retriever: Retriever, topic: str) -> set[str]:
-    """Ids of the passages about a request's ``topic``: the best :data:`SUBJECT_PASSAGES`."""
-    return {h.passage.id for h in retriever.search(topic, SUBJECT_PASSAGES)}
+def subject_passages(retriever: Retriever, topic: str) -> frozenset[str]:
+    """Ids of the passages about a request's ``topic``: the best :data:`SUBJECT_PASSAGES`.
+
+    A form's own topic is searched once per retriever (the forms and the index do not
+    change while it lives): every question about a request asks for them."""
+    known = _FORM_SUBJECTS.setdefault(retriever, {})
+    if topic in known:
+        return known[topic]
+    found = frozenset(h.passage.id for h in retriever.search(topic, SUBJECT_PASSAGES))
+    if topic in _FORM_TOPICS:
+        known[topic] = found
+    return found
+
+
+_FORM_TOPICS = frozenset(spec.topic for spec in FORMS.values() if spec.topic)
+_FORM_SUBJECTS: WeakKeyDictionary[Retriever, dict[str, frozenset[str]]] = WeakKeyDictionary()
 
 
 def form_for_intent(intent: str | None) -> FormSpec:
