@@ -61,6 +61,9 @@ _TWO_DIGIT_CODES = set(
 # still masked, because some match must always cover the "@" and the domain.
 _LOCAL_CHARS = r"A-Za-z0-9.!#$%&'*+=?^_`{|}~\-"
 _EMAIL = rf"(?:[{_LOCAL_CHARS}]{{1,64}}|/{{1,64}})@[A-Za-z0-9\-]{{1,63}}(?:\.[A-Za-z0-9\-]{{1,63}})+"
+#: An e-mail address in free text: what :func:`mask_text` masks, and what the retriever
+#: reads as the member's own address when our documents do not give it.
+EMAIL_ADDRESS = re.compile(_EMAIL)
 _CARD = r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)"
 _INTL_PHONE = r"\+\d(?:[ .()/\-]{0,3}\d){6,14}(?!\d)"  # 7-15 digits: E.164
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"

@@ -35,6 +35,7 @@ from bot.knowledge.chunker import Passage, split_sentences
 from bot.knowledge.documents import load_documents
 from bot.knowledge.index import KnowledgeIndex, load_index
 from bot.privacy.cards import CARD_PLACEHOLDER, CODE_PLACEHOLDER, EXPIRY_PLACEHOLDER
+from bot.privacy.logmask import EMAIL_ADDRESS
 from bot.retrieval.adapter import ADAPTER_FILE, QueryAdapter
 from bot.retrieval.answer_types import asked_types, missing_types, states_any
 from bot.retrieval.confidence import (
@@ -280,9 +281,6 @@ _REDACTED = re.compile("|".join(re.escape(p) for p in (CARD_PLACEHOLDER, EXPIRY_
 _NOT_WORDS = frozenset({"So", "Sk", "Cf", "Co", "Cs"})
 
 
-_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
 def normalise_query(text: str) -> str:
     """Drop HTML tags (with script and style contents), terminal colour codes, emoji and
     the placeholders of removed card data; collapse white space and control characters;
@@ -332,7 +330,7 @@ class Retriever:
         }
         # The e-mail addresses our documents give ("privacy.europe@cigna.com"): any other
         # in a question is the member's own (see :meth:`rank`).
-        self._document_addresses = {a.lower() for p in index.passages for a in _EMAIL_ADDRESS.findall(p.text)}
+        self._document_addresses = {a.lower() for p in index.passages for a in EMAIL_ADDRESS.findall(p.text)}
         self._passage_documents = np.array([p.doc_id for p in index.passages])
         self._passage_position = {p.id: i for i, p in enumerate(index.passages)}
         # Alternate questions join the keyword side too (document expansion).
@@ -454,7 +452,7 @@ class Retriever:
         # A member's own e-mail address says nothing about what they ask, and its odd
         # tokens pull the question away from every passage ("I registered with
         # raj.patel@gmail.com, where do I find my activation code?" was abstained on).
-        query = _EMAIL_ADDRESS.sub(
+        query = EMAIL_ADDRESS.sub(
             lambda m: m.group(0) if m.group(0).lower() in self._document_addresses else "an email address", query
         )
         dense, keyword, evidence = self._scores(query)
