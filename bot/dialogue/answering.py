@@ -304,7 +304,7 @@ def answer_turn(
             # about the treatment?" is not about the health encyclopaedia's treatments).
             # The question is read with the topic only then: an answer on the subject
             # needs no second retrieval.
-            subject = subject_passages(retriever, topic.question) if answer.answered else frozenset()
+            subject = subject_passages(retriever, topic.question) if answer.answered else ()
             if not answer.answered or (answer.best is not None and answer.best.passage.id not in subject):
                 about = retriever.answer(combined_question(topic, text.strip()))
                 if about.answered and (not answer.answered or _on_subject(about, subject, text)):
@@ -356,7 +356,7 @@ def how_long_the_request_takes(retriever: Retriever, text: str, topic: Topic | N
     return answer
 
 
-def _on_subject(about: Answer, subject: frozenset[str], text: str) -> bool:
+def _on_subject(about: Answer, subject: tuple[str, ...], text: str) -> bool:
     """Whether ``about`` (the question read with the running request's topic) cites one
     of the request's ``subject`` passages that has every topic word of the question
     ("will you give my email address to other companies?" while asking for a deletion

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.dialogue.forms import EMAIL_IN_TEXT
+from bot.dialogue.forms import EMAIL_IN_TEXT, subject_passages
 from bot.knowledge.chunker import Passage
 from bot.retrieval import Answer, Retriever, normalise_query, passage_answer, states_what_is_asked
 from bot.retrieval.answer_types import asked_types
@@ -481,10 +481,11 @@ def in_topic_steps(retriever: Retriever, text: str, topic: Topic | None, answer:
     request for a hospital stay"): the procedure is that of its best passage."""
     if not answer.answered or not answer.best or topic is None:
         return answer
-    own = retriever.passage(topic.passage_id) if topic.passage_id else None
-    if own is None and topic.question:
-        own = next(iter(retriever.search(topic.question, 1)), None)
-        own = own.passage if own else None
+    if topic.passage_id:
+        own = retriever.passage(topic.passage_id)
+    else:
+        best = subject_passages(retriever, topic.question)[:1] if topic.question else ()
+        own = retriever.passage(best[0]) if best else None
     introduction = own.text.split("\n", 1)[0] if own else ""
     if not introduction.endswith(":"):
         return answer

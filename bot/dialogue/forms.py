@@ -490,22 +490,22 @@ def form_about(retriever: Retriever, passage_id: str | None) -> FormSpec | None:
     )
 
 
-def subject_passages(retriever: Retriever, topic: str) -> frozenset[str]:
-    """Ids of the passages about a request's ``topic``: the best :data:`SUBJECT_PASSAGES`.
+#: The request forms' own topics, whose subject passages are searched once per retriever.
+_FORM_TOPICS = frozenset(spec.topic for spec in FORMS.values() if spec.topic)
+_FORM_SUBJECTS: WeakKeyDictionary[Retriever, dict[str, tuple[str, ...]]] = WeakKeyDictionary()
+
+
+def subject_passages(retriever: Retriever, topic: str) -> tuple[str, ...]:
+    """Ids of the passages about a request's ``topic``, best first: the best
+    :data:`SUBJECT_PASSAGES`.
 
     A form's own topic is searched once per retriever (the forms and the index do not
-    change while it lives): every question about a request asks for them."""
-    known = _FORM_SUBJECTS.setdefault(retriever, {})
-    if topic in known:
-        return known[topic]
-    found = frozenset(h.passage.id for h in retriever.search(topic, SUBJECT_PASSAGES))
-    if topic in _FORM_TOPICS:
-        known[topic] = found
-    return found
-
-
-_FORM_TOPICS = frozenset(spec.topic for spec in FORMS.values() if spec.topic)
-_FORM_SUBJECTS: WeakKeyDictionary[Retriever, dict[str, frozenset[str]]] = WeakKeyDictionary()
+    change while it lives): every question about a request, and every question asked
+    while its form runs, needs them."""
+    known = _FORM_SUBJECTS.setdefault(retriever, {}) if topic in _FORM_TOPICS else {}
+    if topic not in known:
+        known[topic] = tuple(h.passage.id for h in retriever.search(topic, SUBJECT_PASSAGES))
+    return known[topic]
 
 
 def form_for_intent(intent: str | None) -> FormSpec:
